@@ -1,0 +1,102 @@
+using CompressTasks.Diagnostics;
+using CompressTasks.Model.Onnx;
+using CompressTasks.Model.Wire;
+
+namespace CompressTasks.Model;
+
+/// <summary>
+/// An ONNX model in memory: the protobuf tree (tensor payloads kept as slices of the file's bytes, never
+/// parsed element by element) plus access to tensors stored in external files beside it.
+/// </summary>
+public sealed class OnnxModel : IDisposable
+{
+    /// <summary>Protobuf messages cannot exceed 2 GiB; larger models must keep tensors in external files.</summary>
+    public const long ProtobufLimit = int.MaxValue;
+
+    private OnnxModel(ModelProto proto, string? sourcePath)
+    {
+        Proto = proto;
+        SourcePath = sourcePath;
+        ExternalData = new ExternalDataStore(sourcePath is null ? null : Path.GetDirectoryName(Path.GetFullPath(sourcePath)));
+    }
+
+    /// <summary>The model's protobuf tree. Passes edit it in place (through the graph IR).</summary>
+    public ModelProto Proto { get; }
+
+    /// <summary>The file the model was loaded from, if any.</summary>
+    public string? SourcePath { get; }
+
+    /// <summary>Reader for tensors kept in external files, relative to <see cref="SourcePath"/>.</summary>
+    public ExternalDataStore ExternalData { get; }
+
+    /// <summary>Wraps a model built in memory (tests, generators).</summary>
+    public static OnnxModel FromProto(ModelProto proto) => new(proto, null);
+
+    /// <summary>
+    /// Loads a model file. Throws <see cref="CompressTasksException"/> with CT0101 (missing), CT0102 (malformed),
+    /// CT0103 (over 2 GiB), CT0104/CT0105 (bad external data references), CT0106 (nesting too deep).
+    /// </summary>
+    public static OnnxModel Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            long length = RandomAccess.GetLength(handle);
+            if (length > ProtobufLimit)
+                throw new CompressTasksException(DiagnosticCodes.ModelTooLarge,
+                    $"the model file is {length} bytes, over protobuf's 2 GiB limit; large models must keep tensors as external data", path);
+            // Uninitialized: every byte is overwritten by the read, so zeroing would be wasted work.
+            bytes = GC.AllocateUninitializedArray<byte>((int)length);
+            for (int done = 0; done < bytes.Length;)
+            {
+                int n = RandomAccess.Read(handle, bytes.AsSpan(done), done);
+                if (n == 0) throw new IOException("the file shrank while it was being read");
+                done += n;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CompressTasksException(DiagnosticCodes.ModelNotFound, $"cannot read model: {e.Message}", path, inner: e);
+        }
+        return Parse(bytes, path);
+    }
+
+    /// <summary>
+    /// Parses a model from bytes. The model keeps referencing <paramref name="bytes"/> (zero copy), so the
+    /// caller must not change them afterwards. <paramref name="sourcePath"/> resolves external data and names errors.
+    /// </summary>
+    public static OnnxModel Parse(ReadOnlyMemory<byte> bytes, string? sourcePath = null)
+    {
+        if (bytes.IsEmpty)
+            throw new CompressTasksException(DiagnosticCodes.ModelMalformed, "not a valid ONNX model: the file is empty", sourcePath);
+        var proto = HollowParser.Parse(bytes, sourcePath);
+        if (proto.Graph is null)
+            throw new CompressTasksException(DiagnosticCodes.ModelMalformed, "not a valid ONNX model: it has no graph", sourcePath);
+        var model = new OnnxModel(proto, sourcePath);
+        try
+        {
+            TensorVisitor.ForEachTensor(proto, t =>
+            {
+                if (TensorData.IsExternal(t)) model.ExternalData.Validate(t);
+            });
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return model;
+    }
+
+    /// <summary>The dense little-endian payload of a tensor of this model, wherever it is stored.</summary>
+    public ReadOnlyMemory<byte> GetTensorBytes(TensorProto tensor) => TensorData.GetBytes(tensor, ExternalData);
+
+    /// <summary>
+    /// Writes the model atomically: to temporary files beside <paramref name="path"/>, then renamed into place,
+    /// so a reader never sees a partial model. The in-memory model is not changed.
+    /// </summary>
+    public void Save(string path, SaveOptions? options = null) => ModelWriter.Save(this, path, options ?? new SaveOptions());
+
+    public void Dispose() => ExternalData.Dispose();
+}
