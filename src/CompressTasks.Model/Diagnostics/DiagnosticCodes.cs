@@ -33,4 +33,13 @@ public static class DiagnosticCodes
 
     /// <summary>The graph is structurally invalid (dangling input, cycle, duplicate producer, missing output).</summary>
     public const string GraphInvalid = "CT0201";
+
+    /// <summary>ONNX Runtime could not load or run a model (original or compressed).</summary>
+    public const string RuntimeFailed = "CT3001";
+
+    /// <summary>Verification inputs could not be generated or read (unknown dims, unsupported input types, bad data files).</summary>
+    public const string VerificationInputs = "CT3002";
+
+    /// <summary>The compressed model broke the recipe's accuracy budget.</summary>
+    public const string BudgetExceeded = "CT3003";
 }

@@ -1,0 +1,27 @@
+namespace CompressTasks.Runtime;
+
+/// <summary>ONNX Runtime's graph optimization levels, as users choose them.</summary>
+public enum OptimizationLevel
+{
+    /// <summary>No graph rewrites: what the model says is what runs (used to check our own rewrites).</summary>
+    Disabled,
+    Basic,
+    Extended,
+    /// <summary>ONNX Runtime's default, the level users run.</summary>
+    All,
+}
+
+/// <summary>How sessions are created. Teacher and student always use the same options.</summary>
+public sealed record RuntimeOptions
+{
+    public OptimizationLevel Optimization { get; init; } = OptimizationLevel.All;
+
+    /// <summary>Intra-op threads; 0 lets ONNX Runtime decide.</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Use the CUDA execution provider when the package and a GPU are present; otherwise CPU.</summary>
+    public bool PreferCuda { get; init; }
+
+    /// <summary>When set, ONNX Runtime writes the graph it optimized to this path (its offline optimizer).</summary>
+    public string? OptimizedModelPath { get; init; }
+}

@@ -1,0 +1,68 @@
+using CompressTasks.Runtime;
+
+namespace CompressTasks.Verification;
+
+/// <summary>Inputs and session settings for a teacher/student comparison.</summary>
+public sealed record ComparisonOptions
+{
+    public RuntimeOptions Runtime { get; init; } = new();
+
+    /// <summary>Shapes for inputs with free dimensions (the recipe's <c>inputs:</c>).</summary>
+    public IReadOnlyDictionary<string, long[]>? PinnedShapes { get; init; }
+
+    /// <summary>Given feeds (evaluation data); when null, <see cref="Samples"/> generated feeds are used.</summary>
+    public IReadOnlyList<IReadOnlyDictionary<string, TensorValue>>? Feeds { get; init; }
+
+    public int Samples { get; init; } = 4;
+
+    public int Seed { get; init; } = 20261124;
+}
+
+/// <summary>Per-output metrics of a comparison, over all samples.</summary>
+public sealed record ComparisonResult(IReadOnlyList<OutputMetrics> Outputs, int Samples)
+{
+    /// <summary>The lowest cosine over all outputs (1 when there are none).</summary>
+    public double MinCosine => Outputs.Count == 0 ? 1 : Outputs.Min(o => o.Cosine);
+}
+
+/// <summary>
+/// Runs the original model (teacher) and the compressed one (student) on the same inputs with the same session
+/// options and measures how far the student's outputs drift.
+/// </summary>
+public static class ModelComparer
+{
+    public static ComparisonResult Compare(string teacherPath, string studentPath, ComparisonOptions options)
+    {
+        using var teacher = ModelSession.Open(teacherPath, options.Runtime);
+        using var student = ModelSession.Open(studentPath, options.Runtime);
+        return Compare(teacher, student, options);
+    }
+
+    public static ComparisonResult Compare(ModelSession teacher, ModelSession student, ComparisonOptions options)
+    {
+        var feeds = options.Feeds ?? Enumerable.Range(0, options.Samples)
+            .Select(i => (IReadOnlyDictionary<string, TensorValue>)InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed + i))
+            .ToList();
+        var names = teacher.Outputs.Select(o => o.Name).ToArray();
+        var t = names.Select(_ => new List<float>()).ToArray();
+        var s = names.Select(_ => new List<float>()).ToArray();
+        var classes = new int[names.Length];
+        foreach (var feed in feeds)
+        {
+            var teacherOut = teacher.Run(feed, names);
+            var studentOut = student.Run(feed, names);
+            for (int i = 0; i < names.Length; i++)
+            {
+                t[i].AddRange(teacherOut[i].ToFloats());
+                s[i].AddRange(studentOut[i].ToFloats());
+                var shape = teacherOut[i].Shape;
+                // Only a [rows, classes] output is read as class scores for top-k agreement.
+                classes[i] = shape.Length == 2 && shape[1] > 1 ? (int)shape[1] : 0;
+            }
+        }
+        var metrics = new OutputMetrics[names.Length];
+        for (int i = 0; i < names.Length; i++)
+            metrics[i] = OutputMetrics.Compute(names[i], t[i].ToArray(), s[i].ToArray(), classes[i]);
+        return new ComparisonResult(metrics, feeds.Count);
+    }
+}
