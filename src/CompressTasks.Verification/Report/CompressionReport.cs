@@ -1,0 +1,71 @@
+namespace CompressTasks.Verification;
+
+/// <summary>What one pass did, as the report shows it.</summary>
+public sealed record PassSummary(
+    string Name,
+    int Matched,
+    int Rewritten,
+    int Skipped,
+    IReadOnlyList<string> Notes,
+    int NodesBefore,
+    int NodesAfter,
+    long BytesBefore,
+    long BytesAfter,
+    double Milliseconds);
+
+/// <summary>The verification section: inputs used, budget, per-output metrics, optional latency.</summary>
+public sealed record VerificationSummary(
+    bool Enabled,
+    string Inputs,
+    int Samples,
+    string OptimizationLevel,
+    IReadOnlyList<OutputMetrics> Outputs,
+    IReadOnlyList<string> BudgetViolations,
+    LatencyStats? OriginalLatency,
+    LatencyStats? CompressedLatency);
+
+/// <summary>
+/// The report of one compressed model. Its JSON form is a stable, versioned schema (<see cref="SchemaVersion"/>):
+/// fields are added, never renamed or removed, within a version.
+/// </summary>
+public sealed record CompressionReport(
+    string Tool,
+    string ToolVersion,
+    string Model,
+    string Output,
+    string? Recipe,
+    ModelStatistics Original,
+    ModelStatistics Compressed,
+    IReadOnlyList<PassSummary> Passes,
+    VerificationSummary Verification)
+{
+    public int SchemaVersion => 1;
+
+    /// <summary>Original size over compressed size (file plus external data).</summary>
+    public double SizeRatio => Compressed.FileBytes == 0 ? 0 : (double)Original.FileBytes / Compressed.FileBytes;
+
+    /// <summary>The build log's one line, e.g. <c>model.onnx: 63.7 MB → 31.9 MB (2.00×), 66 → 44 nodes, cos 0.99998</c>.</summary>
+    public string SummaryLine()
+    {
+        var parts = new List<string>
+        {
+            $"{Path.GetFileName(Model)}: {Megabytes(Original.FileBytes)} → {Megabytes(Compressed.FileBytes)} ({SizeRatio:0.00}×)",
+            $"{Original.Nodes} → {Compressed.Nodes} nodes",
+        };
+        if (Verification.Enabled && Verification.Outputs.Count > 0)
+        {
+            parts.Add($"cos {Verification.Outputs.Min(o => o.Cosine):0.00000}");
+            var top1 = Verification.Outputs.Where(o => o.Top1Agreement is not null).Select(o => o.Top1Agreement!.Value).ToList();
+            if (top1.Count > 0) parts.Add($"top-1 agree {100 * top1.Min():0.0}%");
+        }
+        else parts.Add("not verified");
+        if (Verification.OriginalLatency is { } before && Verification.CompressedLatency is { } after && after.MedianMs > 0)
+        {
+            double speedup = before.MedianMs / after.MedianMs;
+            parts.Add(speedup >= 1 ? $"{speedup:0.00}× faster" : $"{1 / speedup:0.00}× SLOWER");
+        }
+        return string.Join(", ", parts);
+    }
+
+    internal static string Megabytes(long bytes) => bytes >= 1 << 20 ? $"{bytes / 1048576.0:0.0} MB" : $"{bytes / 1024.0:0.0} KB";
+}
