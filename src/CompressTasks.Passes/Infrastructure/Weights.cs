@@ -1,0 +1,56 @@
+using CompressTasks.Graph;
+using CompressTasks.Model.Onnx;
+
+namespace CompressTasks.Passes.Infrastructure;
+
+/// <summary>Adding and dropping constants the way every IR version expects.</summary>
+public static class Weights
+{
+    /// <summary>
+    /// Adds an initializer. Before IR 4 every initializer must also be declared as a graph input, so one is
+    /// declared for it there (the model's own weights already are).
+    /// </summary>
+    public static Constant Add(Graph.Graph graph, string nameHint, int dataType, ReadOnlySpan<long> dims, ReadOnlyMemory<byte> bytes)
+    {
+        var constant = graph.AddInitializer(nameHint, dataType, dims, bytes);
+        if (graph.Model.Proto.IrVersion < 4)
+        {
+            var shape = new TensorShapeProto();
+            foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+            graph.Proto.Input.Add(new ValueInfoProto
+            {
+                Name = constant.Name,
+                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = dataType, Shape = shape } },
+            });
+        }
+        return constant;
+    }
+
+    /// <summary>
+    /// Removes a constant nobody reads any more: its initializer (and, before IR 4, its graph-input declaration)
+    /// or its Constant node. Returns false when it is still read, is a graph output, or is not a local constant.
+    /// </summary>
+    public static bool RemoveIfUnused(Graph.Graph graph, string name)
+    {
+        if (name.Length == 0 || graph.UseCount(name) > 0 || graph.MustKeepName(name)) return false;
+        if (graph.GetInitializer(name) is not null)
+        {
+            bool isInput = graph.IsGraphInput(name);
+            // From IR 4 on an initializer that is also a graph input is a user-overridable default: keep it.
+            if (isInput && graph.Model.Proto.IrVersion >= 4) return false;
+            graph.RemoveInitializer(name);
+            if (isInput)
+            {
+                for (int i = 0; i < graph.Proto.Input.Count; i++)
+                    if (graph.Proto.Input[i].Name == name) { graph.Proto.Input.RemoveAt(i); break; }
+            }
+            return true;
+        }
+        if (graph.GetProducer(name) is { } node && node.Is("Constant"))
+        {
+            graph.RemoveNode(node);
+            return true;
+        }
+        return false;
+    }
+}

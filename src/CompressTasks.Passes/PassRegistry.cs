@@ -1,0 +1,28 @@
+using CompressTasks.Passes.Cleanup;
+using CompressTasks.Passes.Fusion;
+using CompressTasks.Passes.Infrastructure;
+
+namespace CompressTasks.Passes;
+
+/// <summary>
+/// Every pass a recipe can name, in documentation order. Adding a pass: one file, one line here, one test file.
+/// </summary>
+public static class PassRegistry
+{
+    public static IReadOnlyList<GraphPass> All { get; } =
+    [
+        new EliminateIdentity(),
+        new EliminateDead(),
+        new DedupeInitializers(),
+        new FuseBatchNormIntoConv(),
+        new FuseMatMulAdd(),
+    ];
+
+    /// <summary>The declarations recipes are validated against.</summary>
+    public static IPassCatalog Catalog { get; } = new PassCatalog(All.Select(p => p.Descriptor));
+
+    /// <summary>The pass called <paramref name="name"/>; the catalog has already validated recipe names.</summary>
+    public static GraphPass Get(string name) =>
+        All.FirstOrDefault(p => p.Descriptor.Name == name)
+        ?? throw new ArgumentException($"no pass '{name}'; passes: {string.Join(", ", All.Select(p => p.Descriptor.Name))}", nameof(name));
+}
