@@ -33,4 +33,10 @@ public static class DiagnosticCodes
 
     /// <summary>The graph is structurally invalid (dangling input, cycle, duplicate producer, missing output).</summary>
     public const string GraphInvalid = "CT0201";
+
+    /// <summary>A graph edit would make a subgraph read a different value because the subgraph shadows a name.</summary>
+    public const string NameShadowed = "CT0202";
+
+    /// <summary>A constant is not in a form the graph IR can read (sparse_value, string tensor for a numeric view, wrong element type).</summary>
+    public const string ConstantUnsupported = "CT0203";
 }
