@@ -37,7 +37,7 @@ public static class DiagnosticCodes
     /// <summary>The recipe file (or a file named by <c>extends:</c>) does not exist or cannot be read.</summary>
     public const string RecipeNotFound = "CT1001";
 
-    /// <summary>The recipe is not well-formed YAML; the position is the parser's.</summary>
+    /// <summary>The recipe is not well-formed YAML (including a key repeated in one mapping); the position is the parser's.</summary>
     public const string RecipeMalformedYaml = "CT1002";
 
     /// <summary>The recipe has no content, or no passes once <c>extends:</c> is resolved.</summary>
@@ -46,7 +46,7 @@ public static class DiagnosticCodes
     /// <summary>A key the recipe format does not define (top level, <c>verify:</c>); the message names the valid keys.</summary>
     public const string RecipeUnknownKey = "CT1004";
 
-    /// <summary>A node has the wrong shape: a list where a mapping is expected, a pass entry with two keys, a repeated key.</summary>
+    /// <summary>A node has the wrong shape: a list where a mapping is expected, a pass entry with two keys (usually parameters not indented under the pass name).</summary>
     public const string RecipeInvalidStructure = "CT1005";
 
     /// <summary>A pass name the catalog does not know; the message suggests the closest and lists the valid ones.</summary>
