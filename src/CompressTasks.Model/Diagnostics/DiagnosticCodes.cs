@@ -40,6 +40,45 @@ public static class DiagnosticCodes
     /// <summary>A constant is not in a form the graph IR can read (sparse_value, string tensor for a numeric view, wrong element type).</summary>
     public const string ConstantUnsupported = "CT0203";
 
+    /// <summary>The recipe file (or a file named by <c>extends:</c>) does not exist or cannot be read.</summary>
+    public const string RecipeNotFound = "CT1001";
+
+    /// <summary>The recipe is not well-formed YAML (including a key repeated in one mapping); the position is the parser's.</summary>
+    public const string RecipeMalformedYaml = "CT1002";
+
+    /// <summary>The recipe has no content, or no passes once <c>extends:</c> is resolved.</summary>
+    public const string RecipeEmpty = "CT1003";
+
+    /// <summary>A key the recipe format does not define (top level, <c>verify:</c>); the message names the valid keys.</summary>
+    public const string RecipeUnknownKey = "CT1004";
+
+    /// <summary>A node has the wrong shape: a list where a mapping is expected, a pass entry with two keys (usually parameters not indented under the pass name).</summary>
+    public const string RecipeInvalidStructure = "CT1005";
+
+    /// <summary>A pass name the catalog does not know; the message suggests the closest and lists the valid ones.</summary>
+    public const string RecipeUnknownPass = "CT1006";
+
+    /// <summary>A parameter the pass does not declare; the message suggests the closest and lists the valid ones.</summary>
+    public const string RecipeUnknownParameter = "CT1007";
+
+    /// <summary>A value of the wrong type (text where a number or boolean is expected, a scalar where a list is expected).</summary>
+    public const string RecipeWrongType = "CT1008";
+
+    /// <summary>A number outside its allowed range (a ratio above 100%, a negative count).</summary>
+    public const string RecipeValueOutOfRange = "CT1009";
+
+    /// <summary>An enum parameter set to a value it does not allow; the message names the allowed values.</summary>
+    public const string RecipeInvalidEnumValue = "CT1010";
+
+    /// <summary>A data path (<c>calibration:</c>, <c>evaluation:</c>, <c>labels:</c>) names no existing file or folder.</summary>
+    public const string RecipeDataNotFound = "CT1011";
+
+    /// <summary><c>extends:</c> names neither a preset nor an existing recipe file.</summary>
+    public const string RecipeExtendsNotFound = "CT1012";
+
+    /// <summary>A chain of <c>extends:</c> leads back to a recipe already in the chain.</summary>
+    public const string RecipeExtendsCycle = "CT1013";
+
     /// <summary>A pass left the graph invalid: a bug in CompressTasks, reported rather than written out.</summary>
     public const string PassBrokeGraph = "CT2001";
 

@@ -1,0 +1,35 @@
+using YamlDotNet.Core;
+
+namespace CompressTasks.Recipe;
+
+/// <summary>One recipe file as written, before <c>extends:</c> is applied. Internal to the loader.</summary>
+internal sealed class RecipeDocument
+{
+    public required string File { get; init; }
+
+    public string? Extends { get; set; }
+
+    public Mark ExtendsMark { get; set; }
+
+    public List<PassEntry> Passes { get; } = [];
+
+    public string? Output { get; set; }
+
+    public int? Opset { get; set; }
+
+    public List<KeyValuePair<string, IReadOnlyList<int>>> Inputs { get; } = [];
+
+    public VerifySettings? Verify { get; set; }
+
+    public DataPath? Calibration { get; set; }
+
+    public DataPath? Evaluation { get; set; }
+
+    public DataPath? Labels { get; set; }
+
+    /// <summary>
+    /// A <c>passes:</c> entry: a pass to run, or (<see cref="Remove"/>) <c>- name: off</c>, which drops the
+    /// base recipe's entry of that name.
+    /// </summary>
+    internal sealed record PassEntry(string Name, RecipePass? Pass, bool Remove);
+}

@@ -1,0 +1,327 @@
+using CompressTasks.Diagnostics;
+using CompressTasks.Passes.Infrastructure;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace CompressTasks.Recipe;
+
+/// <summary>Reads one recipe file into a <see cref="RecipeDocument"/>, validating every node it can reach.</summary>
+internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, string baseDirectory)
+{
+    /// <summary>The top-level keys, in the order <see cref="RecipeWriter"/> prints them.</summary>
+    public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes"];
+
+    /// <summary>The keys of a <c>verify:</c> mapping.</summary>
+    public static readonly string[] VerifyKeys = ["min-cosine", "max-abs-error", "max-top1-drop"];
+
+    /// <summary>Parses <paramref name="yaml"/>; returns null when the text is not YAML or is empty (the error is recorded).</summary>
+    public RecipeDocument? Parse(string yaml)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException ex)
+        {
+            // YamlDotNet's message starts with "(Line: 3, Col: 5, ...)": keep only the explanation.
+            var message = ex.InnerException?.Message ?? ex.Message;
+            var close = message.IndexOf("): ", StringComparison.Ordinal);
+            message = message.StartsWith('(') && close > 0 ? message[(close + 3)..] : message;
+            reader.Error(DiagnosticCodes.RecipeMalformedYaml, $"The recipe is not valid YAML: {message}", ex.Start);
+            return null;
+        }
+
+        if (stream.Documents.Count == 0 || ValueReader.IsNull(stream.Documents[0].RootNode))
+        {
+            reader.Error(DiagnosticCodes.RecipeEmpty, "The recipe is empty; it needs 'passes:' or 'extends:'.", new Mark(0, 1, 1));
+            return null;
+        }
+
+        if (stream.Documents.Count > 1)
+        {
+            reader.Error(DiagnosticCodes.RecipeInvalidStructure, "A recipe is one YAML document; remove the '---' and everything after it.",
+                stream.Documents[1].RootNode);
+        }
+
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            reader.Error(DiagnosticCodes.RecipeInvalidStructure,
+                $"A recipe is a mapping of keys ({string.Join(", ", TopLevelKeys)}), not {ValueReader.Describe(stream.Documents[0].RootNode)}.",
+                stream.Documents[0].RootNode);
+            return null;
+        }
+
+        var document = new RecipeDocument { File = reader.File };
+        foreach (var (key, value) in Entries(root, TopLevelKeys, "top-level key"))
+        {
+            switch (key)
+            {
+                case "extends":
+                    document.Extends = reader.Scalar(value, "'extends'");
+                    document.ExtendsMark = value.Start;
+                    break;
+                case "output":
+                    document.Output = reader.Scalar(value, "'output'");
+                    break;
+                case "opset":
+                    document.Opset = reader.Int(value, "'opset'", 1, null);
+                    break;
+                case "inputs":
+                    ReadInputs(value, document);
+                    break;
+                case "calibration":
+                    document.Calibration = ReadDataPath(value, key);
+                    break;
+                case "evaluation":
+                    document.Evaluation = ReadDataPath(value, key);
+                    break;
+                case "labels":
+                    document.Labels = ReadDataPath(value, key);
+                    break;
+                case "verify":
+                    document.Verify = ReadVerify(value);
+                    break;
+                case "passes":
+                    ReadPasses(value, document);
+                    break;
+            }
+        }
+
+        return document;
+    }
+
+    /// <summary>
+    /// The scalar-keyed entries of <paramref name="mapping"/> whose keys are in <paramref name="valid"/>;
+    /// reports unknown, repeated and non-scalar keys.
+    /// </summary>
+    private IEnumerable<(string Key, YamlNode Value)> Entries(YamlMappingNode mapping, IReadOnlyList<string> valid, string what)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (keyNode, value) in mapping.Children)
+        {
+            if (keyNode is not YamlScalarNode { Value: { } key })
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"A {what} must be a plain name, not {ValueReader.Describe(keyNode)}.", keyNode);
+                continue;
+            }
+
+            if (!valid.Contains(key, StringComparer.Ordinal))
+            {
+                reader.Error(DiagnosticCodes.RecipeUnknownKey,
+                    $"Unknown {what} '{key}'.{NameSuggestions.DidYouMean(key, valid)} Valid keys: {string.Join(", ", valid)}.", keyNode);
+                continue;
+            }
+
+            if (!seen.Add(key))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{key}' appears twice; keep one.", keyNode);
+                continue;
+            }
+
+            yield return (key, value);
+        }
+    }
+
+    private void ReadInputs(YamlNode node, RecipeDocument document)
+    {
+        if (node is not YamlMappingNode mapping)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType, $"'inputs' must map input names to shapes (input: [1, 3, 224, 224]), not {ValueReader.Describe(node)}.", node);
+            return;
+        }
+
+        foreach (var (keyNode, value) in mapping.Children)
+        {
+            var name = reader.Scalar(keyNode, "An input name");
+            if (name is null)
+            {
+                continue;
+            }
+
+            if (document.Inputs.Any(i => i.Key == name))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Input '{name}' appears twice; keep one.", keyNode);
+                continue;
+            }
+
+            if (value is not YamlSequenceNode dims)
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType, $"The shape of input '{name}' must be a list of sizes such as [1, 3, 224, 224], not {ValueReader.Describe(value)}.", value);
+                continue;
+            }
+
+            var shape = dims.Children.Select(d => reader.Int(d, $"A dimension of input '{name}'", 1, null)).ToList();
+            if (shape.All(d => d is not null))
+            {
+                document.Inputs.Add(new(name, [.. shape.Select(d => d!.Value)]));
+            }
+        }
+    }
+
+    private DataPath? ReadDataPath(YamlNode node, string key)
+    {
+        var text = reader.Scalar(node, $"'{key}'");
+        if (text is null)
+        {
+            return null;
+        }
+
+        var full = Path.GetFullPath(Path.Combine(baseDirectory, text));
+        if (!File.Exists(full) && !Directory.Exists(full))
+        {
+            reader.Error(DiagnosticCodes.RecipeDataNotFound, $"'{key}' names '{text}', which does not exist (looked for {full}).", node);
+            return null;
+        }
+
+        return new DataPath(text, full);
+    }
+
+    private VerifySettings? ReadVerify(YamlNode node)
+    {
+        if (node is YamlScalarNode { Value: "off" or "false" } && !ValueReader.IsNull(node))
+        {
+            return VerifySettings.Off;
+        }
+
+        if (node is YamlScalarNode { Value: "on" or "true" })
+        {
+            return new VerifySettings();
+        }
+
+        if (node is not YamlMappingNode mapping)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType,
+                $"'verify' must be 'off' or a mapping of {string.Join(", ", VerifyKeys)}, not {ValueReader.Describe(node)}.", node);
+            return null;
+        }
+
+        var settings = new VerifySettings();
+        foreach (var (key, value) in Entries(mapping, VerifyKeys, "'verify' setting"))
+        {
+            settings = key switch
+            {
+                "min-cosine" => settings with { MinCosine = reader.Float(value, "'min-cosine'", -1, 1) },
+                "max-abs-error" => settings with { MaxAbsError = reader.Float(value, "'max-abs-error'", 0, null) },
+                _ => settings with { MaxTop1Drop = reader.Ratio(value, "'max-top1-drop'") },
+            };
+        }
+
+        return settings;
+    }
+
+    private void ReadPasses(YamlNode node, RecipeDocument document)
+    {
+        if (ValueReader.IsNull(node))
+        {
+            return;
+        }
+
+        if (node is not YamlSequenceNode sequence)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType, $"'passes' must be a list ('- pass-name' per line), not {ValueReader.Describe(node)}.", node);
+            return;
+        }
+
+        foreach (var item in sequence.Children)
+        {
+            if (ReadPass(item) is { } entry)
+            {
+                document.Passes.Add(entry);
+            }
+        }
+    }
+
+    private RecipeDocument.PassEntry? ReadPass(YamlNode item)
+    {
+        YamlNode nameNode;
+        YamlNode? parameters = null;
+        if (item is YamlMappingNode mapping)
+        {
+            if (mapping.Children.Count != 1)
+            {
+                var at = mapping.Children.Count > 1 ? mapping.Children.Keys.ElementAt(1) : mapping;
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure,
+                    "A pass entry is a name or one 'pass-name:' key with its parameters indented below it; " +
+                    $"this entry has {mapping.Children.Count} keys. Indent the parameters under the pass name.", at);
+                return null;
+            }
+
+            (nameNode, parameters) = mapping.Children.Single();
+        }
+        else
+        {
+            nameNode = item;
+        }
+
+        var name = reader.Scalar(nameNode, "A pass entry");
+        if (name is null)
+        {
+            return null;
+        }
+
+        if (!catalog.TryGet(name, out var pass))
+        {
+            var names = catalog.Passes.Select(p => p.Name).ToList();
+            reader.Error(DiagnosticCodes.RecipeUnknownPass,
+                $"Unknown pass '{name}'.{NameSuggestions.DidYouMean(name, names)} Valid passes: {string.Join(", ", names)}.", nameNode);
+            return null;
+        }
+
+        if (parameters is YamlScalarNode { Value: "off" or "false" } && !ValueReader.IsNull(parameters))
+        {
+            return new(name, null, Remove: true);
+        }
+
+        var values = new List<KeyValuePair<string, object>>();
+        var ok = true;
+        if (parameters is not null && !ValueReader.IsNull(parameters))
+        {
+            if (parameters is not YamlMappingNode parameterMap)
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType,
+                    $"The parameters of '{name}' must be a mapping (parameter: value) or 'off', not {ValueReader.Describe(parameters)}.", parameters);
+                return null;
+            }
+
+            var valid = pass.Parameters.Select(p => p.Name).ToList();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (keyNode, valueNode) in parameterMap.Children)
+            {
+                var key = reader.Scalar(keyNode, "A parameter name");
+                if (key is null)
+                {
+                    ok = false;
+                    continue;
+                }
+
+                if (pass.FindParameter(key) is not { } spec)
+                {
+                    var list = valid.Count == 0 ? $"'{name}' takes no parameters." : $"Parameters of '{name}': {string.Join(", ", valid)}.";
+                    reader.Error(DiagnosticCodes.RecipeUnknownParameter,
+                        $"Pass '{name}' has no parameter '{key}'.{NameSuggestions.DidYouMean(key, valid)} {list}", keyNode);
+                    ok = false;
+                    continue;
+                }
+
+                if (!seen.Add(key))
+                {
+                    reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{name}' parameter '{key}' appears twice; keep one.", keyNode);
+                    ok = false;
+                    continue;
+                }
+
+                var value = reader.Parameter(spec, valueNode, name);
+                if (value is null)
+                {
+                    ok = false;
+                    continue;
+                }
+
+                values.Add(new(key, value));
+            }
+        }
+
+        return ok ? new(name, new RecipePass(new PassArguments(pass, values), reader.File, (int)item.Start.Line, (int)item.Start.Column), Remove: false) : null;
+    }
+}

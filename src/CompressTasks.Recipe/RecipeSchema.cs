@@ -1,0 +1,167 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Recipe.Presets;
+
+namespace CompressTasks.Recipe;
+
+/// <summary>
+/// A JSON Schema (draft-07) for <c>compression.yaml</c>, generated from the pass catalog, so editors that
+/// honour <c># yaml-language-server: $schema=compression.schema.json</c> complete pass names and parameters.
+/// The schema is looser than the loader where JSON Schema cannot say it (percentages above 100%, data paths
+/// that must exist); the loader stays the authority.
+/// </summary>
+public static class RecipeSchema
+{
+    /// <summary>The schema as indented JSON text.</summary>
+    public static string Generate(IPassCatalog catalog) =>
+        GenerateNode(catalog).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>The schema as a JSON tree.</summary>
+    public static JsonObject GenerateNode(IPassCatalog catalog)
+    {
+        var definitions = new JsonObject();
+        var entryChoices = new JsonArray
+        {
+            new JsonObject
+            {
+                ["description"] = "A pass with its default parameters.",
+                ["enum"] = Strings(catalog.Passes.Select(p => p.Name)),
+            },
+        };
+        foreach (var pass in catalog.Passes)
+        {
+            definitions["pass-" + pass.Name] = PassEntry(pass);
+            entryChoices.Add(new JsonObject { ["$ref"] = "#/definitions/pass-" + pass.Name });
+        }
+
+        definitions["pass-entry"] = new JsonObject { ["oneOf"] = entryChoices };
+        return new JsonObject
+        {
+            ["$schema"] = "http://json-schema.org/draft-07/schema#",
+            ["title"] = "CompressTasks recipe (compression.yaml)",
+            ["type"] = "object",
+            ["additionalProperties"] = false,
+            ["properties"] = new JsonObject
+            {
+                ["extends"] = new JsonObject
+                {
+                    ["type"] = "string",
+                    ["description"] = "A preset name or a recipe file relative to this one; its passes come first and are overridden by name.",
+                    ["examples"] = Strings(RecipePresets.Names),
+                },
+                ["output"] = Described("string", "File name of the compressed model."),
+                ["opset"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1, ["description"] = "Target opset for passes that need one; absent keeps the model's." },
+                ["inputs"] = new JsonObject
+                {
+                    ["type"] = "object",
+                    ["description"] = "Input name → pinned shape, e.g. input: [1, 3, 224, 224].",
+                    ["additionalProperties"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1 } },
+                },
+                ["calibration"] = Described("string", "Calibration data file or folder, relative to this recipe."),
+                ["evaluation"] = Described("string", "Evaluation data file or folder, relative to this recipe."),
+                ["labels"] = Described("string", "Labels file for the evaluation data, relative to this recipe."),
+                ["verify"] = new JsonObject
+                {
+                    ["description"] = "Accuracy budget for the compressed model, or 'off'.",
+                    ["oneOf"] = new JsonArray
+                    {
+                        new JsonObject { ["enum"] = new JsonArray("off", "on", false, true) },
+                        new JsonObject
+                        {
+                            ["type"] = "object",
+                            ["additionalProperties"] = false,
+                            ["properties"] = new JsonObject
+                            {
+                                ["min-cosine"] = new JsonObject { ["type"] = "number", ["minimum"] = -1, ["maximum"] = 1, ["description"] = "Lowest cosine similarity of outputs." },
+                                ["max-abs-error"] = new JsonObject { ["type"] = "number", ["minimum"] = 0, ["description"] = "Largest absolute difference of any output element." },
+                                ["max-top1-drop"] = Ratio("Largest drop of top-1 accuracy, as 0.01 or \"1%\"."),
+                            },
+                        },
+                    },
+                },
+                ["passes"] = new JsonObject
+                {
+                    ["type"] = new JsonArray("array", "null"),
+                    ["description"] = "The passes, in run order.",
+                    ["items"] = new JsonObject { ["$ref"] = "#/definitions/pass-entry" },
+                },
+            },
+            ["definitions"] = definitions,
+        };
+    }
+
+    private static JsonObject PassEntry(PassDescriptor pass)
+    {
+        var parameters = new JsonObject();
+        foreach (var p in pass.Parameters)
+        {
+            parameters[p.Name] = Parameter(p);
+        }
+
+        return new JsonObject
+        {
+            ["type"] = "object",
+            ["additionalProperties"] = false,
+            ["required"] = new JsonArray(pass.Name),
+            ["properties"] = new JsonObject
+            {
+                [pass.Name] = new JsonObject
+                {
+                    ["description"] = $"{pass.Summary} ({pass.Kind})",
+                    ["oneOf"] = new JsonArray
+                    {
+                        new JsonObject { ["type"] = "null" },
+                        new JsonObject { ["enum"] = new JsonArray("off", false), ["description"] = "Remove this pass from the base recipe." },
+                        new JsonObject { ["type"] = "object", ["additionalProperties"] = false, ["properties"] = parameters },
+                    },
+                },
+            },
+        };
+    }
+
+    private static JsonObject Parameter(ParameterSpec p)
+    {
+        var description = $"{p.Doc} Default: {p.FormatDefault()}.";
+        var node = p.Type switch
+        {
+            ParameterType.Bool => Described("boolean", description),
+            ParameterType.Int => Described("integer", description),
+            ParameterType.Float => Described("number", description),
+            ParameterType.String => Described("string", description),
+            ParameterType.Enum => new JsonObject { ["type"] = "string", ["enum"] = Strings(p.AllowedValues), ["description"] = description },
+            ParameterType.StringList => new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "string" }, ["description"] = description },
+            ParameterType.Ratio => Ratio(description),
+            _ => throw new InvalidOperationException($"Unhandled parameter type {p.Type}."),
+        };
+        if (p.Type is ParameterType.Int or ParameterType.Float)
+        {
+            if (p.Minimum is { } min)
+            {
+                node["minimum"] = min;
+            }
+
+            if (p.Maximum is { } max)
+            {
+                node["maximum"] = max;
+            }
+        }
+
+        node["default"] = JsonSerializer.SerializeToNode(p.Default, p.Default.GetType());
+        return node;
+    }
+
+    private static JsonObject Ratio(string description) => new()
+    {
+        ["description"] = description,
+        ["oneOf"] = new JsonArray
+        {
+            new JsonObject { ["type"] = "number", ["minimum"] = 0, ["maximum"] = 1 },
+            new JsonObject { ["type"] = "string", ["pattern"] = @"^[0-9]+(\.[0-9]+)?\s*%$" },
+        },
+    };
+
+    private static JsonObject Described(string type, string description) => new() { ["type"] = type, ["description"] = description };
+
+    private static JsonArray Strings(IEnumerable<string> values) => [.. values.Select(v => (JsonNode)v)];
+}

@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace CompressTasks.Recipe;
+
+/// <summary>
+/// Prints a <see cref="Recipe"/> as <c>compression.yaml</c>. The output is flat (no <c>extends:</c>; the
+/// recipe already holds its bases' passes) and lists only parameters the recipe set explicitly, so loading
+/// the printed text gives an equal recipe.
+/// </summary>
+public static partial class RecipeWriter
+{
+    /// <summary>
+    /// The YAML text. Data paths are written relative to <paramref name="directory"/> (the folder the text
+    /// will be saved in); by default, as absolute paths.
+    /// </summary>
+    public static string Write(Recipe recipe, string? directory = null)
+    {
+        var s = new StringBuilder();
+        if (recipe.Output is { } output)
+        {
+            s.Append("output: ").AppendLine(Quote(output));
+        }
+
+        if (recipe.Opset is { } opset)
+        {
+            s.Append("opset: ").AppendLine(opset.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (recipe.Inputs.Count > 0)
+        {
+            s.AppendLine("inputs:");
+            foreach (var (name, shape) in recipe.Inputs)
+            {
+                s.Append("  ").Append(Quote(name)).Append(": [").Append(string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture)))).AppendLine("]");
+            }
+        }
+
+        WritePath(s, "calibration", recipe.Calibration, directory);
+        WritePath(s, "evaluation", recipe.Evaluation, directory);
+        WritePath(s, "labels", recipe.Labels, directory);
+        if (recipe.Verify is { } verify)
+        {
+            if (!verify.Enabled)
+            {
+                s.AppendLine("verify: off");
+            }
+            else if (verify is { MinCosine: null, MaxAbsError: null, MaxTop1Drop: null })
+            {
+                s.AppendLine("verify: on");
+            }
+            else
+            {
+                s.AppendLine("verify:");
+                WriteNumber(s, "min-cosine", verify.MinCosine);
+                WriteNumber(s, "max-abs-error", verify.MaxAbsError);
+                WriteNumber(s, "max-top1-drop", verify.MaxTop1Drop);
+            }
+        }
+
+        s.AppendLine("passes:");
+        foreach (var pass in recipe.Passes)
+        {
+            var values = pass.Arguments.Explicit;
+            s.Append("  - ").Append(pass.Name);
+            if (values.Count == 0)
+            {
+                s.AppendLine();
+                continue;
+            }
+
+            s.AppendLine(":");
+            foreach (var (name, value) in values)
+            {
+                s.Append("      ").Append(name).Append(": ").AppendLine(FormatValue(value));
+            }
+        }
+
+        return s.ToString();
+    }
+
+    /// <summary>A parameter value as YAML: <c>true</c>, <c>3</c>, <c>0.5</c>, <c>text</c>, <c>[a, "b c"]</c>.</summary>
+    public static string FormatValue(object value) => value switch
+    {
+        bool b => b ? "true" : "false",
+        int i => i.ToString(CultureInfo.InvariantCulture),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        IReadOnlyList<string> list => "[" + string.Join(", ", list.Select(Quote)) + "]",
+        string text => Quote(text),
+        _ => throw new ArgumentException($"Cannot print a {value.GetType().Name}.", nameof(value)),
+    };
+
+    /// <summary>
+    /// Text as a YAML scalar: plain when it is a safe word that YAML would not read as another type, else
+    /// double-quoted.
+    /// </summary>
+    public static string Quote(string text) =>
+        SafePlain().IsMatch(text) && !LooksTyped().IsMatch(text)
+            ? text
+            : "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    private static void WritePath(StringBuilder s, string key, DataPath? path, string? directory)
+    {
+        if (path is not null)
+        {
+            var text = directory is null ? path.FullPath : Path.GetRelativePath(directory, path.FullPath);
+            s.Append(key).Append(": ").AppendLine(Quote(text.Replace('\\', '/')));
+        }
+    }
+
+    private static void WriteNumber(StringBuilder s, string key, double? value)
+    {
+        if (value is { } v)
+        {
+            s.Append("  ").Append(key).Append(": ").AppendLine(v.ToString("R", CultureInfo.InvariantCulture));
+        }
+    }
+
+    [GeneratedRegex(@"^[A-Za-z_./][A-Za-z0-9_./+-]*$")]
+    private static partial Regex SafePlain();
+
+    // Words YAML 1.1/1.2 resolve to booleans or null; the loader would still read them as text, but editors would not.
+    [GeneratedRegex("^(?i:true|false|yes|no|on|off|y|n|null|~)$")]
+    private static partial Regex LooksTyped();
+}
