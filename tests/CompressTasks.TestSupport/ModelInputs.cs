@@ -26,8 +26,14 @@ public static class ModelInputs
         var names = RealInputs(model);
         var files = Numbered(dataSet, "input_");
         if (files.Count > names.Count) throw new InvalidOperationException($"{dataSet} has {files.Count} inputs, the model takes {names.Count}");
-        return files.Select((f, i) => TensorValue.ReadPb(f) with { Name = names[i].Name }).ToArray();
+        return files.Select((f, i) => AsDeclared(TensorValue.ReadPb(f) with { Name = names[i].Name }, names[i])).ToArray();
     }
+
+    // The suite (onnx before 1.14) stores bfloat16 inputs as uint16 tensors of the same bits; give them the declared type.
+    private static TensorValue AsDeclared(TensorValue value, ValueInfoProto declared) =>
+        value.DataType == (int)TensorProto.Types.DataType.Uint16 && declared.Type?.TensorType?.ElemType == (int)TensorProto.Types.DataType.Bfloat16
+            ? value with { DataType = (int)TensorProto.Types.DataType.Bfloat16 }
+            : value;
 
     /// <summary>Reads <c>output_N.pb</c> of a data set, in order.</summary>
     public static IReadOnlyList<TensorValue> ReadOutputs(string dataSet) => Numbered(dataSet, "output_").Select(TensorValue.ReadPb).ToArray();

@@ -16,6 +16,9 @@ public static class TensorComparer
     /// <summary>Null when equal within tolerance, otherwise a description of the first difference.</summary>
     public static string? Difference(TensorValue expected, TensorValue actual, double rtol = DefaultRtol, double atol = DefaultAtol)
     {
+        // The suite (onnx before 1.14) stores bfloat16 outputs as uint16 of the same bits.
+        if (expected.DataType == (int)DataType.Uint16 && actual.DataType == (int)DataType.Bfloat16)
+            expected = expected with { DataType = actual.DataType };
         if (expected.DataType != actual.DataType)
             return $"{expected.Name}: type {DataTypes.Name(actual.DataType)}, expected {DataTypes.Name(expected.DataType)}";
         if (!expected.Shape.SequenceEqual(actual.Shape))

@@ -28,7 +28,7 @@ public sealed record NpyArray(string Descr, long[] Shape, byte[] Data)
 /// </summary>
 public static class NpyReader
 {
-    private static ReadOnlySpan<byte> Magic => "\x93NUMPY"u8;
+    private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     public static NpyArray Read(string path)
     {
