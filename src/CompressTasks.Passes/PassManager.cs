@@ -42,15 +42,17 @@ public static class PassManager
                 int nodesBefore = CountNodes(main);
                 long bytesBefore = CountBytes(model);
                 long start = Stopwatch.GetTimestamp();
-                var result = runs[i]?.Result ?? new PassResult();
-                int rewrittenBefore = result.Rewritten;
+                var result = new PassResult();
                 step.Pass.Run(main, step.Arguments, result);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                changed |= result.Rewritten > rewrittenBefore;
+                changed |= result.Changed;
                 if (validateEachPass) ThrowIfBroken(main, step.Pass.Descriptor.Name, model);
-                runs[i] = runs[i] is { } previous
-                    ? previous with { NodesAfter = CountNodes(main), BytesAfter = CountBytes(model), Milliseconds = previous.Milliseconds + ms }
-                    : new PassRun(step.Pass.Descriptor.Name, result, nodesBefore, CountNodes(main), bytesBefore, CountBytes(model), ms);
+                if (runs[i] is { } previous)
+                {
+                    previous.Result.Absorb(result);
+                    runs[i] = previous with { NodesAfter = CountNodes(main), BytesAfter = CountBytes(model), Milliseconds = previous.Milliseconds + ms };
+                }
+                else runs[i] = new PassRun(step.Pass.Descriptor.Name, result, nodesBefore, CountNodes(main), bytesBefore, CountBytes(model), ms);
             }
             if (!changed) break;
         }

@@ -20,16 +20,18 @@ internal static class PassHarness
     /// and at the level users run (ours combined with ORT's fusions), and asserts every output agrees within
     /// |a − b| ≤ atol + rtol·|a|.
     /// </summary>
-    public static void AssertSameOutputs(byte[] before, byte[] after, IReadOnlyDictionary<string, long[]>? shapes = null, double rtol = 1e-4, double atol = 1e-5)
+    public static void AssertSameOutputs(byte[] before, byte[] after, IReadOnlyDictionary<string, long[]>? shapes = null, double rtol = 1e-4, double atol = 1e-5,
+        IReadOnlyDictionary<string, TensorValue>? fixedInputs = null, int samples = 2)
     {
         foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
         {
             var options = new RuntimeOptions { Optimization = level, IntraOpThreads = 1 };
             using var original = ModelSession.Open(before, "original", options);
             using var rewritten = ModelSession.Open(after, "rewritten", options);
-            for (int seed = 0; seed < 2; seed++)
+            for (int seed = 0; seed < samples; seed++)
             {
                 var feeds = InputGenerator.Generate(original.Inputs, shapes, seed);
+                foreach (var (name, value) in fixedInputs ?? new Dictionary<string, TensorValue>()) feeds[name] = value;
                 var expected = original.Run(feeds);
                 var actual = rewritten.Run(feeds, original.Outputs.Select(o => o.Name).ToArray());
                 for (int o = 0; o < expected.Count; o++)

@@ -31,6 +31,19 @@ public sealed class PassResult
         _notes.Add(reason);
     }
 
+    /// <summary>
+    /// Folds in a later round of the same pass (fixed-point runs): rewrites add up, while skips and notes are
+    /// those of the later round, since a place skipped every round would otherwise be counted once per round.
+    /// </summary>
+    public void Absorb(PassResult later)
+    {
+        Matched += later.Rewritten;
+        Rewritten += later.Rewritten;
+        Skipped = later.Skipped;
+        _notes.Clear();
+        _notes.AddRange(later._notes);
+    }
+
     /// <summary>A remark that is not a skip, e.g. an op the pass does not understand and left alone.</summary>
     public void Note(string remark) => _notes.Add(remark);
 }
