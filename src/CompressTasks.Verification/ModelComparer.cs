@@ -15,12 +15,20 @@ public sealed record ComparisonOptions
 
     public int Samples { get; init; } = 4;
 
+    /// <summary>Class labels, one per row of the feeds in order; enables accuracy for the first [rows, classes] output.</summary>
+    public IReadOnlyList<long>? Labels { get; init; }
+
     public int Seed { get; init; } = 20261124;
 }
 
 /// <summary>Per-output metrics of a comparison, over all samples.</summary>
 public sealed record ComparisonResult(IReadOnlyList<OutputMetrics> Outputs, int Samples)
 {
+    /// <summary>Top-1 accuracy against the labels, when labels were given.</summary>
+    public double? TeacherAccuracy { get; init; }
+
+    public double? StudentAccuracy { get; init; }
+
     /// <summary>The lowest cosine over all outputs (1 when there are none).</summary>
     public double MinCosine => Outputs.Count == 0 ? 1 : Outputs.Min(o => o.Cosine);
 }
@@ -63,6 +71,21 @@ public static class ModelComparer
         var metrics = new OutputMetrics[names.Length];
         for (int i = 0; i < names.Length; i++)
             metrics[i] = OutputMetrics.Compute(names[i], t[i].ToArray(), s[i].ToArray(), classes[i]);
-        return new ComparisonResult(metrics, feeds.Count);
+        int scored = Array.FindIndex(classes, c => c > 1);
+        if (options.Labels is null || scored < 0) return new ComparisonResult(metrics, feeds.Count);
+        return new ComparisonResult(metrics, feeds.Count)
+        {
+            TeacherAccuracy = Accuracy(t[scored], classes[scored], options.Labels),
+            StudentAccuracy = Accuracy(s[scored], classes[scored], options.Labels),
+        };
+    }
+
+    private static double Accuracy(List<float> scores, int classes, IReadOnlyList<long> labels)
+    {
+        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(scores);
+        int rows = Math.Min(span.Length / classes, labels.Count), correct = 0;
+        for (int r = 0; r < rows; r++)
+            if (OutputMetrics.ArgMax(span.Slice(r * classes, classes)) == labels[r]) correct++;
+        return rows == 0 ? 0 : (double)correct / rows;
     }
 }
