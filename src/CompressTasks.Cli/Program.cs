@@ -5,6 +5,7 @@ using CompressTasks.Diagnostics;
 // Exit codes: 0 success, 1 a diagnosed failure (printed in MSBuild's canonical error format), 2 usage error.
 var commands = new Dictionary<string, (string Summary, Func<string[], TextWriter, TextWriter, int> Run)>(StringComparer.Ordinal)
 {
+    ["run"] = ("Compress models with a recipe: one (MODEL -o OUT) or many (--response FILE).", RunCommand.Run),
     ["inspect"] = ("Show a model's versions, inputs/outputs, operators, parameters and storage.", InspectCommand.Run),
 };
 

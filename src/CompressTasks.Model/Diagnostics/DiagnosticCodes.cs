@@ -90,4 +90,16 @@ public static class DiagnosticCodes
 
     /// <summary>The compressed model broke the recipe's accuracy budget.</summary>
     public const string BudgetExceeded = "CT3003";
+
+    /// <summary>The command line or a response file for <c>compress</c> is invalid.</summary>
+    public const string ToolUsage = "CT9001";
+
+    /// <summary>The compress tool failed unexpectedly (a bug): the message carries the exception.</summary>
+    public const string ToolCrashed = "CT9002";
+
+    /// <summary>The MSBuild task could not start the compress tool (no dotnet host, missing compress.dll).</summary>
+    public const string ToolNotStarted = "CT9003";
+
+    /// <summary>The recipe named for a model (an OnnxModel item's Recipe, or --recipe) does not exist.</summary>
+    public const string RecipeMissing = "CT9004";
 }

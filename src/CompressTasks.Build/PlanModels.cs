@@ -1,0 +1,194 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace CompressTasks.Build
+{
+    /// <summary>
+    /// Decides which models a project compresses, where each compressed file goes, and how the copy items
+    /// (<c>None</c>/<c>Content</c>) change so that bin, publish and pack get the compressed file instead of the original.
+    /// Pure bookkeeping over items: it touches no files, so it runs on every build (even a no-op one).
+    /// </summary>
+    /// <remarks>
+    /// A model's target path (its path under bin/publish) is the copy item's <c>TargetPath</c> or <c>Link</c>, else its
+    /// path relative to the project, else its file name (as <c>AssignTargetPath</c> does), with the file name replaced by
+    /// <c>OutputName</c> when set. The compressed file is <c>OutputDirectory/&lt;target path&gt;</c>, which is unique
+    /// because two files cannot share a target path in bin either.
+    /// </remarks>
+    public sealed class PlanModels : Task
+    {
+        /// <summary>Explicit <c>OnnxModel</c> items; metadata <c>Recipe</c>, <c>OutputName</c>, <c>Verify</c>, optional copy metadata.</summary>
+        public ITaskItem[] ExplicitModels { get; set; } = Array.Empty<ITaskItem>();
+
+        /// <summary>Default-item candidates (<c>**/*.onnx</c>); kept only when a recipe lies beside them.</summary>
+        public ITaskItem[] CandidateModels { get; set; } = Array.Empty<ITaskItem>();
+
+        public ITaskItem[] NoneItems { get; set; } = Array.Empty<ITaskItem>();
+
+        public ITaskItem[] ContentItems { get; set; } = Array.Empty<ITaskItem>();
+
+        [Required]
+        public string ProjectDirectory { get; set; } = "";
+
+        /// <summary>Where compressed models go, e.g. <c>obj/Debug/net10.0/compress/</c>.</summary>
+        [Required]
+        public string OutputDirectory { get; set; } = "";
+
+        /// <summary>Where reports go (mirroring target paths).</summary>
+        [Required]
+        public string ReportDirectory { get; set; } = "";
+
+        /// <summary>Default for the <c>Verify</c> metadata: true, false or empty (the recipe decides).</summary>
+        public string? Verify { get; set; }
+
+        /// <summary>Every model to compress, with <c>CompressedPath</c>, <c>Recipe</c> (full path or empty), <c>ReportDirectory</c>, <c>ReportPath</c>, <c>Verify</c>, <c>TargetPath</c>.</summary>
+        [Output]
+        public ITaskItem[] Models { get; private set; } = Array.Empty<ITaskItem>();
+
+        [Output]
+        public ITaskItem[] NoneToRemove { get; private set; } = Array.Empty<ITaskItem>();
+
+        [Output]
+        public ITaskItem[] NoneToAdd { get; private set; } = Array.Empty<ITaskItem>();
+
+        [Output]
+        public ITaskItem[] ContentToRemove { get; private set; } = Array.Empty<ITaskItem>();
+
+        [Output]
+        public ITaskItem[] ContentToAdd { get; private set; } = Array.Empty<ITaskItem>();
+
+        private static readonly StringComparer PathComparer =
+            Path.DirectorySeparatorChar == '\\' ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
+
+        public override bool Execute()
+        {
+            string projectDir = EnsureSlash(Path.GetFullPath(ProjectDirectory));
+            var none = Index(NoneItems);
+            var content = Index(ContentItems);
+            var seen = new HashSet<string>(PathComparer);
+            var models = new List<ITaskItem>();
+            var noneRemove = new List<ITaskItem>();
+            var noneAdd = new List<ITaskItem>();
+            var contentRemove = new List<ITaskItem>();
+            var contentAdd = new List<ITaskItem>();
+            var targets = new Dictionary<string, string>(PathComparer);
+
+            foreach (var (item, isExplicit) in All())
+            {
+                string full = Path.GetFullPath(Path.Combine(projectDir, item.ItemSpec));
+                if (!seen.Add(full)) continue;
+
+                string recipe = item.GetMetadata("Recipe");
+                if (recipe.Length > 0)
+                {
+                    recipe = Path.GetFullPath(Path.Combine(projectDir, recipe));
+                    if (!File.Exists(recipe))
+                    {
+                        Log.LogError(null, "CT9004", null, item.GetMetadata("DefiningProjectFullPath") is { Length: > 0 } p ? p : full, 0, 0, 0, 0,
+                            "the recipe '{0}' named by OnnxModel '{1}' does not exist", recipe, item.ItemSpec);
+                        continue;
+                    }
+                }
+                else
+                {
+                    recipe = FindRecipe(full);
+                    if (recipe.Length == 0 && !isExplicit) continue; // default items need a recipe beside them
+                }
+
+                ITaskItem? copy = null;
+                bool isContent = false;
+                if (none.TryGetValue(full, out var n)) { copy = n; }
+                else if (content.TryGetValue(full, out var c)) { copy = c; isContent = true; }
+
+                string targetPath = First(item.GetMetadata("TargetPath"), item.GetMetadata("Link"),
+                    copy?.GetMetadata("TargetPath"), copy?.GetMetadata("Link"));
+                if (targetPath.Length == 0)
+                    targetPath = full.StartsWith(projectDir, PathComparer == StringComparer.Ordinal ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase)
+                        ? full.Substring(projectDir.Length) : Path.GetFileName(full);
+                string outputName = item.GetMetadata("OutputName");
+                if (outputName.Length > 0) targetPath = Path.Combine(Path.GetDirectoryName(targetPath) ?? "", outputName);
+                targetPath = targetPath.Replace('\\', '/').TrimStart('/');
+                if (targets.TryGetValue(targetPath, out var other))
+                {
+                    Log.LogError(null, "CT9005", null, full, 0, 0, 0, 0,
+                        "models '{0}' and '{1}' would both be written to '{2}'; give one an OutputName or a Link", other, full, targetPath);
+                    continue;
+                }
+                targets.Add(targetPath, full);
+
+                string compressed = Path.GetFullPath(Path.Combine(OutputDirectory, targetPath));
+                string reportDir = EnsureSlash(Path.GetFullPath(Path.Combine(ReportDirectory, Path.GetDirectoryName(targetPath) ?? "")));
+                var model = new TaskItem(full);
+                model.SetMetadata("Recipe", recipe);
+                model.SetMetadata("CompressedPath", compressed);
+                model.SetMetadata("ReportDirectory", reportDir);
+                model.SetMetadata("ReportPath", reportDir + Path.GetFileName(compressed) + ".report.json");
+                model.SetMetadata("TargetPath", targetPath);
+                model.SetMetadata("Verify", First(item.GetMetadata("Verify"), Verify));
+                models.Add(model);
+
+                // The replacement keeps every piece of copy metadata of the original (CopyToOutputDirectory,
+                // CopyToPublishDirectory, Pack, PackagePath, ...) and pins its path in the output with Link.
+                var replacement = new TaskItem(compressed);
+                (copy ?? item).CopyMetadataTo(replacement);
+                replacement.RemoveMetadata("TargetPath");
+                replacement.SetMetadata("Link", targetPath);
+                replacement.SetMetadata("CompressTasksOriginal", full);
+                if (copy is null)
+                {
+                    if (replacement.GetMetadata("CopyToOutputDirectory").Length == 0) replacement.SetMetadata("CopyToOutputDirectory", "PreserveNewest");
+                    if (replacement.GetMetadata("CopyToPublishDirectory").Length == 0) replacement.SetMetadata("CopyToPublishDirectory", "PreserveNewest");
+                    noneAdd.Add(replacement);
+                }
+                else if (isContent) { contentRemove.Add(copy); contentAdd.Add(replacement); }
+                else { noneRemove.Add(copy); noneAdd.Add(replacement); }
+            }
+
+            Models = models.ToArray();
+            NoneToRemove = noneRemove.ToArray();
+            NoneToAdd = noneAdd.ToArray();
+            ContentToRemove = contentRemove.ToArray();
+            ContentToAdd = contentAdd.ToArray();
+            return !Log.HasLoggedErrors;
+
+            IEnumerable<(ITaskItem, bool)> All()
+            {
+                foreach (var i in ExplicitModels) yield return (i, true);
+                foreach (var i in CandidateModels) yield return (i, false);
+            }
+
+            Dictionary<string, ITaskItem> Index(ITaskItem[] items)
+            {
+                var map = new Dictionary<string, ITaskItem>(PathComparer);
+                foreach (var i in items)
+                {
+                    if (!i.ItemSpec.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) continue;
+                    string key = Path.GetFullPath(Path.Combine(projectDir, i.ItemSpec));
+                    if (!map.ContainsKey(key)) map.Add(key, i);
+                }
+                return map;
+            }
+        }
+
+        /// <summary><c>&lt;model&gt;.compression.yaml</c> beside the model, else <c>compression.yaml</c> in its folder, else empty.</summary>
+        private static string FindRecipe(string modelPath)
+        {
+            string dir = Path.GetDirectoryName(modelPath) ?? "";
+            string specific = Path.Combine(dir, Path.GetFileNameWithoutExtension(modelPath) + ".compression.yaml");
+            if (File.Exists(specific)) return specific;
+            string shared = Path.Combine(dir, "compression.yaml");
+            return File.Exists(shared) ? shared : "";
+        }
+
+        private static string First(params string?[] values)
+        {
+            foreach (var v in values) if (!string.IsNullOrEmpty(v)) return v!;
+            return "";
+        }
+
+        private static string EnsureSlash(string dir) =>
+            dir.EndsWith("/", StringComparison.Ordinal) || dir.EndsWith("\\", StringComparison.Ordinal) ? dir : dir + Path.DirectorySeparatorChar;
+    }
+}

@@ -1,0 +1,22 @@
+namespace CompressTasks.Engine;
+
+/// <summary>One model to compress: what the CLI's <c>compress run</c> and the MSBuild task hand to <see cref="Compressor.Run"/>.</summary>
+/// <param name="ModelPath">The ONNX model to read.</param>
+/// <param name="RecipePath">The <c>compression.yaml</c> recipe, or null to run without one.</param>
+/// <param name="OutputPath">Where the compressed model is written (atomically; its folder is created).</param>
+/// <param name="ReportDirectory">Folder that receives <c>&lt;output file name&gt;.report.json</c> (created if missing).</param>
+public sealed record CompressionRequest(string ModelPath, string? RecipePath, string OutputPath, string ReportDirectory)
+{
+    /// <summary>Whether to verify the result against the original; null lets the recipe decide.</summary>
+    public bool? Verify { get; init; }
+}
+
+/// <summary>What <see cref="Compressor.Run"/> did to one model.</summary>
+/// <param name="OutputPath">The compressed model that was written.</param>
+/// <param name="ReportPath">The JSON report that was written.</param>
+/// <param name="InputBytes">Size of the original model file.</param>
+/// <param name="OutputBytes">Size of the written model file.</param>
+/// <param name="PassesRun">Names of the passes that ran, in order.</param>
+/// <param name="Summary">One line for humans, e.g. <c>model.onnx: 63.7 MB → 63.7 MB (1.00×); report: obj/…/model.onnx.report.json</c>.</param>
+public sealed record CompressionResult(
+    string OutputPath, string ReportPath, long InputBytes, long OutputBytes, IReadOnlyList<string> PassesRun, string Summary);
