@@ -31,6 +31,16 @@ public sealed class RecipePresetsTests
     }
 
     [TestMethod]
+    public void WhenCatalogLacksAPresetPass_ErrorPointsIntoThePreset()
+    {
+        var catalog = new CompressTasks.Passes.Infrastructure.PassCatalog(TestCatalog.Instance.Passes.Where(p => p.Name != "fuse-matmul-add"));
+        var result = new RecipeLoader(catalog).Parse("extends: optimize\n", Path.Combine(Path.GetTempPath(), "compression.yaml"));
+
+        var error = result.Errors.Single();
+        Assert.AreEqual((CompressTasks.Diagnostics.DiagnosticCodes.RecipeUnknownPass, "preset:optimize", 6, 5), (error.Code, error.File, error.Line, error.Column));
+    }
+
+    [TestMethod]
     public void TryGetText_WhenUnknown_ReturnsNull() => Assert.IsNull(RecipePresets.TryGetText("nope"));
 
     [TestMethod]
