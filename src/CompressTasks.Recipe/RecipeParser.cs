@@ -28,6 +28,11 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
             var message = ex.InnerException?.Message ?? ex.Message;
             var close = message.IndexOf("): ", StringComparison.Ordinal);
             message = message.StartsWith('(') && close > 0 ? message[(close + 3)..] : message;
+            if (message.StartsWith("Duplicate key ", StringComparison.Ordinal))
+            {
+                message = $"the key '{message["Duplicate key ".Length..]}' appears twice in one mapping; keep one.";
+            }
+
             reader.Error(DiagnosticCodes.RecipeMalformedYaml, $"The recipe is not valid YAML: {message}", ex.Start);
             return null;
         }

@@ -147,7 +147,16 @@ public static class RecipeSchema
             }
         }
 
-        node["default"] = JsonSerializer.SerializeToNode(p.Default, p.Default.GetType());
+        // Built by hand rather than with JsonSerializer, which trimmed and AOT hosts (the CLI) may disable.
+        node["default"] = p.Default switch
+        {
+            bool b => JsonValue.Create(b),
+            int i => JsonValue.Create(i),
+            double d => JsonValue.Create(d),
+            string text => JsonValue.Create(text),
+            IReadOnlyList<string> list => Strings(list),
+            _ => throw new InvalidOperationException($"Unhandled default {p.Default.GetType().Name}."),
+        };
         return node;
     }
 

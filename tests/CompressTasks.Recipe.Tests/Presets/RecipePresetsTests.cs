@@ -1,0 +1,53 @@
+using CompressTasks.Recipe.Presets;
+
+namespace CompressTasks.Recipe.Tests.Presets;
+
+[TestClass]
+public sealed class RecipePresetsTests
+{
+    [TestMethod]
+    public void Names_ListTheEmbeddedPresets() =>
+        CollectionAssert.Contains(RecipePresets.Names.ToArray(), "optimize");
+
+    [TestMethod]
+    public void EveryPreset_LoadsAgainstTheCatalog()
+    {
+        var loader = new RecipeLoader(TestCatalog.Instance);
+        foreach (var name in RecipePresets.Names)
+        {
+            var result = loader.Parse(RecipePresets.TryGetText(name)!, Path.Combine(Path.GetTempPath(), name + ".yaml"));
+            Assert.IsTrue(result.Succeeded, name + ": " + string.Join("\n", result.Errors));
+        }
+    }
+
+    [TestMethod]
+    public void Optimize_RunsTheLosslessCleanupsInOrder()
+    {
+        var recipe = new RecipeLoader(TestCatalog.Instance).Parse(RecipePresets.TryGetText("optimize")!, "optimize.yaml").GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            new[] { "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers" },
+            recipe.Passes.Select(p => p.Name).ToArray());
+    }
+
+    [TestMethod]
+    public void WhenCatalogLacksAPresetPass_ErrorPointsIntoThePreset()
+    {
+        var catalog = new CompressTasks.Passes.Infrastructure.PassCatalog(TestCatalog.Instance.Passes.Where(p => p.Name != "fuse-matmul-add"));
+        var result = new RecipeLoader(catalog).Parse("extends: optimize\n", Path.Combine(Path.GetTempPath(), "compression.yaml"));
+
+        var error = result.Errors.Single();
+        Assert.AreEqual((CompressTasks.Diagnostics.DiagnosticCodes.RecipeUnknownPass, "preset:optimize", 6, 5), (error.Code, error.File, error.Line, error.Column));
+    }
+
+    [TestMethod]
+    public void TryGetText_WhenUnknown_ReturnsNull() => Assert.IsNull(RecipePresets.TryGetText("nope"));
+
+    [TestMethod]
+    [DataRow("optimize", true)]
+    [DataRow("./base.yaml", false)]
+    [DataRow("base.yml", false)]
+    [DataRow("shared\\base", false)]
+    public void IsPresetReference_TellsPresetsFromFiles(string extends, bool preset) =>
+        Assert.AreEqual(preset, RecipePresets.IsPresetReference(extends));
+}
