@@ -9,6 +9,9 @@ public sealed record CompressionRequest(string ModelPath, string? RecipePath, st
 {
     /// <summary>Whether to verify the result against the original; null lets the recipe decide.</summary>
     public bool? Verify { get; init; }
+
+    /// <summary>Folder of cached results keyed by content hash; null disables the cache.</summary>
+    public string? CacheDirectory { get; init; }
 }
 
 /// <summary>What <see cref="Compressor.Run"/> did to one model.</summary>
@@ -19,4 +22,11 @@ public sealed record CompressionRequest(string ModelPath, string? RecipePath, st
 /// <param name="PassesRun">Names of the passes that ran, in order.</param>
 /// <param name="Summary">One line for humans, e.g. <c>model.onnx: 63.7 MB → 63.7 MB (1.00×); report: obj/…/model.onnx.report.json</c>.</param>
 public sealed record CompressionResult(
-    string OutputPath, string ReportPath, long InputBytes, long OutputBytes, IReadOnlyList<string> PassesRun, string Summary);
+    string OutputPath, string ReportPath, long InputBytes, long OutputBytes, IReadOnlyList<string> PassesRun, string Summary)
+{
+    /// <summary>Near misses of the accuracy budget: not failures, but worth a warning in the build log.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>True when the result was copied from the cache instead of being computed.</summary>
+    public bool FromCache { get; init; }
+}

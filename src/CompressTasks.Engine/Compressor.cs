@@ -1,128 +1,148 @@
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text.Json;
+using System.Diagnostics;
+using System.Reflection;
 using CompressTasks.Diagnostics;
 using CompressTasks.Model;
+using CompressTasks.Passes;
+using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Recipe;
+using CompressTasks.Runtime;
+using CompressTasks.Runtime.Data;
+using CompressTasks.Verification;
 
 namespace CompressTasks.Engine;
 
 /// <summary>
-/// The one pipeline the CLI and the MSBuild task call: load, transform, save atomically, report.
+/// The one pipeline the CLI and the MSBuild task call: recipe → load → passes → atomic save → verify → report.
 /// </summary>
 /// <remarks>
-/// The pipeline is an ordered list of <see cref="Step"/>s over a <see cref="PipelineContext"/>. Today it loads
-/// the model (which validates it), writes it unchanged and reports honestly that no pass ran. The recipe loader,
-/// the pass manager and verification plug in as further steps between <c>load</c> and <c>save</c>; the
-/// report already carries their fields (<c>recipe</c>, <c>passes</c>, <c>verification</c>).
+/// Data flows one way: bytes become an <see cref="OnnxModel"/>, the recipe's passes edit it through the graph IR,
+/// the result is written atomically, then original (teacher) and result (student) run side by side in ONNX Runtime
+/// and the report is written. A result that breaks the recipe's accuracy budget is deleted and the run fails with
+/// CT3003; its report stays, so the numbers are there to read. With a cache folder, an unchanged job (same model,
+/// data, recipe and tool) is copied from the cache instead of being recompressed.
 /// </remarks>
 public static class Compressor
 {
-    /// <summary>One stage of the pipeline.</summary>
-    internal sealed record Step(string Name, Action<PipelineContext> Run);
-
-    /// <summary>State threaded through the steps of one request.</summary>
-    internal sealed class PipelineContext(CompressionRequest request)
-    {
-        public CompressionRequest Request { get; } = request;
-        public OnnxModel? Model { get; set; }
-        public List<string> PassesRun { get; } = [];
-        /// <summary>"not run" until a verification step sets a verdict.</summary>
-        public string Verification { get; set; } = "not run";
-    }
-
-    /// <summary>The steps, in order. Recipe loading, passes and verification are inserted here.</summary>
-    internal static readonly IReadOnlyList<Step> Steps =
-    [
-        new("load", c => c.Model = OnnxModel.Load(c.Request.ModelPath)),
-        new("check-recipe", c =>
-        {
-            // Until the recipe loader lands, a named recipe must at least exist, so a typo fails the build.
-            if (c.Request.RecipePath is { } recipe && !File.Exists(recipe))
-                throw new CompressTasksException(DiagnosticCodes.RecipeMissing, "the recipe file does not exist", recipe);
-        }),
-        new("save", c => c.Model!.Save(c.Request.OutputPath)),
-    ];
+    /// <summary>The tool's version; part of every cache key, so a new version never reuses old results.</summary>
+    public static string ToolVersion { get; } =
+        typeof(Compressor).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
 
     /// <summary>
-    /// Compresses one model. Failures are <see cref="CompressTasksException"/>s carrying a code and a file;
-    /// the output is written atomically, so a failure never leaves a partial model at <see cref="CompressionRequest.OutputPath"/>.
+    /// Compresses one model. Failures are <see cref="CompressTasksException"/>s carrying a code and a file (several
+    /// recipe errors come as an <see cref="AggregateException"/> of them); the output is written atomically, so a
+    /// failure never leaves a partial model at <see cref="CompressionRequest.OutputPath"/>.
     /// </summary>
     public static CompressionResult Run(CompressionRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var context = new PipelineContext(request);
-        try
-        {
-            foreach (var step in Steps) step.Run(context);
-        }
-        finally
-        {
-            context.Model?.Dispose();
-        }
-        return Report(context);
+        if (Path.GetFullPath(request.OutputPath) == Path.GetFullPath(request.ModelPath))
+            throw new CompressTasksException(DiagnosticCodes.ToolUsage, "the output would overwrite the source model; the source is never modified", request.ModelPath);
+        var recipe = LoadRecipe(request.RecipePath);
+        var cache = request.CacheDirectory is null ? null : new ResultCache(request.CacheDirectory);
+        string? key = cache?.Key(request, recipe, ToolVersion);
+        if (cache is not null && cache.TryRestore(key!, request) is { } cached) return cached;
+
+        var result = Compress(request, recipe);
+        cache?.Store(key!, request, result);
+        return result;
     }
 
-    private static CompressionResult Report(PipelineContext context)
+    private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe)
     {
-        var request = context.Request;
-        var input = Describe(request.ModelPath);
-        var output = Describe(request.OutputPath);
-        Directory.CreateDirectory(request.ReportDirectory);
-        string reportPath = Path.Combine(request.ReportDirectory, Path.GetFileName(request.OutputPath) + ".report.json");
-        string temp = reportPath + ".tmp";
-        using (var stream = File.Create(temp))
-        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        ModelStatistics original, compressed;
+        IReadOnlyList<PassRun> runs;
+        using (var model = OnnxModel.Load(request.ModelPath))
         {
-            json.WriteStartObject();
-            json.WriteString("recipe", request.RecipePath is null ? null : Path.GetFullPath(request.RecipePath));
-            WriteFile(json, "input", input);
-            WriteFile(json, "output", output);
-            json.WriteNumber("ratio", Ratio(input.Bytes, output.Bytes));
-            json.WriteStartArray("passes");
-            foreach (var pass in context.PassesRun) json.WriteStringValue(pass);
-            json.WriteEndArray();
-            json.WriteString("verification", context.Verification);
-            json.WriteEndObject();
+            original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
+            var steps = (recipe?.Passes ?? []).Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments)).ToList();
+            // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
+            bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
+            runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1);
+            model.Save(request.OutputPath);
         }
-        File.Move(temp, reportPath, overwrite: true);
+        using (var written = OnnxModel.Load(request.OutputPath))
+            compressed = ModelStatistics.Compute(written.Proto, ModelStatistics.FileSize(request.OutputPath, written.Proto));
 
-        string summary = string.Create(CultureInfo.InvariantCulture,
-            $"{Path.GetFileName(request.ModelPath)}: {FormatSize(input.Bytes)} → {FormatSize(output.Bytes)} ({Ratio(input.Bytes, output.Bytes):0.00}×); report: {reportPath}");
-        return new CompressionResult(request.OutputPath, reportPath, input.Bytes, output.Bytes, context.PassesRun.ToArray(), summary);
-    }
-
-    private sealed record FileFacts(string Path, long Bytes, string Sha256, int Nodes);
-
-    private static FileFacts Describe(string path)
-    {
-        byte[] hash;
-        long length;
-        using (var stream = File.OpenRead(path))
+        var (verification, violations) = Verify(request, recipe);
+        var report = new CompressionReport(
+            "CompressTasks", ToolVersion, Path.GetFullPath(request.ModelPath), Path.GetFullPath(request.OutputPath),
+            request.RecipePath is null ? null : Path.GetFullPath(request.RecipePath),
+            original, compressed,
+            runs.Select(r => new PassSummary(r.Name, r.Result.Matched, r.Result.Rewritten, r.Result.Skipped, r.Result.Notes,
+                r.NodesBefore, r.NodesAfter, r.BytesBefore, r.BytesAfter, r.Milliseconds)).ToList(),
+            verification);
+        var reportPath = ReportWriter.Write(report, request.ReportDirectory, Path.GetFileName(request.OutputPath));
+        if (violations.Count > 0)
         {
-            length = stream.Length;
-            hash = SHA256.HashData(stream);
+            DeleteOutput(request.OutputPath);
+            var (line, column) = recipe is null ? (0, 0) : FindKey(request.RecipePath!, "verify");
+            throw new CompressTasksException(DiagnosticCodes.BudgetExceeded,
+                $"{Path.GetFileName(request.ModelPath)} breaks the accuracy budget: {string.Join("; ", violations)} (report: {reportPath})",
+                request.RecipePath ?? request.ModelPath, line, column);
         }
-        using var model = OnnxModel.Load(path);
-        return new FileFacts(System.IO.Path.GetFullPath(path), length, Convert.ToHexStringLower(hash), model.Proto.Graph.Node.Count);
+        return new CompressionResult(request.OutputPath, reportPath, original.FileBytes, compressed.FileBytes,
+            runs.Select(r => r.Name).ToArray(), $"{report.SummaryLine()}; report: {reportPath}")
+        {
+            Warnings = verification.NearMisses,
+        };
     }
 
-    private static void WriteFile(Utf8JsonWriter json, string name, FileFacts facts)
+    private static (VerificationSummary, IReadOnlyList<string>) Verify(CompressionRequest request, Recipe.Recipe? recipe)
     {
-        json.WriteStartObject(name);
-        json.WriteString("path", facts.Path);
-        json.WriteNumber("bytes", facts.Bytes);
-        json.WriteString("sha256", facts.Sha256);
-        json.WriteNumber("nodes", facts.Nodes);
-        json.WriteEndObject();
+        var settings = recipe?.Verify ?? new VerifySettings();
+        bool enabled = request.Verify ?? settings.Enabled;
+        if (!enabled) return (new VerificationSummary(false, "none", 0, "-", [], [], [], null, null), []);
+
+        var pinned = recipe?.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
+        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.All };
+        using var teacher = ModelSession.Open(request.ModelPath, runtime);
+        using var student = ModelSession.Open(request.OutputPath, runtime);
+        var options = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned };
+        string inputs = "generated inputs";
+        if (recipe?.Evaluation is { } evaluation)
+        {
+            options = options with
+            {
+                Feeds = FeedLoader.Load(evaluation.FullPath, teacher.Inputs, maxRows: 1000),
+                Labels = recipe.Labels is { } labels ? FeedLoader.LoadLabels(labels.FullPath) : null,
+            };
+            inputs = evaluation.Written;
+        }
+        var stopwatch = Stopwatch.StartNew();
+        var comparison = ModelComparer.Compare(teacher, student, options);
+        var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop);
+        var (violations, nearMisses) = budget.Check(comparison);
+        var summary = new VerificationSummary(true, inputs, comparison.Samples, runtime.Optimization.ToString(), comparison.Outputs,
+            violations, nearMisses, null, null)
+        {
+            TeacherAccuracy = comparison.TeacherAccuracy,
+            StudentAccuracy = comparison.StudentAccuracy,
+            Milliseconds = stopwatch.Elapsed.TotalMilliseconds,
+        };
+        return (summary, violations);
     }
 
-    /// <summary>Compression ratio, original ÷ compressed (1.00 when nothing changed).</summary>
-    private static double Ratio(long input, long output) => output == 0 ? 0 : Math.Round((double)input / output, 4);
-
-    private static string FormatSize(long bytes) => bytes switch
+    private static Recipe.Recipe? LoadRecipe(string? path)
     {
-        >= 1_000_000 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e6:0.0} MB"),
-        >= 1_000 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e3:0.0} kB"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes} B"),
-    };
+        if (path is null) return null;
+        var result = new RecipeLoader(PassRegistry.Catalog).Load(path);
+        if (result.Errors.Count == 1) throw result.Errors[0];
+        if (result.Errors.Count > 1) throw new AggregateException("the recipe has several errors", result.Errors);
+        return result.Recipe;
+    }
+
+    // Where a top-level key is written in the recipe, for diagnostics about settings (1-based; 0 when absent).
+    private static (int Line, int Column) FindKey(string path, string key)
+    {
+        var lines = File.ReadAllLines(path);
+        for (int i = 0; i < lines.Length; i++)
+            if (lines[i].StartsWith(key + ":", StringComparison.Ordinal)) return (i + 1, 1);
+        return (0, 0);
+    }
+
+    private static void DeleteOutput(string path)
+    {
+        File.Delete(path);
+        File.Delete(path + ".data");
+    }
 }

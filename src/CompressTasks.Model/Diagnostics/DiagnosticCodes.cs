@@ -91,6 +91,9 @@ public static class DiagnosticCodes
     /// <summary>The compressed model broke the recipe's accuracy budget.</summary>
     public const string BudgetExceeded = "CT3003";
 
+    /// <summary>Warning: the compressed model is within the accuracy budget but close to a limit.</summary>
+    public const string BudgetNearMiss = "CT3004";
+
     /// <summary>The command line or a response file for <c>compress</c> is invalid.</summary>
     public const string ToolUsage = "CT9001";
 

@@ -21,8 +21,19 @@ public sealed record VerificationSummary(
     string OptimizationLevel,
     IReadOnlyList<OutputMetrics> Outputs,
     IReadOnlyList<string> BudgetViolations,
+    IReadOnlyList<string> NearMisses,
     LatencyStats? OriginalLatency,
-    LatencyStats? CompressedLatency);
+    LatencyStats? CompressedLatency)
+{
+    /// <summary>Top-1 accuracy of the original against the recipe's labels, when given.</summary>
+    public double? TeacherAccuracy { get; init; }
+
+    /// <summary>Top-1 accuracy of the compressed model against the recipe's labels, when given.</summary>
+    public double? StudentAccuracy { get; init; }
+
+    /// <summary>Time spent verifying.</summary>
+    public double Milliseconds { get; init; }
+}
 
 /// <summary>
 /// The report of one compressed model. Its JSON form is a stable, versioned schema (<see cref="SchemaVersion"/>):
@@ -57,6 +68,8 @@ public sealed record CompressionReport(
             parts.Add($"cos {Verification.Outputs.Min(o => o.Cosine):0.00000}");
             var top1 = Verification.Outputs.Where(o => o.Top1Agreement is not null).Select(o => o.Top1Agreement!.Value).ToList();
             if (top1.Count > 0) parts.Add($"top-1 agree {100 * top1.Min():0.0}%");
+            if (Verification.TeacherAccuracy is { } ta && Verification.StudentAccuracy is { } sa)
+                parts.Add($"accuracy {100 * ta:0.0}% → {100 * sa:0.0}%");
         }
         else parts.Add("not verified");
         if (Verification.OriginalLatency is { } before && Verification.CompressedLatency is { } after && after.MedianMs > 0)
