@@ -1,7 +1,7 @@
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 // Node edits: every method keeps the protobuf node list and the indexes in step.
 public sealed partial class Graph

@@ -2,7 +2,7 @@ using CompressTasks.Diagnostics;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>
 /// An editable view over one <see cref="GraphProto"/> of a model: the main graph or a subgraph (an If branch, a

