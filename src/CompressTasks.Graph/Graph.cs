@@ -19,13 +19,17 @@ public sealed partial class Graph
     private readonly Dictionary<string, TensorProto> _initializers = new(StringComparer.Ordinal);
     // Nodes that hold subgraphs: the only places a nested read of an outer name can hide.
     private readonly List<Node> _owners = [];
+    // Names produced by more than one node (invalid, but a pass may pass through that state): while there are
+    // none, removing a producer never has to look for another one.
+    private int _duplicateProducers;
 
-    private Graph(ModelScope scope, GraphProto proto, Graph? parent, Node? owner)
+    private Graph(ModelScope scope, GraphProto proto, Graph? parent, Node? owner, string ownerAttribute)
     {
         _scope = scope;
         Proto = proto;
         Parent = parent;
         OwnerNode = owner;
+        OwnerAttribute = ownerAttribute;
         foreach (var t in proto.Initializer)
         {
             _initializers.TryAdd(t.Name, t);
@@ -53,7 +57,7 @@ public sealed partial class Graph
         ArgumentNullException.ThrowIfNull(model);
         var proto = model.Proto.Graph ?? throw new CompressTasksException(DiagnosticCodes.ModelMalformed,
             "not a valid ONNX model: it has no graph", model.SourcePath);
-        return new Graph(new ModelScope(model), proto, null, null);
+        return new Graph(new ModelScope(model), proto, null, null, "");
     }
 
     /// <summary>The protobuf graph. Edit nodes through this class; lists not indexed here (value_info, metadata) are free to edit.</summary>
@@ -67,6 +71,9 @@ public sealed partial class Graph
 
     /// <summary>The node whose attribute holds this subgraph (If, Loop, Scan); null for the main graph.</summary>
     public Node? OwnerNode { get; }
+
+    /// <summary>The attribute of <see cref="OwnerNode"/> holding this subgraph (e.g. <c>then_branch</c>, <c>body</c>); empty for the main graph.</summary>
+    public string OwnerAttribute { get; }
 
     /// <summary>The main graph of the model.</summary>
     public Graph Root => Parent?.Root ?? this;
@@ -111,7 +118,7 @@ public sealed partial class Graph
     public int Depth => Parent is null ? 0 : Parent.Depth + 1;
 
     /// <summary>A readable path for messages, e.g. <c>main/If 'n1'.then_branch</c>.</summary>
-    public string Path => Parent is null ? (Name.Length > 0 ? Name : "main") : $"{Parent.Path}/{OwnerNode}.{Name}";
+    public string Path => Parent is null ? (Name.Length > 0 ? Name : "main") : $"{Parent.Path}/{OwnerNode}.{OwnerAttribute}";
 
     /// <summary>Whether <paramref name="domain"/> names the default ONNX operator set ("" or "ai.onnx").</summary>
     public static bool IsDefaultDomain(string domain) => domain.Length == 0 || domain == "ai.onnx";
@@ -204,25 +211,43 @@ public sealed partial class Graph
     internal void RemoveUse(string name, Node node, int index)
     {
         if (name.Length == 0 || !_uses.TryGetValue(name, out var list)) return;
-        int at = list.IndexOf(new NodeInput(node, index));
-        if (at >= 0) list.RemoveAt(at);
+        // From the end: edits usually touch recently added readers, and a reference test beats record equality.
+        for (int at = list.Count - 1; at >= 0; at--)
+        {
+            var use = list[at];
+            if (use.Node != node || use.Index != index) continue;
+            list.RemoveAt(at);
+            break;
+        }
         if (list.Count == 0) _uses.Remove(name);
     }
 
     internal void AddProducer(string name, Node node)
     {
         if (name.Length == 0) return;
-        _producers.TryAdd(name, node);
+        if (!_producers.TryAdd(name, node)) _duplicateProducers++;
         _scope.Take(name);
     }
 
     internal void RemoveProducer(string name, Node node)
     {
-        if (name.Length == 0 || !_producers.TryGetValue(name, out var p) || p != node) return;
+        if (name.Length == 0 || !_producers.TryGetValue(name, out var p)) return;
+        if (p != node)
+        {
+            // The node was a second producer of the name: the index never pointed at it.
+            if (_duplicateProducers > 0) _duplicateProducers--;
+            return;
+        }
         _producers.Remove(name);
-        // A duplicate producer (an invalid graph) may still define the name: find it so the index stays truthful.
+        if (_duplicateProducers == 0) return;
+        // A duplicate producer may still define the name: find it so the index stays truthful.
         foreach (var other in _nodes)
-            if (other != node && IndexOf(other.Proto.Output, name) >= 0) { _producers[name] = other; break; }
+            if (other != node && IndexOf(other.Proto.Output, name) >= 0)
+            {
+                _producers[name] = other;
+                _duplicateProducers--;
+                break;
+            }
     }
 
     private void CollectConsumers(string name, List<NodeInput> result)
@@ -266,17 +291,26 @@ public sealed partial class Graph
         {
             foreach (var a in p.Attribute)
             {
-                if (a.G is not null) node.SubgraphList.Add(new Graph(_scope, a.G, this, node));
-                foreach (var g in a.Graphs) node.SubgraphList.Add(new Graph(_scope, g, this, node));
+                if (a.G is not null) node.SubgraphList.Add(new Graph(_scope, a.G, this, node, a.Name));
+                for (int i = 0; i < a.Graphs.Count; i++) node.SubgraphList.Add(new Graph(_scope, a.Graphs[i], this, node, $"{a.Name}[{i}]"));
             }
         }
         if (node.SubgraphList.Count > 0) _owners.Add(node);
     }
 
-    private void Unregister(Node node)
+    private void Unregister(Node node, HashSet<Node>? batch = null)
     {
         var p = node.Proto;
-        for (int i = 0; i < p.Input.Count; i++) RemoveUse(p.Input[i], node, i);
+        for (int i = 0; i < p.Input.Count; i++)
+        {
+            // In a batch removal, a value read by many removed nodes is filtered once instead of once per reader.
+            if (batch is null) RemoveUse(p.Input[i], node, i);
+            else if (_uses.TryGetValue(p.Input[i], out var list))
+            {
+                list.RemoveAll(u => batch.Contains(u.Node));
+                if (list.Count == 0) _uses.Remove(p.Input[i]);
+            }
+        }
         foreach (var o in p.Output) RemoveProducer(o, node);
         if (node.SubgraphList.Count > 0) _owners.Remove(node);
         node.Graph = null;
