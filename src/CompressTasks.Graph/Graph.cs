@@ -50,7 +50,8 @@ public sealed partial class Graph
 
     /// <summary>
     /// Opens the main graph of <paramref name="model"/> and, recursively, every subgraph. Opening does not change
-    /// the model, so saving it afterwards writes the same bytes.
+    /// the model, so saving it afterwards writes the same bytes. Open a model once and make every edit through that
+    /// view: a second view would not see the first one's edits in its indexes.
     /// </summary>
     public static Graph Open(OnnxModel model)
     {

@@ -178,6 +178,8 @@ public sealed class GraphTests
         var g = Chain();
         g.Model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
         Assert.AreEqual(expected, g.GetOpsetVersion(domain));
+        g.Nodes[0].Proto.Domain = domain;
+        Assert.AreEqual(expected, g.Nodes[0].OpsetVersion);
     }
 
     [TestMethod]
