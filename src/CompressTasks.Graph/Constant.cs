@@ -4,7 +4,7 @@ using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
 using DataType = CompressTasks.Model.Onnx.TensorProto.Types.DataType;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>Where a constant's tensor lives.</summary>
 public enum ConstantSource

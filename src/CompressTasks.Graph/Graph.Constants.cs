@@ -4,7 +4,7 @@ using CompressTasks.Model.Onnx;
 using Google.Protobuf;
 using DataType = CompressTasks.Model.Onnx.TensorProto.Types.DataType;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 // Constants: initializers and Constant nodes, here or in an enclosing graph.
 public sealed partial class Graph

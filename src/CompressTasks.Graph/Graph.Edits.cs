@@ -1,7 +1,7 @@
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 // Node edits: every method keeps the protobuf node list and the indexes in step.
 public sealed partial class Graph
@@ -67,7 +67,7 @@ public sealed partial class Graph
         int count = _nodes.Count;
         _nodes.RemoveRange(write, count - write);
         for (int i = count - 1; i >= write; i--) Proto.Node.RemoveAt(i);
-        foreach (var n in doomed) Unregister(n);
+        foreach (var n in doomed) Unregister(n, doomed);
     }
 
     /// <summary>Replaces <paramref name="old"/> by <paramref name="replacement"/> at the same position and returns the new node.</summary>

@@ -1,6 +1,6 @@
 using CompressTasks.Diagnostics;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 // Topological order and cycle detection.
 public sealed partial class Graph

@@ -2,7 +2,7 @@ using CompressTasks.Diagnostics;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>
 /// An editable view over one <see cref="GraphProto"/> of a model: the main graph or a subgraph (an If branch, a
@@ -19,13 +19,17 @@ public sealed partial class Graph
     private readonly Dictionary<string, TensorProto> _initializers = new(StringComparer.Ordinal);
     // Nodes that hold subgraphs: the only places a nested read of an outer name can hide.
     private readonly List<Node> _owners = [];
+    // Names produced by more than one node (invalid, but a pass may pass through that state): while there are
+    // none, removing a producer never has to look for another one.
+    private int _duplicateProducers;
 
-    private Graph(ModelScope scope, GraphProto proto, Graph? parent, Node? owner)
+    private Graph(ModelScope scope, GraphProto proto, Graph? parent, Node? owner, string ownerAttribute)
     {
         _scope = scope;
         Proto = proto;
         Parent = parent;
         OwnerNode = owner;
+        OwnerAttribute = ownerAttribute;
         foreach (var t in proto.Initializer)
         {
             _initializers.TryAdd(t.Name, t);
@@ -46,14 +50,15 @@ public sealed partial class Graph
 
     /// <summary>
     /// Opens the main graph of <paramref name="model"/> and, recursively, every subgraph. Opening does not change
-    /// the model, so saving it afterwards writes the same bytes.
+    /// the model, so saving it afterwards writes the same bytes. Open a model once and make every edit through that
+    /// view: a second view would not see the first one's edits in its indexes.
     /// </summary>
     public static Graph Open(OnnxModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var proto = model.Proto.Graph ?? throw new CompressTasksException(DiagnosticCodes.ModelMalformed,
             "not a valid ONNX model: it has no graph", model.SourcePath);
-        return new Graph(new ModelScope(model), proto, null, null);
+        return new Graph(new ModelScope(model), proto, null, null, "");
     }
 
     /// <summary>The protobuf graph. Edit nodes through this class; lists not indexed here (value_info, metadata) are free to edit.</summary>
@@ -67,6 +72,9 @@ public sealed partial class Graph
 
     /// <summary>The node whose attribute holds this subgraph (If, Loop, Scan); null for the main graph.</summary>
     public Node? OwnerNode { get; }
+
+    /// <summary>The attribute of <see cref="OwnerNode"/> holding this subgraph (e.g. <c>then_branch</c>, <c>body</c>); empty for the main graph.</summary>
+    public string OwnerAttribute { get; }
 
     /// <summary>The main graph of the model.</summary>
     public Graph Root => Parent?.Root ?? this;
@@ -111,7 +119,7 @@ public sealed partial class Graph
     public int Depth => Parent is null ? 0 : Parent.Depth + 1;
 
     /// <summary>A readable path for messages, e.g. <c>main/If 'n1'.then_branch</c>.</summary>
-    public string Path => Parent is null ? (Name.Length > 0 ? Name : "main") : $"{Parent.Path}/{OwnerNode}.{Name}";
+    public string Path => Parent is null ? (Name.Length > 0 ? Name : "main") : $"{Parent.Path}/{OwnerNode}.{OwnerAttribute}";
 
     /// <summary>Whether <paramref name="domain"/> names the default ONNX operator set ("" or "ai.onnx").</summary>
     public static bool IsDefaultDomain(string domain) => domain.Length == 0 || domain == "ai.onnx";
@@ -193,38 +201,6 @@ public sealed partial class Graph
     /// <summary>Whether <paramref name="name"/> is used anywhere in the model (values, nodes, initializers).</summary>
     public bool IsNameTaken(string name) => _scope.IsTaken(name);
 
-    internal void AddUse(string name, Node node, int index)
-    {
-        if (name.Length == 0) return;
-        if (!_uses.TryGetValue(name, out var list)) _uses[name] = list = new List<NodeInput>(2);
-        list.Add(new NodeInput(node, index));
-        _scope.Take(name);
-    }
-
-    internal void RemoveUse(string name, Node node, int index)
-    {
-        if (name.Length == 0 || !_uses.TryGetValue(name, out var list)) return;
-        int at = list.IndexOf(new NodeInput(node, index));
-        if (at >= 0) list.RemoveAt(at);
-        if (list.Count == 0) _uses.Remove(name);
-    }
-
-    internal void AddProducer(string name, Node node)
-    {
-        if (name.Length == 0) return;
-        _producers.TryAdd(name, node);
-        _scope.Take(name);
-    }
-
-    internal void RemoveProducer(string name, Node node)
-    {
-        if (name.Length == 0 || !_producers.TryGetValue(name, out var p) || p != node) return;
-        _producers.Remove(name);
-        // A duplicate producer (an invalid graph) may still define the name: find it so the index stays truthful.
-        foreach (var other in _nodes)
-            if (other != node && IndexOf(other.Proto.Output, name) >= 0) { _producers[name] = other; break; }
-    }
-
     private void CollectConsumers(string name, List<NodeInput> result)
     {
         if (_uses.TryGetValue(name, out var local)) result.AddRange(local);
@@ -252,33 +228,5 @@ public sealed partial class Graph
         for (int i = 0; i < list.Count; i++)
             if (list[i] == name) return i;
         return -1;
-    }
-
-    // Indexes a node's inputs, outputs and subgraphs (opening them the first time).
-    private void Register(Node node)
-    {
-        node.Graph = this;
-        _scope.Take(node.Name);
-        var p = node.Proto;
-        for (int i = 0; i < p.Input.Count; i++) AddUse(p.Input[i], node, i);
-        foreach (var o in p.Output) AddProducer(o, node);
-        if (node.SubgraphList.Count == 0)
-        {
-            foreach (var a in p.Attribute)
-            {
-                if (a.G is not null) node.SubgraphList.Add(new Graph(_scope, a.G, this, node));
-                foreach (var g in a.Graphs) node.SubgraphList.Add(new Graph(_scope, g, this, node));
-            }
-        }
-        if (node.SubgraphList.Count > 0) _owners.Add(node);
-    }
-
-    private void Unregister(Node node)
-    {
-        var p = node.Proto;
-        for (int i = 0; i < p.Input.Count; i++) RemoveUse(p.Input[i], node, i);
-        foreach (var o in p.Output) RemoveProducer(o, node);
-        if (node.SubgraphList.Count > 0) _owners.Remove(node);
-        node.Graph = null;
     }
 }

@@ -1,4 +1,4 @@
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>The kinds of structural defect <see cref="GraphValidator"/> finds.</summary>
 public enum GraphProblemKind

@@ -1,6 +1,6 @@
 using CompressTasks.Diagnostics;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>
 /// Structural checks of a graph and all its subgraphs: dangling inputs, cycles, duplicate producers and graph

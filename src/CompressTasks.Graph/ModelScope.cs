@@ -1,6 +1,6 @@
 using CompressTasks.Model;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>What every graph of one model shares: the model, and the set of names taken anywhere in it.</summary>
 internal sealed class ModelScope(OnnxModel model)

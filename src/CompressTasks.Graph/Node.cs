@@ -1,7 +1,7 @@
 using CompressTasks.Model.Onnx;
 using Google.Protobuf.Collections;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>
 /// One node of a <see cref="Graph"/>: a view over its <see cref="NodeProto"/>. Inputs and outputs are changed only
@@ -48,6 +48,9 @@ public sealed class Node
 
     /// <summary>Whether this is a node of the default domain with the given operator.</summary>
     public bool Is(string opType) => Proto.OpType == opType && Graph.IsDefaultDomain(Proto.Domain);
+
+    /// <summary>The imported version of this node's operator set, or null when the model does not import it.</summary>
+    public long? OpsetVersion => Graph?.GetOpsetVersion(Proto.Domain);
 
     /// <summary>Sets input <paramref name="index"/> to <paramref name="name"/>, updating the consumer index.</summary>
     public void SetInput(int index, string name)

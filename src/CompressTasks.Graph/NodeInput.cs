@@ -1,4 +1,4 @@
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>One use of a value: input <see cref="Index"/> of <see cref="Node"/> (which may sit in a nested subgraph).</summary>
 /// <param name="Node">The reading node.</param>

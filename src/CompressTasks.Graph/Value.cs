@@ -1,6 +1,6 @@
 using CompressTasks.Model.Onnx;
 
-namespace CompressTasks.Graph;
+namespace CompressTasks.Graphs;
 
 /// <summary>
 /// A value (a tensor name) as seen from one graph. A lightweight view computed from the graph's indexes on

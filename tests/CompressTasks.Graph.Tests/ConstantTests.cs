@@ -2,10 +2,10 @@ using System.Runtime.InteropServices;
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
 using Google.Protobuf;
-using static CompressTasks.Graph.Tests.TestGraphs;
+using static CompressTasks.Graphs.Tests.TestGraphs;
 using DataType = CompressTasks.Model.Onnx.TensorProto.Types.DataType;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 [TestClass]
 public sealed class ConstantTests
@@ -117,6 +117,24 @@ public sealed class ConstantTests
         Assert.AreEqual(3, c.UseCount, "read by both branches and a nested If");
         Assert.IsTrue(then.GetValue("W").IsOuterScope);
         Assert.IsTrue(then.GetValue("W").IsInitializer);
+    }
+
+    [TestMethod]
+    public void AnOuterConstantNode_IsAConstantOfTheSubgraph()
+    {
+        var c = Node("Constant", [], ["k"]);
+        c.Attribute.Add(new AttributeProto { Name = "value_floats", Floats = { 1f, 2f } });
+        var body = GraphOf("body", ["i", "cond_in"], ["cond_in", "o"], Node("Mul", ["i", "k"], ["o"]));
+        var loop = Node("Loop", ["", "", ], ["scan_o"], "loop");
+        loop.Attribute.Add(new AttributeProto { Name = "body", G = body });
+        var g = Graph.Open(ModelOf(GraphOf("main", [], ["scan_o"], c, loop)));
+        var k = g.Nodes[1].Subgraphs[0].GetConstant("k");
+        Assert.IsTrue(k.IsOuterScope);
+        Assert.AreEqual(ConstantSource.ConstantNode, k.Source);
+        CollectionAssert.AreEqual(new float[] { 1, 2 }, k.AsFloat().ToArray());
+        Assert.AreEqual(1, k.UseCount);
+        Assert.IsNull(g.Nodes[1].Subgraphs[0].TryGetConstant("i"), "loop body inputs are not constants");
+        Assert.IsEmpty(GraphValidator.Validate(g));
     }
 
     [TestMethod]

@@ -1,8 +1,8 @@
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
-using static CompressTasks.Graph.Tests.TestGraphs;
+using static CompressTasks.Graphs.Tests.TestGraphs;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 [TestClass]
 public sealed class GraphTests
@@ -128,6 +128,32 @@ public sealed class GraphTests
     }
 
     [TestMethod]
+    public void WhenEditedAndSaved_TheReloadedModelHasTheEdits()
+    {
+        var g = WithIf();
+        var then = g.Nodes[0].Subgraphs[0];
+        var matmul = then.Nodes[0];
+        var scaled = then.CreateNode("Relu", ["W"], [then.FreshName("W_relu")], before: matmul);
+        matmul.SetInput(1, scaled.Outputs[0]);
+        var path = Path.Combine(Path.GetTempPath(), $"ct-graph-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            g.Model.Save(path);
+            using var reloaded = Model.OnnxModel.Load(path);
+            var r = Graph.Open(reloaded);
+            Assert.IsEmpty(GraphValidator.Validate(r));
+            var rthen = r.Nodes[0].Subgraphs[0];
+            CollectionAssert.AreEqual(new[] { "Relu", "MatMul" }, rthen.Nodes.Select(n => n.OpType).ToArray());
+            Assert.AreEqual(3, r.UseCount("W"));
+            Assert.AreEqual("W_relu", rthen.Nodes[1].Inputs[1]);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
     public void FreshNames_AreUniqueAcrossTheModel()
     {
         var g = WithIf();
@@ -152,6 +178,8 @@ public sealed class GraphTests
         var g = Chain();
         g.Model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
         Assert.AreEqual(expected, g.GetOpsetVersion(domain));
+        g.Nodes[0].Proto.Domain = domain;
+        Assert.AreEqual(expected, g.Nodes[0].OpsetVersion);
     }
 
     [TestMethod]

@@ -1,8 +1,8 @@
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
-using static CompressTasks.Graph.Tests.TestGraphs;
+using static CompressTasks.Graphs.Tests.TestGraphs;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 [TestClass]
 public sealed class GraphValidatorTests
@@ -39,7 +39,7 @@ public sealed class GraphValidatorTests
         @if.Attribute.Add(new AttributeProto { Name = "then_branch", G = body });
         var p = GraphValidator.Validate(Graph.Open(ModelOf(GraphOf("main", ["x"], ["y"], @if)))).Single();
         Assert.AreEqual(GraphProblemKind.DanglingInput, p.Kind);
-        StringAssert.Contains(p.GraphPath, "body");
+        StringAssert.Contains(p.GraphPath, "then_branch");
     }
 
     [TestMethod]

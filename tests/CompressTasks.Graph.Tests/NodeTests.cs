@@ -1,7 +1,7 @@
 using CompressTasks.Model.Onnx;
-using static CompressTasks.Graph.Tests.TestGraphs;
+using static CompressTasks.Graphs.Tests.TestGraphs;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 [TestClass]
 public sealed class NodeTests

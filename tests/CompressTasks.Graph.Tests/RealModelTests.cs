@@ -1,7 +1,7 @@
 using System.Reflection;
 using CompressTasks.Model;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 /// <summary>Opens real models: the shared model farm, the NuGet-restored ResNet-18 and Debian's ONNX backend corpus.</summary>
 [TestClass]
@@ -72,16 +72,25 @@ public sealed class RealModelTests
     public void TheOnnxBackendCorpus_ValidatesClean()
     {
         Assert.IsTrue(Directory.Exists(BackendCorpus), $"the Debian libonnx-testdata corpus is not installed at {BackendCorpus}");
-        int opened = 0;
+        int opened = 0, withSubgraphs = 0, cleaned = 0;
         var failures = new List<string>();
         foreach (var path in Directory.EnumerateFiles(BackendCorpus, "model.onnx", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             using var model = OnnxModel.Load(path);
-            var problems = GraphValidator.Validate(Graph.Open(model));
+            var g = Graph.Open(model);
+            var problems = GraphValidator.Validate(g);
             opened++;
+            if (g.Subgraphs.Any()) withSubgraphs++;
             if (problems.Count > 0) failures.Add($"{path}: {string.Join("; ", problems)}");
+            // Dead-code removal must leave every model valid, whatever it removes.
+            int removed = g.Cleanup().Nodes;
+            if (removed > 0) TestContext.WriteLine($"cleanup removed {removed} nodes from {path}");
+            cleaned += removed;
+            problems = GraphValidator.Validate(g);
+            if (problems.Count > 0) failures.Add($"{path} after cleanup: {string.Join("; ", problems)}");
         }
-        TestContext.WriteLine($"opened and validated {opened} backend-test models, {failures.Count} with problems");
+        TestContext.WriteLine($"opened and validated {opened} backend-test models ({withSubgraphs} with subgraphs), {failures.Count} problems; cleanup removed {cleaned} nodes");
+        Assert.IsGreaterThan(10, withSubgraphs);
         Assert.IsGreaterThan(1000, opened);
         Assert.IsEmpty(failures, string.Join("\n", failures));
     }

@@ -4,7 +4,7 @@ using CompressTasks.Model.Onnx;
 using Google.Protobuf;
 using DataType = CompressTasks.Model.Onnx.TensorProto.Types.DataType;
 
-namespace CompressTasks.Graph.Tests;
+namespace CompressTasks.Graphs.Tests;
 
 /// <summary>Small models built in code for the graph tests.</summary>
 internal static class TestGraphs
