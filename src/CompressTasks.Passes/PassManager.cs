@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using CompressTasks.Diagnostics;
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 using CompressTasks.Model;
 using CompressTasks.Passes.Infrastructure;
 
@@ -24,7 +24,7 @@ public static class PassManager
     /// </summary>
     public static IReadOnlyList<PassRun> Run(OnnxModel model, IReadOnlyList<PassStep> steps, int rounds = 1, bool validateEachPass = false)
     {
-        var main = Graph.Graph.Open(model);
+        var main = Graph.Open(model);
         var problems = GraphValidator.Validate(main);
         if (problems.Count > 0)
             throw new CompressTasksException(DiagnosticCodes.GraphInvalid,
@@ -60,7 +60,7 @@ public static class PassManager
         return runs.Select(r => r!).ToList();
     }
 
-    private static void ThrowIfBroken(Graph.Graph main, string pass, OnnxModel model)
+    private static void ThrowIfBroken(Graph main, string pass, OnnxModel model)
     {
         var problems = GraphValidator.Validate(main);
         if (problems.Count > 0)
@@ -69,7 +69,7 @@ public static class PassManager
     }
 
     /// <summary>Nodes in the main graph and every subgraph.</summary>
-    public static int CountNodes(Graph.Graph main)
+    public static int CountNodes(Graph main)
     {
         int n = 0;
         foreach (var g in main.SelfAndDescendants()) n += g.Nodes.Count;

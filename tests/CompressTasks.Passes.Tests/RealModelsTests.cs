@@ -1,3 +1,4 @@
+using CompressTasks.Graphs;
 using CompressTasks.Model;
 using CompressTasks.Passes.Infrastructure;
 using CompressTasks.Runtime;
@@ -34,10 +35,10 @@ public sealed class RealModelsTests
     {
         var path = name == "resnet18" ? TestPaths.ResNet18 : TestPaths.SharedModel(name);
         using var model = OnnxModel.Load(path);
-        int nodesBefore = PassManager.CountNodes(Graph.Graph.Open(model));
+        int nodesBefore = PassManager.CountNodes(Graph.Open(model));
         var steps = Optimize.Select(n => new PassStep(PassRegistry.Get(n), new PassArguments(PassRegistry.Get(n).Descriptor))).ToList();
         var runs = PassManager.Run(model, steps, rounds: 4, validateEachPass: true);
-        int nodesAfter = PassManager.CountNodes(Graph.Graph.Open(model));
+        int nodesAfter = PassManager.CountNodes(Graph.Open(model));
 
         var output = Path.Combine(Path.GetTempPath(), $"ct-optimize-{Guid.NewGuid():N}.onnx");
         try

@@ -1,3 +1,4 @@
+using CompressTasks.Graphs;
 using CompressTasks.Model.Onnx;
 using CompressTasks.Passes.Infrastructure;
 
@@ -17,7 +18,7 @@ public sealed class DedupeInitializers : GraphPass
         "dedupe-initializers", PassKind.Cleanup,
         "Merges byte-identical initializers and rewires their readers to one copy.");
 
-    public override void Run(Graph.Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result)
     {
         foreach (var graph in main.SelfAndDescendants().ToList())
         {

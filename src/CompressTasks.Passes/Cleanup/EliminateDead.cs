@@ -1,4 +1,4 @@
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Cleanup;
@@ -18,7 +18,7 @@ public sealed class EliminateDead : GraphPass
         "eliminate-dead", PassKind.Cleanup,
         "Removes nodes whose outputs reach no graph output, unused initializers and stale value_info.");
 
-    public override void Run(Graph.Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result)
     {
         // Inner graphs first: a dead node in a branch may be the last reader of an outer value.
         foreach (var graph in main.SelfAndDescendants().Reverse().ToList())
@@ -47,7 +47,7 @@ public sealed class EliminateDead : GraphPass
         }
     }
 
-    private static bool IsDead(Graph.Graph graph, Node node)
+    private static bool IsDead(Graph graph, Node node)
     {
         foreach (var output in node.Outputs)
             if (output.Length > 0 && (graph.UseCount(output) > 0 || graph.MustKeepName(output))) return false;

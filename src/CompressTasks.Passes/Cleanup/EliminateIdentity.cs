@@ -1,5 +1,5 @@
 using CompressTasks.Diagnostics;
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Cleanup;
@@ -47,7 +47,7 @@ public sealed class EliminateIdentity : PatternPass<Node>
         return node;
     }
 
-    protected override bool Rewrite(Graph.Graph graph, Node node, PassArguments arguments, PassResult result)
+    protected override bool Rewrite(Graph graph, Node node, PassArguments arguments, PassResult result)
     {
         string input = node.Inputs[0], output = node.Outputs[0];
         if (!graph.MustKeepName(output))

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 using CompressTasks.Kernels;
 using CompressTasks.Passes.Infrastructure;
 
@@ -65,7 +65,7 @@ public sealed class FuseBatchNormIntoConv : PatternPass<FuseBatchNormIntoConv.Fo
         return new Found(producer, bn, weight, bias, parameters[0], parameters[1], parameters[2], parameters[3], bn.GetFloat("epsilon", 1e-5f), axis);
     }
 
-    protected override bool Rewrite(Graph.Graph graph, Found m, PassArguments arguments, PassResult result)
+    protected override bool Rewrite(Graph graph, Found m, PassArguments arguments, PassResult result)
     {
         int channels = m.Gamma.Length;
         var bias = m.Bias?.AsFloat().ToArray() ?? new float[channels];

@@ -1,4 +1,4 @@
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Fusion;
@@ -48,7 +48,7 @@ public sealed class FuseMatMulAdd : PatternPass<FuseMatMulAdd.Found>
         return new Found(matmul, add, bias);
     }
 
-    protected override bool Rewrite(Graph.Graph graph, Found m, PassArguments arguments, PassResult result)
+    protected override bool Rewrite(Graph graph, Found m, PassArguments arguments, PassResult result)
     {
         var output = m.Add.Outputs[0];
         graph.CreateNode("Gemm", [m.MatMul.Inputs[0], m.MatMul.Inputs[1], m.Bias], [output], before: m.MatMul);

@@ -1,4 +1,4 @@
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 
 namespace CompressTasks.Passes.Infrastructure;
 
@@ -9,7 +9,7 @@ public abstract class GraphPass
     public abstract PassDescriptor Descriptor { get; }
 
     /// <summary>Runs the pass over <paramref name="main"/> (and, as the pass decides, its subgraphs).</summary>
-    public abstract void Run(Graph.Graph main, PassArguments arguments, PassResult result);
+    public abstract void Run(Graph main, PassArguments arguments, PassResult result);
 }
 
 /// <summary>
@@ -27,16 +27,16 @@ public abstract class PatternPass<TMatch> : GraphPass where TMatch : class
     protected abstract TMatch? Match(Node node, PassArguments arguments, PassResult result);
 
     /// <summary>Applies a match. Returns false (after recording a skip) if a late check fails before anything was edited.</summary>
-    protected abstract bool Rewrite(Graph.Graph graph, TMatch match, PassArguments arguments, PassResult result);
+    protected abstract bool Rewrite(Graph graph, TMatch match, PassArguments arguments, PassResult result);
 
-    public override void Run(Graph.Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result)
     {
         foreach (var graph in main.SelfAndDescendants().ToList())
         {
             // A snapshot: rewrites remove and insert nodes while we walk.
             foreach (var node in graph.Nodes.ToArray())
             {
-                if (node.Graph != graph || !Graph.Graph.IsDefaultDomain(node.Domain) || !TargetOpTypes.Contains(node.OpType)) continue;
+                if (node.Graph != graph || !Graph.IsDefaultDomain(node.Domain) || !TargetOpTypes.Contains(node.OpType)) continue;
                 var match = Match(node, arguments, result);
                 if (match is null) continue;
                 result.RecordMatch();

@@ -1,4 +1,4 @@
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 using CompressTasks.Model.Onnx;
 
 namespace CompressTasks.Passes.Infrastructure;
@@ -13,20 +13,20 @@ public static class Ranks
         ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "HardSigmoid", "Softplus", "Softmax", "LogSoftmax", "Dropout", "Identity", "Cast", "Clip", "Erf", "Neg", "Abs", "Sqrt", "Exp"];
 
     /// <summary>The rank of <paramref name="name"/> in <paramref name="graph"/>, or null when unknown.</summary>
-    public static int? Of(Graph.Graph graph, string name, int depth = 0)
+    public static int? Of(Graph graph, string name, int depth = 0)
     {
         if (depth > 64) return null;
         if (Declared(graph, name) is { } declared) return declared;
         if (graph.TryGetConstant(name) is { } constant) return constant.Dims.Count;
         var producer = graph.GetProducer(name);
-        if (producer is null || !Graph.Graph.IsDefaultDomain(producer.Domain)) return null;
+        if (producer is null || !Graph.IsDefaultDomain(producer.Domain)) return null;
         if (producer.OpType == "Gemm") return 2;
         if (SameRankAsInput.Contains(producer.OpType) && producer.Outputs[0] == name) return Of(graph, producer.Inputs[0], depth + 1);
         if (producer.OpType is "MatMul" && Of(graph, producer.Inputs[0], depth + 1) == 2 && Of(graph, producer.Inputs[1], depth + 1) == 2) return 2;
         return null;
     }
 
-    private static int? Declared(Graph.Graph graph, string name)
+    private static int? Declared(Graph graph, string name)
     {
         for (var g = graph; g is not null; g = g.Parent)
         {

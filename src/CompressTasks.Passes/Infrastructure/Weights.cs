@@ -1,4 +1,4 @@
-using CompressTasks.Graph;
+using CompressTasks.Graphs;
 using CompressTasks.Model.Onnx;
 
 namespace CompressTasks.Passes.Infrastructure;
@@ -10,7 +10,7 @@ public static class Weights
     /// Adds an initializer. Before IR 4 every initializer must also be declared as a graph input, so one is
     /// declared for it there (the model's own weights already are).
     /// </summary>
-    public static Constant Add(Graph.Graph graph, string nameHint, int dataType, ReadOnlySpan<long> dims, ReadOnlyMemory<byte> bytes)
+    public static Constant Add(Graph graph, string nameHint, int dataType, ReadOnlySpan<long> dims, ReadOnlyMemory<byte> bytes)
     {
         var constant = graph.AddInitializer(nameHint, dataType, dims, bytes);
         if (graph.Model.Proto.IrVersion < 4)
@@ -30,7 +30,7 @@ public static class Weights
     /// Removes a constant nobody reads any more: its initializer (and, before IR 4, its graph-input declaration)
     /// or its Constant node. Returns false when it is still read, is a graph output, or is not a local constant.
     /// </summary>
-    public static bool RemoveIfUnused(Graph.Graph graph, string name)
+    public static bool RemoveIfUnused(Graph graph, string name)
     {
         if (name.Length == 0 || graph.UseCount(name) > 0 || graph.MustKeepName(name)) return false;
         if (graph.GetInitializer(name) is not null)
