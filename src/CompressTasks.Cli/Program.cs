@@ -6,6 +6,7 @@ using CompressTasks.Diagnostics;
 var commands = new Dictionary<string, (string Summary, Func<string[], TextWriter, TextWriter, int> Run)>(StringComparer.Ordinal)
 {
     ["run"] = ("Compress models with a recipe: one (MODEL -o OUT) or many (--response FILE).", RunCommand.Run),
+    ["passes"] = ("List the passes a recipe can use; --schema FILE writes the recipe JSON Schema.", PassesCommand.Run),
     ["inspect"] = ("Show a model's versions, inputs/outputs, operators, parameters and storage.", InspectCommand.Run),
 };
 

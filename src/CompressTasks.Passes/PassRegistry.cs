@@ -1,5 +1,6 @@
 using CompressTasks.Passes.Cleanup;
 using CompressTasks.Passes.Fusion;
+using CompressTasks.Passes.Quantization;
 using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes;
@@ -16,6 +17,7 @@ public static class PassRegistry
         new DedupeInitializers(),
         new FuseBatchNormIntoConv(),
         new FuseMatMulAdd(),
+        new ConvertWeightsToFloat16(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

@@ -20,8 +20,8 @@ namespace CompressTasks.Cli.Commands;
 internal static class RunCommand
 {
     public const string Usage =
-        "usage: compress run MODEL [--recipe RECIPE] -o OUTPUT [--report-dir DIR] [--verify|--no-verify]\n" +
-        "       compress run --response FILE   (one JSON job per line: model, output, recipe?, reportDir?, verify?)";
+        "usage: compress run MODEL [--recipe RECIPE] -o OUTPUT [--report-dir DIR] [--verify|--no-verify] [--cache-dir DIR]\n" +
+        "       compress run --response FILE [--cache-dir DIR]   (one JSON job per line: model, output, recipe?, reportDir?, verify?, cacheDir?)";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -42,7 +42,15 @@ internal static class RunCommand
         {
             try
             {
-                stdout.WriteLine(Compressor.Run(job).Summary);
+                var result = Compressor.Run(job);
+                foreach (var warning in result.Warnings)
+                    stderr.WriteLine($"{job.RecipePath ?? job.ModelPath}: warning {DiagnosticCodes.BudgetNearMiss}: {warning}");
+                stdout.WriteLine(result.Summary);
+            }
+            catch (AggregateException e) when (e.InnerExceptions.All(x => x is CompressTasksException))
+            {
+                failed++;
+                foreach (var inner in e.InnerExceptions) stderr.WriteLine(inner.ToString());
             }
             catch (CompressTasksException e)
             {
@@ -67,7 +75,7 @@ internal static class RunCommand
 
     internal static List<CompressionRequest> ParseArguments(string[] args)
     {
-        string? model = null, recipe = null, output = null, reportDir = null, response = null;
+        string? model = null, recipe = null, output = null, reportDir = null, response = null, cacheDir = null;
         bool? verify = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -78,9 +86,10 @@ internal static class RunCommand
                 case "--output" or "-o": output = Value(); break;
                 case "--report-dir": reportDir = Value(); break;
                 case "--response": response = Value(); break;
+                case "--cache-dir": cacheDir = Value(); break;
                 case "--verify": verify = true; break;
                 case "--no-verify": verify = false; break;
-                case var a when a.StartsWith('-'): throw UsageError($"unknown option '{a}'; options: --recipe, -o/--output, --report-dir, --verify, --no-verify, --response");
+                case var a when a.StartsWith('-'): throw UsageError($"unknown option '{a}'; options: --recipe, -o/--output, --report-dir, --verify, --no-verify, --cache-dir, --response");
                 case var a when model is null: model = a; break;
                 default: throw UsageError($"unexpected argument '{args[i]}': give one model, or use --response for several");
             }
@@ -89,11 +98,11 @@ internal static class RunCommand
         {
             if (model is not null || recipe is not null || output is not null || reportDir is not null || verify is not null)
                 throw UsageError("--response cannot be combined with a model or other options");
-            return ReadResponseFile(response);
+            return ReadResponseFile(response).Select(j => j with { CacheDirectory = j.CacheDirectory ?? cacheDir }).ToList();
         }
         if (model is null) throw UsageError("no model given");
         if (output is null) throw UsageError("no output given (-o OUTPUT)");
-        return [Request(model, recipe, output, reportDir, verify)];
+        return [Request(model, recipe, output, reportDir, verify) with { CacheDirectory = cacheDir }];
     }
 
     internal static List<CompressionRequest> ReadResponseFile(string path)
@@ -121,7 +130,7 @@ internal static class RunCommand
                 bool? verify = root.TryGetProperty("verify", out var vv) && vv.ValueKind is JsonValueKind.True or JsonValueKind.False ? vv.GetBoolean() : null;
                 string model = Get("model") ?? throw new JsonException("missing \"model\"");
                 string output = Get("output") ?? throw new JsonException("missing \"output\"");
-                jobs.Add(Request(model, Get("recipe"), output, Get("reportDir"), verify));
+                jobs.Add(Request(model, Get("recipe"), output, Get("reportDir"), verify) with { CacheDirectory = Get("cacheDir") });
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException)
             {
