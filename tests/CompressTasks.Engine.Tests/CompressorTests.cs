@@ -1,0 +1,150 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using CompressTasks.Diagnostics;
+using CompressTasks.Model.Onnx;
+using Google.Protobuf;
+
+namespace CompressTasks.Engine.Tests;
+
+[TestClass]
+public sealed class CompressorTests
+{
+    private string _dir = null!;
+
+    [TestInitialize]
+    public void Setup() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), $"ct-engine-{Guid.NewGuid():N}"));
+
+    [TestCleanup]
+    public void Cleanup() => Directory.Delete(_dir, recursive: true);
+
+    // x[4,64] ─MatMul(W[64,32])─▶ ─Add(b)─▶ ─Identity─▶ z: one fusion, one identity, 8 KB of weights.
+    private string WriteModel()
+    {
+        var random = new Random(5);
+        var w = new float[64 * 32];
+        for (int i = 0; i < w.Length; i++) w[i] = random.NextSingle() * 2 - 1;
+        var model = new ModelProto { IrVersion = 8, ProducerName = "tests", Graph = new GraphProto { Name = "g" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        var g = model.Graph;
+        g.Input.Add(Info("x", 4, 64));
+        g.Output.Add(Info("z", 4, 32));
+        g.Initializer.Add(new TensorProto { Name = "W", DataType = 1, Dims = { 64, 32 }, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(w.AsSpan())) });
+        g.Initializer.Add(new TensorProto { Name = "b", DataType = 1, Dims = { 32 }, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(w.AsSpan(0, 32))) });
+        g.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm", Input = { "x", "W" }, Output = { "y" } });
+        g.Node.Add(new NodeProto { OpType = "Add", Name = "add", Input = { "y", "b" }, Output = { "a" } });
+        g.Node.Add(new NodeProto { OpType = "Identity", Name = "id", Input = { "a" }, Output = { "z" } });
+        var path = Path.Combine(_dir, "model.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+        return path;
+    }
+
+    private static ValueInfoProto Info(string name, params long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
+    }
+
+    private string WriteRecipe(string yaml)
+    {
+        var path = Path.Combine(_dir, "compression.yaml");
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
+    private CompressionRequest Request(string model, string? recipe) =>
+        new(model, recipe, Path.Combine(_dir, "out", "model.onnx"), Path.Combine(_dir, "report"));
+
+    [TestMethod]
+    public void WhenRecipeRuns_OutputIsSmallerReportedAndVerified()
+    {
+        var model = WriteModel();
+        var source = File.ReadAllBytes(model);
+        var result = Compressor.Run(Request(model, WriteRecipe("extends: optimize\npasses:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n")));
+
+        CollectionAssert.AreEqual(source, File.ReadAllBytes(model), "the source model is never modified");
+        Assert.IsTrue(result.OutputBytes < result.InputBytes * 0.6, $"{result.OutputBytes} vs {result.InputBytes}");
+        StringAssert.Contains(result.Summary, "cos ");
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var root = report.RootElement;
+        Assert.AreEqual(1, root.GetProperty("schemaVersion").GetInt32());
+        var passes = root.GetProperty("passes").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!, p => p.GetProperty("rewritten").GetInt32());
+        Assert.AreEqual(1, passes["eliminate-identity"]);
+        Assert.AreEqual(1, passes["fuse-matmul-add"]);
+        Assert.AreEqual(2, passes["convert-weights-fp16"]);
+        Assert.IsTrue(root.GetProperty("verification").GetProperty("enabled").GetBoolean());
+        Assert.IsTrue(File.Exists(result.ReportPath.Replace(".report.json", ".report.html")));
+        Assert.IsTrue(File.Exists(result.ReportPath.Replace(".report.json", ".report.md")));
+    }
+
+    [TestMethod]
+    public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
+    {
+        var model = WriteModel();
+        var recipe = WriteRecipe("passes:\n  - convert-weights-fp16\n\nverify:\n  max-abs-error: 0.0000001\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, recipe)));
+        Assert.AreEqual(DiagnosticCodes.BudgetExceeded, e.Code);
+        Assert.AreEqual(recipe, e.File);
+        Assert.AreEqual(4, e.Line);
+        StringAssert.Contains(e.Message, "max-abs-error");
+        Assert.IsFalse(File.Exists(Path.Combine(_dir, "out", "model.onnx")));
+        Assert.IsTrue(File.Exists(Path.Combine(_dir, "report", "model.onnx.report.json")), "the report explains the failure");
+    }
+
+    [TestMethod]
+    public void WhenModelIsCorrupt_RunFailsWithItsCodeAndWritesNothing()
+    {
+        var model = WriteModel();
+        var bytes = File.ReadAllBytes(model);
+        File.WriteAllBytes(model, bytes[..(bytes.Length / 2)]);
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, null)));
+        Assert.AreEqual(DiagnosticCodes.ModelMalformed, e.Code);
+        Assert.IsFalse(Directory.Exists(Path.Combine(_dir, "out")) && Directory.EnumerateFileSystemEntries(Path.Combine(_dir, "out")).Any());
+    }
+
+    [TestMethod]
+    public void WhenRecipeHasSeveralErrors_AllAreReported()
+    {
+        var model = WriteModel();
+        var recipe = WriteRecipe("passes:\n  - fuse-conv-bm\n  - convert-weights-fp16: { min-elemnts: 3 }\n");
+        var e = Assert.ThrowsExactly<AggregateException>(() => Compressor.Run(Request(model, recipe)));
+        var codes = e.InnerExceptions.Cast<CompressTasksException>().Select(x => (x.Code, x.Line)).ToList();
+        CollectionAssert.AreEqual(new[] { (DiagnosticCodes.RecipeUnknownPass, 2), (DiagnosticCodes.RecipeUnknownParameter, 3) }, codes);
+    }
+
+    [TestMethod]
+    public void WhenOutputWouldOverwriteTheSource_RunRefuses()
+    {
+        var model = WriteModel();
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(new CompressionRequest(model, null, model, _dir)));
+        Assert.AreEqual(DiagnosticCodes.ToolUsage, e.Code);
+    }
+
+    [TestMethod]
+    public void WhenNothingChanged_SecondRunComesFromTheCacheWithTheSameBytes()
+    {
+        var model = WriteModel();
+        var recipe = WriteRecipe("extends: optimize\npasses:\n  - convert-weights-fp16\n");
+        var request = Request(model, recipe) with { CacheDirectory = Path.Combine(_dir, "cache") };
+        var first = Compressor.Run(request);
+        var firstBytes = File.ReadAllBytes(first.OutputPath);
+        File.Delete(first.OutputPath);
+        var second = Compressor.Run(request);
+        Assert.IsFalse(first.FromCache);
+        Assert.IsTrue(second.FromCache);
+        CollectionAssert.AreEqual(firstBytes, File.ReadAllBytes(second.OutputPath));
+
+        File.AppendAllText(recipe, "verify: off\n");
+        Assert.IsFalse(Compressor.Run(request).FromCache, "a changed recipe is a new key");
+    }
+
+    [TestMethod]
+    public void WhenRunTwiceWithoutCache_OutputsAreByteIdentical()
+    {
+        var model = WriteModel();
+        var recipe = WriteRecipe("extends: optimize\npasses:\n  - convert-weights-fp16\n");
+        var first = File.ReadAllBytes(Compressor.Run(Request(model, recipe)).OutputPath);
+        var second = File.ReadAllBytes(Compressor.Run(Request(model, recipe)).OutputPath);
+        CollectionAssert.AreEqual(first, second);
+    }
+}
