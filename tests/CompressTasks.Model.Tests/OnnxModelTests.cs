@@ -19,6 +19,16 @@ public sealed class OnnxModelTests
     }
 
     [TestMethod]
+    [DataRow("", DisplayName = "empty path")]
+    [DataRow("bad\0name.onnx", DisplayName = "path with a NUL character")]
+    [DataRow("/", DisplayName = "a directory")]
+    public void WhenPathCannotBeOpened_ThenCT0101(string path)
+    {
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => OnnxModel.Load(path));
+        Assert.AreEqual(DiagnosticCodes.ModelNotFound, e.Code, e.Message);
+    }
+
+    [TestMethod]
     public void WhenFileIsEmpty_ThenCT0102()
     {
         using var temp = new TempDirectory();

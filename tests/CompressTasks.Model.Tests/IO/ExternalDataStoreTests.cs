@@ -20,6 +20,8 @@ public sealed class ExternalDataStoreTests
     [DataRow("../w.bin", "0", "64", DiagnosticCodes.ExternalDataMissing, DisplayName = "location with ..")]
     [DataRow("sub/../../w.bin", "0", "64", DiagnosticCodes.ExternalDataMissing, DisplayName = "location with .. inside")]
     [DataRow("", "0", "64", DiagnosticCodes.ExternalDataMissing, DisplayName = "empty location")]
+    [DataRow(".", "0", "64", DiagnosticCodes.ExternalDataMissing, DisplayName = "location is the model's directory")]
+    [DataRow("w\0.bin", "0", "64", DiagnosticCodes.ExternalDataMissing, DisplayName = "location with a NUL character")]
     public void WhenExternalDataReferenceIsBad_ThenLoadFailsWithItsCode(string location, string offset, string? length, string code)
     {
         using var temp = new TempDirectory();

@@ -176,6 +176,17 @@ public sealed class ModelWriterTests
     }
 
     [TestMethod]
+    [DataRow("", DisplayName = "empty path")]
+    [DataRow("bad\0name.onnx", DisplayName = "path with a NUL character")]
+    [DataRow("/proc/ct-no-such-dir/model.onnx", DisplayName = "directory that cannot be created")]
+    public void WhenDestinationIsInvalid_ThenCT0108(string path)
+    {
+        using var model = OnnxModel.FromProto(ModelBytes.AddModel());
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => model.Save(path));
+        Assert.AreEqual(DiagnosticCodes.ModelWriteFailed, e.Code, e.Message);
+    }
+
+    [TestMethod]
     public void WhenSavingOverAnExistingModelFails_ThenTheOldFileStaysAndNoTempFileRemains()
     {
         using var temp = new TempDirectory();
