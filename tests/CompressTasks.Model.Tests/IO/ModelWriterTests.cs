@@ -78,6 +78,27 @@ public sealed class ModelWriterTests
     }
 
     [TestMethod]
+    [DataRow(ExternalDataPolicy.Keep)]
+    [DataRow(ExternalDataPolicy.All)]
+    [DataRow(ExternalDataPolicy.None)]
+    public void WhenAnExternalDataModelIsSavedOverItself_ThenItStillRunsTheSame(ExternalDataPolicy policy)
+    {
+        // The data file being replaced is also the one being read from: the rename must not pull it from under the reader.
+        using var temp = new TempDirectory();
+        var source = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var path = temp.File("model.onnx");
+        using (var m = OnnxModel.Load(source)) m.Save(path, new SaveOptions { ExternalData = ExternalDataPolicy.All, Alignment = 1 });
+        using (var model = OnnxModel.Load(path)) model.Save(path, new SaveOptions { ExternalData = policy });
+        using var reloaded = OnnxModel.Load(path);
+        // (With None the old model.onnx.data stays on disk, unreferenced: Save never deletes files it did not write.)
+        Assert.AreEqual(policy != ExternalDataPolicy.None, reloaded.Proto.Graph.Initializer.Any(TensorData.IsExternal));
+        var inputs = ModelInputs.Random(reloaded.Proto, 5);
+        foreach (var level in OrtRunner.Levels)
+            Assert.IsNull(TensorComparer.Difference(OrtRunner.Run(source, inputs, level), OrtRunner.Run(path, inputs, level), 0, 0), $"{policy} at {level}");
+        Assert.IsEmpty(temp.Entries().Where(e => e.EndsWith(".tmp", StringComparison.Ordinal)));
+    }
+
+    [TestMethod]
     public void WhenInlineLimitIsExceeded_AndPolicyIsKeep_ThenLargestTensorsMoveOutUntilTheRestFits()
     {
         using var temp = new TempDirectory();

@@ -38,7 +38,8 @@ public sealed class HollowParserTests
         var random = new Random(20261124);
         var real = File.ReadAllBytes(TestPaths.SharedModel("wakeword-hello/hello_deepa.onnx"));
         var codes = new Dictionary<string, int>();
-        int loaded = 0;
+        int loaded = 0, saved = 0;
+        using var temp = new TempDirectory();
         for (int i = 0; i < 2000; i++)
         {
             byte[] bytes;
@@ -62,6 +63,14 @@ public sealed class HollowParserTests
                     try { if (t.DataType != 8) model.GetTensorBytes(t); }
                     catch (CompressTasksException e) { Assert.Contains(e.Code, ModelCodes, e.Message); }
                 });
+                // What parses must also save (or refuse with a code), and what we save must parse again.
+                try
+                {
+                    model.Save(temp.File("fuzz.onnx"));
+                    using var again = OnnxModel.Load(temp.File("fuzz.onnx"));
+                    saved++;
+                }
+                catch (CompressTasksException e) { Assert.Contains(e.Code, [.. ModelCodes, DiagnosticCodes.ModelWriteFailed], e.ToString()); }
             }
             catch (CompressTasksException e)
             {
@@ -69,7 +78,8 @@ public sealed class HollowParserTests
                 codes[e.Code] = codes.GetValueOrDefault(e.Code) + 1;
             }
         }
-        TestContext.WriteLine($"2000 corrupt inputs: {loaded} parsed (flips in non-structural bytes), rejected: " +
+        Assert.IsEmpty(temp.Entries().Where(e => e != "fuzz.onnx"), "a temp file was left behind");
+        TestContext.WriteLine($"2000 corrupt inputs: {loaded} parsed (flips in non-structural bytes), {saved} of those saved and reloaded, rejected: " +
             string.Join(", ", codes.OrderBy(p => p.Key).Select(p => $"{p.Key} ×{p.Value}")));
     }
 
