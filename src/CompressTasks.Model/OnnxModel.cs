@@ -55,7 +55,8 @@ public sealed class OnnxModel : IDisposable
                 done += n;
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        // ArgumentException: an empty path or one with a NUL character, which cannot name a file either.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
             throw new CompressTasksException(DiagnosticCodes.ModelNotFound, $"cannot read model: {e.Message}", path, inner: e);
         }

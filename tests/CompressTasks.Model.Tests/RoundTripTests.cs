@@ -176,7 +176,7 @@ public sealed class RoundTripTests
         TestContext.WriteLine($"{name}: onnx.checker {ours.Trim()} — the same for the original file");
     }
 
-    private static (string Kind, string Reason)? CompareWithSuite(string modelPath, string caseDirectory, ModelProto proto)
+    internal static (string Kind, string Reason)? CompareWithSuite(string modelPath, string caseDirectory, ModelProto proto)
     {
         foreach (var level in OrtRunner.Levels)
         {

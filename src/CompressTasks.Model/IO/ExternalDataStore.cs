@@ -83,7 +83,8 @@ public sealed class ExternalDataStore : IDisposable
             {
                 handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            // ArgumentException: a location with a NUL character (protobuf strings may hold one; file names may not).
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
             {
                 throw new CompressTasksException(DiagnosticCodes.ExternalDataMissing, $"tensor '{tensor.Name}' needs external data file '{location}': {e.Message}", path, inner: e);
             }

@@ -15,7 +15,15 @@ internal static class ModelWriter
 {
     public static void Save(OnnxModel model, string path, SaveOptions options)
     {
-        var fullPath = Path.GetFullPath(path);
+        string fullPath;
+        try
+        {
+            fullPath = Path.GetFullPath(path);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CompressTasksException(DiagnosticCodes.ModelWriteFailed, $"cannot write model to '{path}': {e.Message}", path, inner: e);
+        }
         var directory = Path.GetDirectoryName(fullPath)!;
         var originals = new List<TensorProto>();
         TensorVisitor.ForEachTensor(model.Proto, originals.Add);

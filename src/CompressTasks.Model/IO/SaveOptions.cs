@@ -18,7 +18,11 @@ public sealed record SaveOptions
 {
     public ExternalDataPolicy ExternalData { get; init; } = ExternalDataPolicy.Keep;
 
-    /// <summary>Smallest payload, in bytes, that is moved to external data by <see cref="ExternalDataPolicy.All"/> or the 2 GiB rule.</summary>
+    /// <summary>
+    /// Smallest payload, in bytes, that is moved to external data by <see cref="ExternalDataPolicy.All"/> or the 2 GiB rule.
+    /// Keep it above the size of shape-like tensors: ONNX shape inference (and so ONNX Runtime) refuses a model whose
+    /// Reshape shape, Slice starts, Unsqueeze axes and the like are external (measured on the backend suite with 0).
+    /// </summary>
     public long SizeThreshold { get; init; } = 1024;
 
     /// <summary>External data file name, beside the model; default: the model's file name + <c>.data</c>.</summary>

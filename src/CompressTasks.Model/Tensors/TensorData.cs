@@ -159,7 +159,13 @@ public static class TensorData
                 case 0: ReadVarint(wire, ref pos, tensor); break;
                 case 1: pos += 8; break;
                 case 5: pos += 4; break;
-                case 2: pos += (int)ReadVarint(wire, ref pos, tensor); start = pos; break;
+                case 2:
+                    // Read the length first: `pos += ReadVarint(ref pos)` would add it to pos from before the length bytes.
+                    ulong length = ReadVarint(wire, ref pos, tensor);
+                    if (length > (ulong)(wire.Length - pos)) throw Invalid(tensor, "is truncated");
+                    start = pos;
+                    pos += (int)length;
+                    break;
                 default: throw Invalid(tensor, $"has field {field} with wire type {wt}");
             }
             if (pos > wire.Length) throw Invalid(tensor, "is truncated");

@@ -13,7 +13,7 @@ public sealed record NpyArray(string Descr, long[] Shape, byte[] Data)
     /// <summary>The elements as <typeparamref name="T"/>; the dtype must match (e.g. <c>&lt;f4</c> for float).</summary>
     public T[] As<T>() where T : unmanaged
     {
-        int size = Marshal.SizeOf<T>();
+        int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>(); // not Marshal.SizeOf: that says 4 for bool
         if (NpyReader.ItemSize(Descr) != size)
             throw new InvalidDataException($"the array has dtype '{Descr}', not {typeof(T).Name}");
         return MemoryMarshal.Cast<byte, T>(Data).ToArray();

@@ -1,0 +1,69 @@
+using CompressTasks.Diagnostics;
+using CompressTasks.TestSupport;
+using Google.Protobuf;
+
+namespace CompressTasks.Model.Tests;
+
+/// <summary>
+/// OnnxModel.Load on broken inputs: every failure is a <see cref="CompressTasksException"/> with its documented code,
+/// never another exception type. (Parser-level corruption is in Wire/HollowParserTests, external data in IO/ExternalDataStoreTests.)
+/// </summary>
+[TestClass]
+public sealed class OnnxModelTests
+{
+    [TestMethod]
+    public void WhenFileIsMissing_ThenCT0101()
+    {
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => OnnxModel.Load(Path.Combine(Path.GetTempPath(), Guid.NewGuid() + ".onnx")));
+        Assert.AreEqual(DiagnosticCodes.ModelNotFound, e.Code);
+    }
+
+    [TestMethod]
+    [DataRow("", DisplayName = "empty path")]
+    [DataRow("bad\0name.onnx", DisplayName = "path with a NUL character")]
+    [DataRow("/", DisplayName = "a directory")]
+    public void WhenPathCannotBeOpened_ThenCT0101(string path)
+    {
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => OnnxModel.Load(path));
+        Assert.AreEqual(DiagnosticCodes.ModelNotFound, e.Code, e.Message);
+    }
+
+    [TestMethod]
+    public void WhenFileIsEmpty_ThenCT0102()
+    {
+        using var temp = new TempDirectory();
+        File.WriteAllBytes(temp.File("empty.onnx"), []);
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => OnnxModel.Load(temp.File("empty.onnx")));
+        Assert.AreEqual(DiagnosticCodes.ModelMalformed, e.Code);
+        Assert.AreEqual(temp.File("empty.onnx"), e.File);
+    }
+
+    [TestMethod]
+    public void WhenFileIsOver2GiB_ThenCT0103WithoutReadingIt()
+    {
+        using var temp = new TempDirectory();
+        var path = temp.File("huge.onnx");
+        using (var sparse = new FileStream(path, FileMode.CreateNew)) sparse.SetLength(OnnxModel.ProtobufLimit + 1L);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => OnnxModel.Load(path));
+        Assert.AreEqual(DiagnosticCodes.ModelTooLarge, e.Code);
+        Assert.IsLessThan(2000, clock.ElapsedMilliseconds, "Load read the file instead of checking its length");
+    }
+
+    [TestMethod]
+    public void WhenModelHasNoGraph_ThenCT0102()
+    {
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => OnnxModel.Parse(new Onnx.ModelProto { IrVersion = 8 }.ToByteArray()));
+        Assert.AreEqual(DiagnosticCodes.ModelMalformed, e.Code);
+    }
+
+    [TestMethod]
+    public void WhenModelIsBuiltInMemory_ThenItSavesAndOrtRunsIt()
+    {
+        using var temp = new TempDirectory();
+        using (var model = OnnxModel.FromProto(ModelBytes.AddModel())) model.Save(temp.File("add.onnx"));
+        var x = TensorValue.FromFloats("x", [16], Enumerable.Repeat(1f, 16).ToArray());
+        var y = OrtRunner.Run(temp.File("add.onnx"), [x], Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL)[0];
+        CollectionAssert.AreEqual(Enumerable.Range(1, 16).Select(i => (float)i).ToArray(), System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(y.Data).ToArray());
+    }
+}
