@@ -1,4 +1,5 @@
 using CompressTasks.Passes.Cleanup;
+using CompressTasks.Passes.Folding;
 using CompressTasks.Passes.Fusion;
 using CompressTasks.Passes.Quantization;
 using CompressTasks.Passes.Infrastructure;
@@ -12,6 +13,7 @@ public static class PassRegistry
 {
     public static IReadOnlyList<GraphPass> All { get; } =
     [
+        new LiftConstants(),
         new EliminateIdentity(),
         new EliminateDead(),
         new DedupeInitializers(),

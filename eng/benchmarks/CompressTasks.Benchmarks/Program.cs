@@ -9,6 +9,7 @@ using CompressTasks.TestSupport;
 return args switch
 {
     ["load-save", .. var rest] => LoadSave(rest),
+    ["optimize", .. var rest] => OptimizeBenchmark.Run(rest),
     ["load-save-once", var model, var output] => LoadSaveOnce(model, output),
     ["idle"] => Idle(),
     _ => Usage(),
@@ -17,6 +18,7 @@ return args switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: CompressTasks.Benchmarks load-save [--runs N] [model.onnx ...]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks optimize [--runs N]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");
     return 2;
 }
