@@ -13,6 +13,9 @@ public sealed class OnnxModel : IDisposable
     /// <summary>Protobuf messages cannot exceed 2 GiB; larger models must keep tensors in external files.</summary>
     public const long ProtobufLimit = int.MaxValue;
 
+    /// <summary>Files from this size on are memory-mapped rather than read; below it a read is cheaper than a mapping.</summary>
+    private const long MapThreshold = 1 << 20;
+
     private OnnxModel(ModelProto proto, string? sourcePath)
     {
         Proto = proto;
@@ -35,24 +38,35 @@ public sealed class OnnxModel : IDisposable
     /// <summary>
     /// Loads a model file. Throws <see cref="CompressTasksException"/> with CT0101 (missing), CT0102 (malformed),
     /// CT0103 (over 2 GiB), CT0104/CT0105 (bad external data references), CT0106 (nesting too deep).
+    /// Files of 1 MiB and more are memory-mapped: payload spans are valid while the model is reachable, and the
+    /// file must not be rewritten in place while the model is in use (replacing it by rename is fine).
     /// </summary>
     public static OnnxModel Load(string path)
     {
-        byte[] bytes;
+        ReadOnlyMemory<byte> bytes;
         try
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            long length = RandomAccess.GetLength(handle);
+            var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            long length = stream.Length;
             if (length > ProtobufLimit)
+            {
+                stream.Dispose();
                 throw new CompressTasksException(DiagnosticCodes.ModelTooLarge,
                     $"the model file is {length} bytes, over protobuf's 2 GiB limit; large models must keep tensors as external data", path);
-            // Uninitialized: every byte is overwritten by the read, so zeroing would be wasted work.
-            bytes = GC.AllocateUninitializedArray<byte>((int)length);
-            for (int done = 0; done < bytes.Length;)
+            }
+            if (length >= MapThreshold)
             {
-                int n = RandomAccess.Read(handle, bytes.AsSpan(done), done);
-                if (n == 0) throw new IOException("the file shrank while it was being read");
-                done += n;
+                // Payloads become slices of the mapped file: nothing is copied at load (see MappedFile's remarks).
+                bytes = new MappedFile(stream, (int)length).Memory;
+            }
+            else
+            {
+                using (stream)
+                {
+                    var buffer = GC.AllocateUninitializedArray<byte>((int)length);
+                    stream.ReadExactly(buffer);
+                    bytes = buffer;
+                }
             }
         }
         // ArgumentException: an empty path or one with a NUL character, which cannot name a file either.

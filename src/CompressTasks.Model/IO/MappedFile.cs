@@ -1,0 +1,56 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.IO.MemoryMappedFiles;
+
+namespace CompressTasks.Model;
+
+/// <summary>
+/// A read-only memory-mapped file exposed as <see cref="Memory{T}"/>, so tensor payloads can be slices of the file
+/// itself: loading copies nothing, and saving copies each payload once, from the page cache to the output.
+/// </summary>
+/// <remarks>
+/// The mapping lives as long as anything references this manager — every payload <c>ByteString</c> sliced from
+/// <see cref="MemoryManager{T}.Memory"/> does — and the finalizer releases it once nothing does. It is never unmapped
+/// eagerly, since a payload that outlived an eager unmap would read unmapped memory. The one rule for callers (the
+/// reason for CA2015): a <see cref="Span{T}"/> over a payload is valid while its tensor or model is reachable, so
+/// keep a reference to the model while using spans of it, as every using block over an <see cref="OnnxModel"/> does.
+/// </remarks>
+[SuppressMessage("Reliability", "CA2015", Justification = "See remarks: the finalizer is the only safe release point.")]
+internal sealed unsafe class MappedFile : MemoryManager<byte>
+{
+    private readonly MemoryMappedFile _file;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly byte* _pointer;
+    private readonly int _length;
+
+    /// <summary>Maps the first <paramref name="length"/> bytes of <paramref name="stream"/>, which the mapping then owns.</summary>
+    public MappedFile(FileStream stream, int length)
+    {
+        _file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+        _view = _file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        byte* pointer = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        _pointer = pointer + _view.PointerOffset;
+        _length = length;
+    }
+
+    ~MappedFile()
+    {
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+    }
+
+    public override Span<byte> GetSpan() => new(_pointer, _length);
+
+    public override MemoryHandle Pin(int elementIndex = 0) => new(_pointer + elementIndex, default, this);
+
+    public override void Unpin()
+    {
+    }
+
+    // Only the finalizer releases the mapping; see the remarks.
+    protected override void Dispose(bool disposing)
+    {
+    }
+}
