@@ -30,6 +30,7 @@ public sealed class BuildIntegrationTests
         Assert.IsTrue(File.Exists(compressed), log);
         Assert.IsTrue(File.Exists(report), log);
         StringAssert.Contains(log, "relu.onnx: ");
+        StringAssert.Contains(log, "\"cacheDir\":");
         StringAssert.Contains(log, "report: " + report);
         StringAssert.Contains(log, $"Copying file from \"{compressed}\"");
         Assert.DoesNotContain($"Copying file from \"{Path.Combine(project, "models", "relu.onnx")}\"", log);
