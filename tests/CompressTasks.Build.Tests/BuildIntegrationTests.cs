@@ -12,6 +12,9 @@ public sealed class BuildIntegrationTests
 {
     private const string CompressTarget = "_CompressTasks_CompressModels";
 
+    [ClassCleanup]
+    public static void DeleteTemporaryFiles() => PackageFixture.Delete();
+
     [TestMethod]
     [Timeout(900_000, CooperativeCancellation = true)]
     public void WhenModelHasRecipe_AndProjectIsBuiltPublishedCleaned_OutputsCarryCompressedModelOnly()

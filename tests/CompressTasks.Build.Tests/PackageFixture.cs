@@ -18,6 +18,20 @@ internal static class PackageFixture
 
     public static string Version => Packed.Value.Version;
 
+    /// <summary>Deletes the temporary feed, packages folder and consumers, if this run created them.</summary>
+    public static void Delete()
+    {
+        if (!Packed.IsValueCreated) return;
+        try
+        {
+            Directory.Delete(Packed.Value.Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A build server that outlived its build may still hold a file; the folder is in the temp directory anyway.
+        }
+    }
+
     /// <summary>Creates a console project referencing the package in a new folder under <see cref="Root"/>.</summary>
     public static string CreateConsumer(string name, string extraItems = "")
     {
