@@ -43,6 +43,12 @@ namespace CompressTasks.Build
         /// </summary>
         public string? DotnetHostPath { get; set; }
 
+        /// <summary>
+        /// The engine's result cache folder (<c>$(CompressTasksCacheDir)</c>), passed to every job as <c>cacheDir</c>;
+        /// empty for none. A tool that has no cache ignores it.
+        /// </summary>
+        public string? CacheDirectory { get; set; }
+
         protected override string ToolName =>
             Environment.OSVersion.Platform == PlatformID.Win32NT ? "dotnet.exe" : "dotnet";
 
@@ -78,7 +84,7 @@ namespace CompressTasks.Build
 
         protected override string GetResponseFileSwitch(string responseFilePath) => "--response \"" + responseFilePath + "\"";
 
-        /// <summary>One JSON object per line: {"model":…,"output":…,"recipe":…,"reportDir":…,"verify":…}.</summary>
+        /// <summary>One JSON object per line: {"model":…,"output":…,"recipe":…,"reportDir":…,"cacheDir":…,"verify":…}.</summary>
         protected override string GenerateResponseFileCommands()
         {
             var text = new StringBuilder();
@@ -90,6 +96,7 @@ namespace CompressTasks.Build
                 if (recipe.Length > 0) text.Append(",\"recipe\":").Append(Json(Path.GetFullPath(recipe)));
                 string reportDir = model.GetMetadata("ReportDirectory");
                 if (reportDir.Length > 0) text.Append(",\"reportDir\":").Append(Json(Path.GetFullPath(reportDir)));
+                if (!string.IsNullOrEmpty(CacheDirectory)) text.Append(",\"cacheDir\":").Append(Json(Path.GetFullPath(CacheDirectory)));
                 string verify = model.GetMetadata("Verify");
                 if (string.Equals(verify, "true", StringComparison.OrdinalIgnoreCase)) text.Append(",\"verify\":true");
                 else if (string.Equals(verify, "false", StringComparison.OrdinalIgnoreCase)) text.Append(",\"verify\":false");

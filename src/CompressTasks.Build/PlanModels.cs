@@ -43,7 +43,7 @@ namespace CompressTasks.Build
         /// <summary>Default for the <c>Verify</c> metadata: true, false or empty (the recipe decides).</summary>
         public string? Verify { get; set; }
 
-        /// <summary>Every model to compress, with <c>CompressedPath</c>, <c>Recipe</c> (full path or empty), <c>ReportDirectory</c>, <c>ReportPath</c>, <c>Verify</c>, <c>TargetPath</c>.</summary>
+        /// <summary>Every model to compress, with <c>CompressedPath</c>, <c>Recipe</c> (full path or empty), <c>ReportDirectory</c>, <c>ReportPath</c>, <c>Verify</c>, <c>OutputTargetPath</c> (not TargetPath: items derived from these must not inherit a copy destination).</summary>
         [Output]
         public ITaskItem[] Models { get; private set; } = Array.Empty<ITaskItem>();
 
@@ -125,7 +125,7 @@ namespace CompressTasks.Build
                 model.SetMetadata("CompressedPath", compressed);
                 model.SetMetadata("ReportDirectory", reportDir);
                 model.SetMetadata("ReportPath", reportDir + Path.GetFileName(compressed) + ".report.json");
-                model.SetMetadata("TargetPath", targetPath);
+                model.SetMetadata("OutputTargetPath", targetPath);
                 model.SetMetadata("Verify", First(item.GetMetadata("Verify"), Verify));
                 models.Add(model);
 

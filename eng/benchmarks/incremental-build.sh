@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Measures what CompressTasks adds to a no-op build: the median of N no-op `dotnet build --no-restore` runs of the same
+# console project with and without the package (with one tiny model + recipe, so the targets have work to skip).
+# Runs alternate between the two projects so machine noise hits both alike. Build servers and node reuse stay on,
+# as in a developer's inner loop.
+#
+#   eng/benchmarks/incremental-build.sh [N=15]
+set -euo pipefail
+RELU_ONNX_BASE64='CAgSGUNvbXByZXNzVGFza3MuQnVpbGQuVGVzdHM6RAoSCgFYEgFZGgRyZWx1IgRSZWx1EgRyZWx1WhMKAVgSDgoMCAESCAoCCAEKAggEYhMKAVkSDgoMCAESCAoCCAEKAggEQgQKABAN'
+N=${1:-15}
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+version=$(sed -n 's:.*<CompressTasksVersion>\(.*\)</CompressTasksVersion>.*:\1:p' "$repo/eng/Versions.props")
+feed="$repo/artifacts/packages"
+if [ ! -f "$feed/CompressTasks.$version.nupkg" ]; then
+  echo "packing CompressTasks $version into $feed ..."
+  dotnet pack "$repo/src/CompressTasks.Package/CompressTasks.Package.csproj" -c Release -nologo -v:q
+fi
+
+work=$(mktemp -d /tmp/ct-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cat > "$work/NuGet.config" <<XML
+<configuration>
+  <packageSources><clear /><add key="local" value="$feed" /><add key="nuget.org" value="https://api.nuget.org/v3/index.json" /></packageSources>
+</configuration>
+XML
+echo '<Project />' > "$work/Directory.Build.props"; echo '<Project />' > "$work/Directory.Build.targets"; echo '<Project />' > "$work/Directory.Packages.props"
+
+make_project() { # name, extra items
+  mkdir -p "$work/$1"
+  cat > "$work/$1/$1.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup>$2</ItemGroup>
+</Project>
+XML
+  echo 'System.Console.WriteLine("hi");' > "$work/$1/Program.cs"
+}
+make_project without ""
+make_project with "<PackageReference Include=\"CompressTasks\" Version=\"$version\" PrivateAssets=\"all\" /><None Update=\"relu.onnx\" CopyToOutputDirectory=\"PreserveNewest\" />"
+# A 1x4 Relu model (what tests/CompressTasks.Build.Tests/TinyModels.cs writes), and an empty recipe beside it.
+echo "$RELU_ONNX_BASE64" | base64 -d > "$work/with/relu.onnx"
+echo "# benchmark recipe" > "$work/with/compression.yaml"
+
+for p in without with; do
+  dotnet build "$work/$p" -nologo -v:q >/dev/null   # restore + first build
+  dotnet build "$work/$p" --no-restore -nologo -v:q >/dev/null   # warm up
+done
+
+time_ms() { local s e; s=$(date +%s%N); dotnet build "$work/$1" --no-restore -nologo -v:q -tl:off >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+: > "$work/without.txt"; : > "$work/with.txt"
+for ((i = 0; i < N; i++)); do
+  time_ms without >> "$work/without.txt"
+  time_ms with >> "$work/with.txt"
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
+m0=$(median "$work/without.txt"); m1=$(median "$work/with.txt")
+echo "no-op dotnet build --no-restore, median of $N runs ($(nproc) cores, $(dotnet --version)):"
+echo "  without CompressTasks: ${m0} ms   (runs: $(tr '\n' ' ' < "$work/without.txt"))"
+echo "  with CompressTasks:    ${m1} ms   (runs: $(tr '\n' ' ' < "$work/with.txt"))"
+echo "  difference:            $((m1 - m0)) ms"

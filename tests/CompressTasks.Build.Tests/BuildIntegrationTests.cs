@@ -1,0 +1,87 @@
+using System.Security.Cryptography;
+
+namespace CompressTasks.Build.Tests;
+
+/// <summary>
+/// Builds real projects against the packed CompressTasks package. Each test is several real `dotnet` runs, so there
+/// are few of them and each checks a whole scenario.
+/// </summary>
+/// <remarks>A bad-recipe test (CT1xxx with line and column) comes with the recipe parser.</remarks>
+[TestClass]
+public sealed class BuildIntegrationTests
+{
+    private const string CompressTarget = "_CompressTasks_CompressModels";
+
+    [ClassCleanup]
+    public static void DeleteTemporaryFiles() => PackageFixture.Delete();
+
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenModelHasRecipe_AndProjectIsBuiltPublishedCleaned_OutputsCarryCompressedModelOnly()
+    {
+        string project = PackageFixture.CreateConsumer("Consumer",
+            """<None Update="models/**/*.onnx" CopyToOutputDirectory="PreserveNewest" CopyToPublishDirectory="PreserveNewest" />""");
+        Directory.CreateDirectory(Path.Combine(project, "models"));
+        TinyModels.WriteRelu(Path.Combine(project, "models", "relu.onnx"));
+        File.WriteAllText(Path.Combine(project, "models", "compression.yaml"), TinyModels.Recipe);
+
+        // 1. Build: the compressed model (the engine's output in obj) is what lands in bin, and nothing else.
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+        Assert.AreEqual(0, code, log);
+        string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "models", "relu.onnx");
+        string report = compressed + ".report.json";
+        Assert.IsTrue(File.Exists(compressed), log);
+        Assert.IsTrue(File.Exists(report), log);
+        StringAssert.Contains(log, "relu.onnx: ");
+        StringAssert.Contains(log, "\"cacheDir\":");
+        StringAssert.Contains(log, "report: " + report);
+        StringAssert.Contains(log, $"Copying file from \"{compressed}\"");
+        Assert.DoesNotContain($"Copying file from \"{Path.Combine(project, "models", "relu.onnx")}\"", log);
+        string bin = Path.Combine(project, "bin", "Debug", "net10.0");
+        CollectionAssert.AreEqual(new[] { Path.Combine(bin, "models", "relu.onnx") },
+            Directory.GetFiles(bin, "*.onnx", SearchOption.AllDirectories));
+        Assert.AreEqual(Sha256(compressed), Sha256(Path.Combine(bin, "models", "relu.onnx")));
+
+        // 2. No-op build: the compression target is skipped and the tool is not started.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "--no-restore"));
+        Assert.AreEqual(0, code, log);
+        StringAssert.Contains(log, $"Skipping target \"{CompressTarget}\" because all output files are up-to-date");
+        Assert.DoesNotContain("compress.dll\" run", log);
+        Assert.IsTrue(File.Exists(compressed), "incremental clean must keep skipped outputs");
+
+        // 3. Publish carries the compressed model.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("publish", "--no-restore", "-o", "out"));
+        Assert.AreEqual(0, code, log);
+        CollectionAssert.AreEqual(new[] { Path.Combine(project, "out", "models", "relu.onnx") },
+            Directory.GetFiles(Path.Combine(project, "out"), "*.onnx", SearchOption.AllDirectories));
+        Assert.AreEqual(Sha256(compressed), Sha256(Path.Combine(project, "out", "models", "relu.onnx")));
+
+        // 4. Clean removes the compressed model and its report.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("clean"));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed), log);
+        Assert.IsFalse(File.Exists(report), log);
+    }
+
+    [TestMethod]
+    [Timeout(600_000, CooperativeCancellation = true)]
+    public void WhenModelIsCorrupt_Build_FailsWithCodeAndFile_AndLeavesNoOutput()
+    {
+        string project = PackageFixture.CreateConsumer("Corrupt",
+            """<OnnxModel Include="broken.onnx" Recipe="broken.yaml" />""");
+        File.WriteAllBytes(Path.Combine(project, "broken.onnx"), [0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]);
+        File.WriteAllText(Path.Combine(project, "broken.yaml"), TinyModels.Recipe);
+
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+
+        Assert.AreNotEqual(0, code, log);
+        StringAssert.Matches(log, new System.Text.RegularExpressions.Regex(
+            System.Text.RegularExpressions.Regex.Escape(Path.Combine(project, "broken.onnx")) + @"(\(\d+,\d+\))? ?: error CT0102: "));
+        string compressDir = Path.Combine(project, "obj", "Debug", "net10.0", "compress");
+        Assert.IsEmpty(Directory.Exists(compressDir) ? Directory.GetFiles(compressDir, "*", SearchOption.AllDirectories) : [], log);
+        Assert.IsFalse(Directory.Exists(Path.Combine(project, "bin", "Debug", "net10.0")) &&
+            Directory.GetFiles(Path.Combine(project, "bin", "Debug", "net10.0"), "*.onnx").Length > 0, log);
+    }
+
+    private static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+}

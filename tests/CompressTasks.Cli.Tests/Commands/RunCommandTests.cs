@@ -1,0 +1,107 @@
+using CompressTasks.Cli.Commands;
+using CompressTasks.Model;
+using CompressTasks.Model.Onnx;
+
+namespace CompressTasks.Cli.Tests.Commands;
+
+[TestClass]
+public sealed class RunCommandTests
+{
+    private string _dir = "";
+
+    [TestInitialize]
+    public void Init() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), "ct-run-" + Guid.NewGuid().ToString("N")[..8]));
+
+    [TestCleanup]
+    public void Cleanup() => Directory.Delete(_dir, recursive: true);
+
+    [TestMethod]
+    public void WhenResponseFileHasGoodAndCorruptModels_Run_CompressesGood_AndReportsCorruptCanonically()
+    {
+        string good = Path.Combine(_dir, "good.onnx"), bad = Path.Combine(_dir, "bad.onnx");
+        WriteRelu(good);
+        File.WriteAllBytes(bad, [0x0a, 0xff, 0xff, 0xff, 0x0f]);
+        string rsp = Path.Combine(_dir, "jobs.rsp");
+        File.WriteAllLines(rsp,
+        [
+            "# comment",
+            $$"""{"model":{{Json(bad)}},"output":{{Json(Path.Combine(_dir, "out", "bad.onnx"))}}}""",
+            "",
+            $$"""{"model":{{Json(good)}},"output":{{Json(Path.Combine(_dir, "out", "good.onnx"))}},"reportDir":{{Json(Path.Combine(_dir, "reports"))}}}""",
+        ]);
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+
+        int code = RunCommand.Run(["--response", rsp], stdout, stderr);
+
+        Assert.AreEqual(1, code);
+        StringAssert.StartsWith(stdout.ToString(), "good.onnx: ");
+        StringAssert.Contains(stdout.ToString(), "; report: " + Path.Combine(_dir, "reports", "good.onnx.report.json"));
+        StringAssert.StartsWith(stderr.ToString(), bad + ": error CT0102: ");
+        Assert.IsTrue(File.Exists(Path.Combine(_dir, "out", "good.onnx")));
+        Assert.IsFalse(File.Exists(Path.Combine(_dir, "out", "bad.onnx")));
+    }
+
+    [TestMethod]
+    [DataRow("not json", DisplayName = "not JSON")]
+    [DataRow("""{"output":"x.onnx"}""", DisplayName = "no model")]
+    [DataRow("""["m.onnx"]""", DisplayName = "not an object")]
+    public void WhenResponseLineIsInvalid_Run_ReportsCT9001AtThatLine(string line)
+    {
+        string rsp = Path.Combine(_dir, "jobs.rsp");
+        File.WriteAllLines(rsp, ["# first", line]);
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+
+        int code = RunCommand.Run(["--response", rsp], stdout, stderr);
+
+        Assert.AreEqual(2, code);
+        StringAssert.StartsWith(stderr.ToString(), rsp + "(2,1): error CT9001: bad job: ");
+    }
+
+    [TestMethod]
+    [DataRow(new string[0], "no model given", DisplayName = "nothing")]
+    [DataRow(new[] { "m.onnx" }, "no output given", DisplayName = "no output")]
+    [DataRow(new[] { "m.onnx", "-o" }, "needs a value", DisplayName = "dangling option")]
+    [DataRow(new[] { "m.onnx", "--bogus" }, "unknown option '--bogus'; options:", DisplayName = "unknown option")]
+    [DataRow(new[] { "m.onnx", "--response", "r" }, "cannot be combined", DisplayName = "model and response")]
+    public void WhenArgumentsAreInvalid_Run_PrintsUsageAndReturns2(string[] args, string message)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        Assert.AreEqual(2, RunCommand.Run(args, stdout, stderr));
+        StringAssert.Contains(stderr.ToString(), "error CT9001: " );
+        StringAssert.Contains(stderr.ToString(), message);
+        StringAssert.Contains(stderr.ToString(), "usage: compress run");
+    }
+
+    private static string Json(string s) => System.Text.Json.JsonSerializer.Serialize(s);
+
+    private static ValueInfoProto Float(string name) => new()
+    {
+        Name = name,
+        Type = new TypeProto
+        {
+            TensorType = new TypeProto.Types.Tensor
+            {
+                ElemType = (int)TensorProto.Types.DataType.Float,
+                Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimValue = 4 } } },
+            },
+        },
+    };
+
+    private static void WriteRelu(string path)
+    {
+        var proto = new ModelProto
+        {
+            IrVersion = 8,
+            Graph = new GraphProto
+            {
+                Name = "g",
+                Node = { new NodeProto { OpType = "Relu", Input = { "X" }, Output = { "Y" } } },
+                Input = { Float("X") },
+                Output = { Float("Y") },
+            },
+        };
+        proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        using var model = OnnxModel.FromProto(proto);
+        model.Save(path);
+    }
+}
