@@ -75,6 +75,7 @@ public sealed class RecipeWriterTests
 
         Assert.AreEqual("""
             passes:
+              - lift-constants
               - eliminate-identity
               - eliminate-dead
               - fuse-conv-bn

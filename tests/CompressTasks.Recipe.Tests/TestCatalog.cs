@@ -23,6 +23,7 @@ internal static class TestCatalog
                 ParameterSpec.Bool("per-channel", false, "One scale per output channel."),
                 ParameterSpec.StringList("exclude-ops", "Op types left in float."),
             ]),
+        new PassDescriptor("lift-constants", PassKind.Folding, "Turns Constant nodes into initializers."),
         new PassDescriptor("prune-magnitude", PassKind.Pruning, "Zeroes the smallest weights.",
             [
                 ParameterSpec.Ratio("sparsity", 0.5, "Fraction of weights to zero."),
