@@ -172,6 +172,48 @@ public sealed class QuantizeWeightsInt8Tests
     }
 
     [TestMethod]
+    public void WhenReadersWantDifferentAxes_OneScalePerTensorIsUsed()
+    {
+        // MatMul wants W's columns (axis 1), Gemm with transB=1 its rows (axis 0).
+        var m = new TestModels().Input("x", 4, 32).Output("a", 4, 32).Output("b", 4, 32).Weight("W", [32, 32], 1);
+        m.Node("MatMul", ["x", "W"], ["a"]).Node("Gemm", ["x", "W"], ["b"], Int("transB", 1));
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass, Args(("min-elements", 64)));
+        Assert.AreEqual(1, result.Rewritten);
+        StringAssert.Contains(result.Notes.Single(), "one scale per tensor");
+        Assert.AreEqual(0, model.Proto.Graph.Node.Single(n => n.OpType == "DequantizeLinear").Attribute.Count);
+        AssertCosine(before, PassHarness.Bytes(model));
+    }
+
+    [TestMethod]
+    public void WhenWeightIsAConstantNode_TheDequantizeTakesItsPlace()
+    {
+        var m = new TestModels().Input("x", 4, 64).Output("y", 4, 32);
+        var random = new Random(7);
+        m.Node("Constant", [], ["W"], new AttributeProto
+        {
+            Name = "value", Type = AttributeProto.Types.AttributeType.Tensor,
+            T = Tensor("", [64, 32], Enumerable.Range(0, 64 * 32).Select(_ => random.NextSingle() - 0.5f).ToArray()),
+        });
+        m.Node("MatMul", ["x", "W"], ["y"]);
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        Assert.AreEqual(1, PassHarness.Run(model, Pass, Args(("min-elements", 64))).Rewritten);
+        CollectionAssert.AreEqual(new[] { "DequantizeLinear", "MatMul" }, model.Proto.Graph.Node.Select(n => n.OpType).ToArray());
+        AssertCosine(before, PassHarness.Bytes(model));
+    }
+
+    [TestMethod]
+    public void WhenRunTwice_TheSecondRunFindsNothing()
+    {
+        using var model = Dense().Build();
+        Assert.AreEqual(3, PassHarness.Run(model, Pass, Args(("min-elements", 64))).Rewritten);
+        var again = PassHarness.Run(model, Pass, Args(("min-elements", 64)));
+        Assert.AreEqual((0, 0), (again.Matched, again.Rewritten), "dequantized weights are computed values, not constants");
+    }
+
+    [TestMethod]
     public void WhenMnistMlpIsQuantized_SizeIsAQuarterAndTop1DropsAtMostOnePoint()
     {
         var path = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
@@ -190,6 +232,18 @@ public sealed class QuantizeWeightsInt8Tests
         Assert.AreEqual(1000, rows);
         Assert.IsTrue(ratio > 3.5, $"ratio {ratio:F2}");
         Assert.IsTrue(original - quantized <= 0.01, $"top-1 {original:P2} → {quantized:P2}");
+
+        var output = Path.Combine(Path.GetTempPath(), $"ct-int8-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            File.WriteAllBytes(output, after);
+            var (exit, text) = PythonOnnx.Run("import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('ok')", output);
+            Assert.AreEqual(0, exit, $"onnx.checker rejected the quantized model: {text}");
+        }
+        finally
+        {
+            File.Delete(output);
+        }
     }
 
     private static double Top1(byte[] model, string images, long[] labels, out int rows)
