@@ -20,6 +20,7 @@ public static class PassRegistry
         new FuseBatchNormIntoConv(),
         new FuseMatMulAdd(),
         new ConvertWeightsToFloat16(),
+        new QuantizeWeightsInt8(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

@@ -30,6 +30,7 @@ internal static class TestCatalog
                 ParameterSpec.Int("min-size", 1024, "Skip tensors with fewer elements.", minimum: 0, maximum: 1_000_000),
                 ParameterSpec.String("scope", "", "Only nodes whose name starts with this."),
             ]),
+        new PassDescriptor("quantize-weights-int8", PassKind.Quantization, "Stores MatMul/Gemm/Conv weights as int8 (the int8 preset's pass)."),
     ]);
 }
 

@@ -7,7 +7,7 @@ public sealed class RecipePresetsTests
 {
     [TestMethod]
     public void Names_ListTheEmbeddedPresets() =>
-        CollectionAssert.Contains(RecipePresets.Names.ToArray(), "optimize");
+        CollectionAssert.AreEqual(new[] { "int8", "optimize" }, RecipePresets.Names.ToArray());
 
     [TestMethod]
     public void EveryPreset_LoadsAgainstTheRealPassRegistry()
@@ -28,6 +28,17 @@ public sealed class RecipePresetsTests
 
         CollectionAssert.AreEqual(
             new[] { "lift-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers" },
+            recipe.Passes.Select(p => p.Name).ToArray());
+    }
+
+    [TestMethod]
+    public void Int8_IsOptimizeThenWeightQuantization()
+    {
+        var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+            .Parse("extends: int8\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            new[] { "lift-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-weights-int8" },
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 

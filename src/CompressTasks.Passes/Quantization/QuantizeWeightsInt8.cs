@@ -1,0 +1,183 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using CompressTasks.Graphs;
+using CompressTasks.Kernels;
+using CompressTasks.Model;
+using CompressTasks.Model.Onnx;
+using CompressTasks.Passes.Infrastructure;
+
+namespace CompressTasks.Passes.Quantization;
+
+/// <summary>
+/// Weight-only int8: stores the constant weights of MatMul, Gemm and Conv as 8-bit integers with a scale (and
+/// zero point) and dequantizes them back to float32 inside the graph. About a quarter of the bytes; compute
+/// stays float32 (ONNX Runtime may fold the DequantizeLinear, or fuse it into an integer kernel).
+/// </summary>
+/// <remarks>
+/// <code>
+///   W: float32 [..] ─▶ MatMul/Gemm/Conv (input 1), other readers
+///     ⇒
+///   W_quantized: int8 [..], W_scale: float32 [C], W_zero_point: int8 [C]
+///     ─DequantizeLinear(axis=a)─▶ W ─▶ the same readers
+/// </code>
+/// symmetric: s = max|w|/127, z = 0, q ∈ [−127, 127] (int8); asymmetric: s = (max − min)/255 over a range that
+/// contains 0, q ∈ [0, 255] (uint8). Dequantized weights are off by at most s/2 (see <see cref="Int8Quantization"/>).
+/// W keeps its name, so readers, sharing (one DequantizeLinear serves them all, target or not), subgraph reads and
+/// graph outputs stay as they were. Per-channel axis a: Conv 0 (output channels); Gemm 0 with transB = 1, else 1;
+/// MatMul the last axis (output columns). Readers that disagree on the axis get one per-tensor scale.
+/// Preconditions (skips, with a reason): DequantizeLinear exists from opset 10, its <c>axis</c> from opset 13 (the
+/// opset is never raised); W is a float32 constant with at least <c>min-elements</c> values, all finite; an
+/// initializer that is also a graph input (IR 4 and later) is a default the caller may override, so it is left alone.
+/// Bias inputs (input 2) are never quantized.
+/// </remarks>
+public sealed class QuantizeWeightsInt8 : GraphPass
+{
+    private static readonly string[] Supported = ["MatMul", "Gemm", "Conv"];
+
+    public override PassDescriptor Descriptor { get; } = new(
+        "quantize-weights-int8", PassKind.Quantization,
+        "Stores MatMul/Gemm/Conv weights as int8 with scales (about a quarter of the size) and dequantizes them inside the graph.",
+        [
+            ParameterSpec.Bool("per-channel", true, "One scale per output channel (needs opset 13) instead of one per tensor (opset 10)."),
+            ParameterSpec.Bool("symmetric", true, "int8 with zero point 0 and scale max|w|/127; false: uint8 with a zero point from min/max."),
+            ParameterSpec.Int("min-elements", 1024, "Smallest weight (in elements) worth quantizing; smaller ones stay float32.", minimum: 1),
+            ParameterSpec.StringList("op-types", "Op types whose weight (input 1) is quantized: MatMul, Gemm, Conv.", Supported),
+        ],
+        "- quantize-weights-int8: { per-channel: true, symmetric: true, min-elements: 1024 }");
+
+    private sealed class Candidate(Constant constant)
+    {
+        public Constant Constant { get; } = constant;
+
+        public HashSet<int> Axes { get; } = [];
+    }
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    {
+        bool perChannel = arguments.GetBool("per-channel");
+        bool symmetric = arguments.GetBool("symmetric");
+        int minElements = arguments.GetInt("min-elements");
+        var opTypes = arguments.GetStringList("op-types").ToHashSet(StringComparer.Ordinal);
+        foreach (var unknown in opTypes.Where(t => !Supported.Contains(t)).Order(StringComparer.Ordinal))
+            result.Note($"op-types: '{unknown}' is not supported ({string.Join(", ", Supported)}); ignored");
+
+        // One candidate per weight, however many readers it has (in any graph): collect, then rewrite.
+        var candidates = new Dictionary<(Graph, string), Candidate>();
+        foreach (var graph in main.SelfAndDescendants().ToList())
+        {
+            foreach (var node in graph.Nodes)
+            {
+                if (!Graph.IsDefaultDomain(node.Domain) || !opTypes.Contains(node.OpType) || !Supported.Contains(node.OpType) || node.Inputs.Count < 2) continue;
+                string name = node.Inputs[1];
+                var constant = graph.TryGetConstant(name);
+                if (constant is null)
+                {
+                    if (graph.Resolve(name)?.GetInitializer(name) is not null)
+                        result.Skip($"'{name}' of {node} is also a graph input, a default callers may override");
+                    continue;
+                }
+                var key = (constant.Graph, name);
+                if (!candidates.TryGetValue(key, out var candidate)) candidates[key] = candidate = new Candidate(constant);
+                candidate.Axes.Add(ChannelAxis(node, constant.Dims.Count));
+            }
+        }
+
+        long opset = main.GetOpsetVersion("") ?? 0;
+        foreach (var candidate in candidates.Values)
+        {
+            var constant = candidate.Constant;
+            result.RecordMatch();
+            int axis = perChannel && candidate.Axes.Count == 1 ? candidate.Axes.Single() : -1;
+            if (perChannel && candidate.Axes.Count > 1)
+                result.Note($"'{constant.Name}': readers want different channel axes ({string.Join(", ", candidate.Axes.Order())}); one scale per tensor");
+            if (Skip(constant, opset, perChannel, minElements) is { } reason)
+            {
+                result.Skip(reason);
+                continue;
+            }
+            Rewrite(constant, axis, symmetric);
+            result.RecordRewrite();
+        }
+    }
+
+    // The output-channel axis of the weight for this reader; −1 when there is none (a 1-D MatMul weight).
+    private static int ChannelAxis(Node node, int rank) => node.OpType switch
+    {
+        "Conv" => 0,
+        "Gemm" => node.GetInt("transB", 0) != 0 ? 0 : 1,
+        _ => rank >= 2 ? rank - 1 : -1,
+    };
+
+    private static string? Skip(Constant constant, long opset, bool perChannel, int minElements)
+    {
+        string name = constant.Name;
+        if (opset < 10)
+            return $"'{name}': opset {opset} has no DequantizeLinear; set a higher opset in the recipe (10 per tensor, 13 per channel) to quantize it";
+        if (perChannel && opset < 13)
+            return $"'{name}': opset {opset} has no per-axis DequantizeLinear (needs 13); set per-channel: false or a higher opset";
+        if (constant.DataType != 1) return $"'{name}' is {DataTypes.Name(constant.DataType)}, not float32";
+        if (constant.ElementCount < minElements) return $"'{name}' has {constant.ElementCount} elements, fewer than min-elements {minElements}";
+        if (!float.IsFinite(TensorPrimitives.MaxMagnitude(constant.AsFloat()))) return $"'{name}' holds NaN or infinity";
+        return null;
+    }
+
+    private static void Rewrite(Constant constant, int axis, bool symmetric)
+    {
+        var graph = constant.Graph;
+        var dims = constant.Dims.ToArray();
+        var values = constant.AsFloat();
+        // View the weight as [outer, channels, inner] around the channel axis (channels = 1 per tensor).
+        long outer = 1, inner = 1;
+        int channels = axis < 0 ? 1 : (int)dims[axis];
+        for (int d = 0; d < dims.Length; d++)
+        {
+            if (axis < 0 || d > axis) inner *= dims[d];
+            else if (d < axis) outer *= dims[d];
+        }
+        long[] paramDims = axis < 0 ? [] : [channels];
+        var scales = new float[channels];
+        byte[] quantized = new byte[values.Length];
+        byte[] zeroPoints = new byte[channels];
+        int elementType;
+        if (symmetric)
+        {
+            Int8Quantization.ComputeSymmetricScales(values, (int)outer, (int)inner, scales);
+            Int8Quantization.QuantizeSymmetric(values, scales, (int)outer, (int)inner, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()));
+            elementType = (int)TensorProto.Types.DataType.Int8;
+        }
+        else
+        {
+            Int8Quantization.ComputeAsymmetricParameters(values, (int)outer, (int)inner, scales, zeroPoints);
+            Int8Quantization.QuantizeAsymmetric(values, scales, zeroPoints, (int)outer, (int)inner, quantized);
+            elementType = (int)TensorProto.Types.DataType.Uint8;
+        }
+
+        string name = constant.Name;
+        var q = Weights.Add(graph, name + "_quantized", elementType, dims, quantized);
+        var s = Weights.Add(graph, name + "_scale", 1, paramDims, MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
+        var z = Weights.Add(graph, name + "_zero_point", elementType, paramDims, zeroPoints);
+        int at = 0;
+        if (constant.Node is { } node)
+        {
+            at = graph.PositionOf(node);
+            graph.RemoveNode(node);
+        }
+        else
+        {
+            ReplaceInitializer(graph, name);
+        }
+        var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = graph.FreshName(name + "_DequantizeLinear") };
+        dequantize.Input.Add([q.Name, s.Name, z.Name]);
+        dequantize.Output.Add(name);
+        if (axis >= 0) dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
+        graph.Insert(at, dequantize);
+    }
+
+    // The name stops being an initializer (and, before IR 4, a declared graph input): a node will produce it.
+    private static void ReplaceInitializer(Graph graph, string name)
+    {
+        graph.RemoveInitializer(name);
+        for (int i = 0; i < graph.Proto.Input.Count; i++)
+            if (graph.Proto.Input[i].Name == name) { graph.Proto.Input.RemoveAt(i); break; }
+    }
+}
