@@ -30,6 +30,8 @@ internal static class TestCatalog
                 ParameterSpec.Int("min-size", 1024, "Skip tensors with fewer elements.", minimum: 0, maximum: 1_000_000),
                 ParameterSpec.String("scope", "", "Only nodes whose name starts with this."),
             ]),
+        new PassDescriptor("fold-constants", PassKind.Folding, "Evaluates nodes whose inputs are all constants.",
+            [ParameterSpec.Int("max-elements", 1_000_000, "Largest result folded, in elements.", minimum: 1)]),
     ]);
 }
 
