@@ -1,3 +1,4 @@
+using CompressTasks.Diagnostics;
 using CompressTasks.Graphs;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
@@ -67,12 +68,14 @@ public sealed class FoldConstants : GraphPass
     {
         skip = null;
         if (!Graph.IsDefaultDomain(node.Domain) || node.Is("Constant") || node.Subgraphs.Count > 0) return false;
+        // Cheap checks first: every input is a constant (or a declared shape for Shape/Size); payloads are read last.
+        var constants = new Constant?[node.Inputs.Count];
         var inputs = new FoldedTensor?[node.Inputs.Count];
         for (int i = 0; i < inputs.Length; i++)
         {
             string name = node.Inputs[i];
             if (name.Length == 0) continue;
-            if (graph.TryGetConstant(name) is { } constant) inputs[i] = FoldedTensor.From(constant);
+            if (graph.TryGetConstant(name) is { } constant) constants[i] = constant;
             else if (i == 0 && node.OpType is "Shape" or "Size" && DeclaredDims(graph, name) is { } dims) inputs[i] = FoldedTensor.ShapeOnly(dims);
             else return false;
         }
@@ -98,9 +101,19 @@ public sealed class FoldConstants : GraphPass
             skip = $"{node}: no kernel for {node.OpType}";
             return false;
         }
-        if (inputs.FirstOrDefault(t => t is { HasData: true, IsMovable: false }) is { } odd)
+        if (constants.FirstOrDefault(c => c is not null && DataTypes.BitsPerElement(c.DataType) is not (8 or 16 or 32 or 64)) is { } odd)
         {
             skip = $"{node}: {DataTypes.Name(odd.DataType)} inputs are not folded";
+            return false;
+        }
+        try
+        {
+            for (int i = 0; i < inputs.Length; i++)
+                if (constants[i] is { } c) inputs[i] = FoldedTensor.From(c);
+        }
+        catch (CompressTasksException e)
+        {
+            skip = $"{node}: {e.Message}";
             return false;
         }
         var context = new KernelContext(node, inputs, node.OpsetVersion ?? 1, maxElements);

@@ -194,6 +194,7 @@ public sealed class FoldConstantsTests
     [DataRow("random", "RandomNormal is nondeterministic")]
     [DataRow("random-like", "RandomUniformLike is nondeterministic")]
     [DataRow("bad-index", "out of range")]
+    [DataRow("string", "string inputs are not folded")]
     public void WhenAFoldIsNotSafe_TheNodeStays_AndTheSkipSaysWhy(string kind, string reason)
     {
         var m = new TestModels().Input("x", 2, 3).Output("z", 2, 3).Weight("a", [2, 3], 1);
@@ -204,6 +205,13 @@ public sealed class FoldConstantsTests
             case "unknown-op": m.Node("Exp", ["a"], ["k"]); break;
             case "random": m.Node("RandomNormal", [], ["k"], Ints("shape", 2, 3)); break;
             case "random-like": m.Node("RandomUniformLike", ["a"], ["k"]); break;
+            case "string":
+                var strings = new TensorProto { Name = "s", DataType = 8, Dims = { 2 } };
+                strings.StringData.Add(ByteString.CopyFromUtf8("a"));
+                strings.StringData.Add(ByteString.CopyFromUtf8("b"));
+                m.Graph.Initializer.Add(strings);
+                m.Node("Identity", ["s"], ["k"]);
+                break;
             case "bad-index":
                 m.Graph.Initializer.Add(Int64s("i", [2], 0, 2));
                 m.Weight("c", [2, 3], 3).Node("Gather", ["c", "i"], ["k"], Int("axis", 0));
