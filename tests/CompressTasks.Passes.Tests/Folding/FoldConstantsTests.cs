@@ -238,4 +238,39 @@ public sealed class FoldConstantsTests
         Assert.AreEqual(4, PassHarness.Run(model, Pass).Rewritten);
         Assert.AreEqual(1, model.Proto.Graph.Node.Count);
     }
+
+    [TestMethod]
+    public void WhenABranchReadsAnOuterConstant_TheBranchGetsTheInitializer_AndTheOuterOneStaysForItsOtherReaders()
+    {
+        var m = new TestModels().Input("x", 2, 3).Output("z", 2, 3).Weight("a", [2, 3], 1);
+        m.Graph.Initializer.Add(new TensorProto { Name = "cond", DataType = 9, RawData = ByteString.CopyFrom(1) });
+        var then = new GraphProto { Name = "then" };
+        then.Output.Add(ValueInfo("t", [2, 3]));
+        m.Node(then, "Neg", ["a"], ["n"]).Node(then, "Add", ["x", "n"], ["t"]);
+        var otherwise = new GraphProto { Name = "else" };
+        otherwise.Output.Add(ValueInfo("e", [2, 3]));
+        m.Node(otherwise, "Sub", ["x", "a"], ["e"]);
+        m.Node("If", ["cond"], ["z"], GraphAttribute("then_branch", then), GraphAttribute("else_branch", otherwise));
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        Assert.AreEqual(1, PassHarness.Run(model, Pass).Rewritten);
+        var branch = model.Proto.Graph.Node[0].Attribute[0].G;
+        Assert.AreEqual("Add", branch.Node.Single().OpType);
+        Assert.AreEqual(branch.Initializer.Single().Name, branch.Node[0].Input[1]);
+        Assert.IsTrue(model.Proto.Graph.Initializer.Any(t => t.Name == "a"), "the else branch still reads a");
+        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), rtol: 0, atol: 0);
+    }
+
+    [TestMethod]
+    public void WhenIrIsBelow4_InitializersDeclaredAsInputsAreConstants_AndTheResultIsDeclaredToo()
+    {
+        var m = new TestModels(opset: 8, irVersion: 3).Input("x", 2, 3).Input("a", 2, 3).Output("z", 2, 3).Weight("a", [2, 3], 1);
+        m.Node("Neg", ["a"], ["k"]).Node("Add", ["x", "k"], ["z"]);
+        using var model = m.Build();
+        Assert.AreEqual(1, PassHarness.Run(model, Pass).Rewritten);
+        var graph = model.Proto.Graph;
+        var folded = graph.Initializer.Single();
+        Assert.AreEqual(folded.Name, graph.Node.Single().Input[1]);
+        CollectionAssert.AreEqual(new[] { "x", folded.Name }, graph.Input.Select(i => i.Name).ToArray());
+    }
 }
