@@ -55,7 +55,7 @@ internal static partial class ConstantKernels
         return c.Fail($"no kernel for {c.Node.OpType} on {DataTypes.Name(x.DataType)}");
     }
 
-    // Cast: float → integer truncates toward zero (out-of-range values are undefined in ONNX, so they are not folded);
+    // Cast: float → integer truncates toward zero (values the target cannot hold are undefined, so they are not folded);
     // integer → integer wraps; anything → bool is "not zero".
     private static FoldedTensor? Cast(KernelContext c)
     {
@@ -76,11 +76,24 @@ internal static partial class ConstantKernels
         {
             double v = values[i];
             if (to == (int)DT.Bool) result[i] = v != 0 || double.IsNaN(v) ? 1 : 0;
-            else if (!(Math.Abs(v) < 9.2e18)) return c.Fail($"Cast of {v} to {DataTypes.Name(to)} is undefined");
+            else if (!(Math.Abs(v) < 9.2e18) || !Representable((long)v, to)) return c.Fail($"Cast of {v} to {DataTypes.Name(to)} is undefined");
             else result[i] = (long)v;
         }
         return FoldedTensor.FromInt64(to, x.Dims, result);
     }
+
+    // Whether a truncated float fits the integer type (C++ leaves other conversions undefined).
+    private static bool Representable(long v, int type) => (DT)type switch
+    {
+        DT.Int8 => v is >= sbyte.MinValue and <= sbyte.MaxValue,
+        DT.Uint8 => v is >= 0 and <= byte.MaxValue,
+        DT.Int16 => v is >= short.MinValue and <= short.MaxValue,
+        DT.Uint16 => v is >= 0 and <= ushort.MaxValue,
+        DT.Int32 => v is >= int.MinValue and <= int.MaxValue,
+        DT.Uint32 => v is >= 0 and <= uint.MaxValue,
+        DT.Uint64 => v >= 0,
+        _ => true,
+    };
 
     // Range: n = max(⌈(limit − start) / delta⌉, 0) elements start, start + delta, … accumulated in the input type.
     private static FoldedTensor? Range(KernelContext c)
