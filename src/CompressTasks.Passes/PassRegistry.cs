@@ -14,6 +14,7 @@ public static class PassRegistry
     public static IReadOnlyList<GraphPass> All { get; } =
     [
         new LiftConstants(),
+        new FoldConstants(),
         new EliminateIdentity(),
         new EliminateDead(),
         new DedupeInitializers(),

@@ -15,7 +15,7 @@ namespace CompressTasks.Passes.Tests;
 [TestClass]
 public sealed class RealModelsTests
 {
-    private static readonly string[] Optimize = ["lift-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "eliminate-dead"];
+    private static readonly string[] Optimize = ["lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "eliminate-dead"];
 
     public TestContext TestContext { get; set; } = null!;
 

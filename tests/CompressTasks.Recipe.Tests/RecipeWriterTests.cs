@@ -76,6 +76,7 @@ public sealed class RecipeWriterTests
         Assert.AreEqual("""
             passes:
               - lift-constants
+              - fold-constants
               - eliminate-identity
               - eliminate-dead
               - fuse-conv-bn

@@ -14,7 +14,7 @@ using TensorValue = CompressTasks.Runtime.TensorValue;
 /// </summary>
 internal static class OptimizeBenchmark
 {
-    private static readonly string[] Passes = ["lift-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "eliminate-dead"];
+    private static readonly string[] Passes = ["lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "eliminate-dead"];
 
     public static int Run(string[] args)
     {

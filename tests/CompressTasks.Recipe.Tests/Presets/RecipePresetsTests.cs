@@ -27,7 +27,7 @@ public sealed class RecipePresetsTests
         var recipe = new RecipeLoader(TestCatalog.Instance).Parse(RecipePresets.TryGetText("optimize")!, "optimize.yaml").GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers" },
+            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers" },
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
@@ -49,7 +49,7 @@ public sealed class RecipePresetsTests
         var result = new RecipeLoader(catalog).Parse("extends: optimize\n", Path.Combine(Path.GetTempPath(), "compression.yaml"));
 
         var error = result.Errors.Single();
-        Assert.AreEqual((CompressTasks.Diagnostics.DiagnosticCodes.RecipeUnknownPass, "preset:optimize", 7, 5), (error.Code, error.File, error.Line, error.Column));
+        Assert.AreEqual((CompressTasks.Diagnostics.DiagnosticCodes.RecipeUnknownPass, "preset:optimize", 8, 5), (error.Code, error.File, error.Line, error.Column));
     }
 
     [TestMethod]
