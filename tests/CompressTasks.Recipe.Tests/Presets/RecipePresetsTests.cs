@@ -38,7 +38,7 @@ public sealed class RecipePresetsTests
             .Parse("extends: int8\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-weights-int8" },
+            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-weights-int8" },
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
