@@ -112,14 +112,23 @@ public static class Compressor
         var comparison = ModelComparer.Compare(teacher, student, options);
         var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop);
         var (violations, nearMisses) = budget.Check(comparison);
+        var (originalLatency, compressedLatency) = settings.Latency ? MeasureLatency(teacher, student, options) : (null, null);
         var summary = new VerificationSummary(true, inputs, comparison.Samples, runtime.Optimization.ToString(), comparison.Outputs,
-            violations, nearMisses, null, null)
+            violations, nearMisses, originalLatency, compressedLatency)
         {
             TeacherAccuracy = comparison.TeacherAccuracy,
             StudentAccuracy = comparison.StudentAccuracy,
             Milliseconds = stopwatch.Elapsed.TotalMilliseconds,
         };
         return (summary, violations);
+    }
+
+    // Both models run the same feed on sessions opened with the same options, so the ratio compares models, not
+    // settings. The result is reported as measured: a slower student shows as "N× SLOWER", never hidden.
+    private static (LatencyStats, LatencyStats) MeasureLatency(ModelSession teacher, ModelSession student, ComparisonOptions options)
+    {
+        var feed = options.Feeds is { Count: > 0 } feeds ? feeds[0] : InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed);
+        return (LatencyMeter.Measure(teacher, feed), LatencyMeter.Measure(student, feed));
     }
 
     private static Recipe.Recipe? LoadRecipe(string? path)

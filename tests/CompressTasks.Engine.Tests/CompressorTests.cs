@@ -78,6 +78,27 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenLatencyIsAsked_ReportCarriesBothLatencies_AndNoneOtherwise(bool latency)
+    {
+        var model = WriteModel();
+        var yaml = "passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n" + (latency ? "  latency: true\n" : "");
+        var result = Compressor.Run(Request(model, WriteRecipe(yaml)));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var verification = report.RootElement.GetProperty("verification");
+        foreach (var name in new[] { "originalLatency", "compressedLatency" })
+        {
+            var value = verification.GetProperty(name);
+            // Only presence and shape are checked: timings on a shared machine are noise.
+            Assert.AreEqual(latency ? JsonValueKind.Object : JsonValueKind.Null, value.ValueKind, name);
+            if (latency) Assert.AreEqual(20, value.GetProperty("runs").GetInt32(), name);
+        }
+        Assert.AreEqual(latency, result.Summary.Contains("× faster", StringComparison.Ordinal) || result.Summary.Contains("× SLOWER", StringComparison.Ordinal), result.Summary);
+    }
+
+    [TestMethod]
     public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
     {
         var model = WriteModel();

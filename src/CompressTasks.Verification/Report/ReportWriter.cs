@@ -94,6 +94,8 @@ public static class ReportWriter
                 s.Append("<p><strong>Budget broken:</strong> ").Append(WebUtility.HtmlEncode(violation)).Append("</p>\n");
         }
         else s.Append("<p>Verification was turned off in the recipe.</p>\n");
+        if (r.Verification.OriginalLatency is { } a && r.Verification.CompressedLatency is { } b)
+            s.Append(CultureInfo.InvariantCulture, $"<p id=\"latency\">Latency (median / p90 of {a.Runs} runs): {a.MedianMs:0.00} / {a.P90Ms:0.00} ms → {b.MedianMs:0.00} / {b.P90Ms:0.00} ms</p>\n");
         return s.Append("</body></html>\n").ToString();
     }
 
