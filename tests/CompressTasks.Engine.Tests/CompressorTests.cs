@@ -113,6 +113,19 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    public void WhenCosineBudgetIsBroken_MessageAndReportNameTheFirstDivergingNode()
+    {
+        var model = WriteModel();
+        // fp16 weights move every product a little, so a min-cosine of 1 breaks at the first MatMul.
+        var recipe = WriteRecipe("passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 1\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, recipe)));
+
+        StringAssert.Contains(e.Message, "first divergence: node 'mm' (MatMul), cosine ");
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "report", "model.onnx.report.json")));
+        Assert.AreEqual("mm", report.RootElement.GetProperty("verification").GetProperty("firstDivergence").GetProperty("node").GetString());
+    }
+
+    [TestMethod]
     public void WhenModelIsCorrupt_RunFailsWithItsCodeAndWritesNothing()
     {
         var model = WriteModel();
