@@ -67,7 +67,7 @@ public static class ReportWriter
     public static string ToHtml(CompressionReport r)
     {
         var s = new StringBuilder();
-        s.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>")
+        s.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>")
          .Append(WebUtility.HtmlEncode(Path.GetFileName(r.Model))).Append(" — CompressTasks report</title>\n")
          .Append("<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}svg text{font:12px system-ui,sans-serif}</style>\n</head><body>\n");
         s.Append("<h1>").Append(WebUtility.HtmlEncode(Path.GetFileName(r.Model))).Append("</h1>\n<p id=\"summary\">").Append(WebUtility.HtmlEncode(r.SummaryLine())).Append("</p>\n");
