@@ -82,6 +82,7 @@ public static class ReportWriter
             foreach (var p in r.Passes)
                 s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(p.Name)}</td><td>{p.Matched}</td><td>{p.Rewritten}</td><td>{p.Skipped}</td><td>{p.NodesBefore} → {p.NodesAfter}</td><td>{p.BytesBefore:N0} → {p.BytesAfter:N0}</td></tr>\n");
             s.Append("</table>\n");
+            s.Append("<h3>Nodes before and after each pass</h3>\n");
             s.Append(PairedBarChart("nodes-chart", r.Passes.Select(p => (p.Name, (double)p.NodesBefore, (double)p.NodesAfter)).ToList(), v => v.ToString("0", CultureInfo.InvariantCulture)));
         }
         s.Append("<h2>Verification</h2>\n");
