@@ -13,7 +13,7 @@ public sealed record LayerDivergence(string Node, string OpType, string Value, d
 {
     /// <summary>The phrase the CT3003 message and the report show.</summary>
     public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"first divergence: node '{Node}' ({OpType}), cosine {Cosine:0.000000}, relative error {RelativeError:G4}");
+        $"first divergence: node '{Node}' ({OpType}), cosine {Cosine:G9}, relative error {RelativeError:G4}");
 }
 
 /// <summary>
