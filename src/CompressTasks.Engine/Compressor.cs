@@ -77,7 +77,7 @@ public static class Compressor
             DeleteOutput(request.OutputPath);
             var (line, column) = recipe is null ? (0, 0) : FindKey(request.RecipePath!, "verify");
             throw new CompressTasksException(DiagnosticCodes.BudgetExceeded,
-                $"{Path.GetFileName(request.ModelPath)} breaks the accuracy budget: {string.Join("; ", violations)} (report: {reportPath})",
+                $"{Path.GetFileName(request.ModelPath)} breaks the accuracy budget: {string.Join("; ", violations)}{(verification.FirstDivergence is { } d ? $"; {d}" : "")} (report: {reportPath})",
                 request.RecipePath ?? request.ModelPath, line, column);
         }
         return new CompressionResult(request.OutputPath, reportPath, original.FileBytes, compressed.FileBytes,
@@ -112,15 +112,43 @@ public static class Compressor
         var comparison = ModelComparer.Compare(teacher, student, options);
         var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop);
         var (violations, nearMisses) = budget.Check(comparison);
+        var (originalLatency, compressedLatency) = settings.Latency ? MeasureLatency(teacher, student, options) : (null, null);
+        var divergence = violations.Count > 0 ? FindDivergence(request, teacher, options, settings) : null;
         var summary = new VerificationSummary(true, inputs, comparison.Samples, runtime.Optimization.ToString(), comparison.Outputs,
-            violations, nearMisses, null, null)
+            violations, nearMisses, originalLatency, compressedLatency)
         {
             TeacherAccuracy = comparison.TeacherAccuracy,
             StudentAccuracy = comparison.StudentAccuracy,
             Milliseconds = stopwatch.Elapsed.TotalMilliseconds,
+            FirstDivergence = divergence,
         };
         return (summary, violations);
     }
+
+    // Both models run the same feed on sessions opened with the same options, so the ratio compares models, not
+    // settings. The result is reported as measured: a slower student shows as "N× SLOWER", never hidden.
+    private static (LatencyStats, LatencyStats) MeasureLatency(ModelSession teacher, ModelSession student, ComparisonOptions options)
+    {
+        var feed = FirstFeed(teacher, options);
+        return (LatencyMeter.Measure(teacher, feed), LatencyMeter.Measure(student, feed));
+    }
+
+    // Only when the budget is broken: it runs both models once more with every intermediate value exposed. The
+    // search is an aid to reading the failure, so a model ONNX Runtime cannot run that way still fails with CT3003.
+    private static LayerDivergence? FindDivergence(CompressionRequest request, ModelSession teacher, ComparisonOptions options, VerifySettings settings)
+    {
+        try
+        {
+            return LayerComparer.FindFirstDivergence(request.ModelPath, request.OutputPath, FirstFeed(teacher, options), options.Runtime, settings.MinCosine);
+        }
+        catch (CompressTasksException)
+        {
+            return null;
+        }
+    }
+
+    private static IReadOnlyDictionary<string, TensorValue> FirstFeed(ModelSession teacher, ComparisonOptions options) =>
+        options.Feeds is { Count: > 0 } feeds ? feeds[0] : InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed);
 
     private static Recipe.Recipe? LoadRecipe(string? path)
     {

@@ -76,6 +76,7 @@ public static class RecipeSchema
                                 ["min-cosine"] = new JsonObject { ["type"] = "number", ["minimum"] = -1, ["maximum"] = 1, ["description"] = "Lowest cosine similarity of outputs." },
                                 ["max-abs-error"] = new JsonObject { ["type"] = "number", ["minimum"] = 0, ["description"] = "Largest absolute difference of any output element." },
                                 ["max-top1-drop"] = Ratio("Largest drop of top-1 accuracy, as 0.01 or \"1%\"."),
+                                ["latency"] = new JsonObject { ["type"] = "boolean", ["default"] = false, ["description"] = "Also time original and compressed (median, p90); costs build time." },
                             },
                         },
                     },

@@ -46,7 +46,7 @@ public static partial class RecipeWriter
             {
                 s.AppendLine("verify: off");
             }
-            else if (verify is { MinCosine: null, MaxAbsError: null, MaxTop1Drop: null })
+            else if (verify is { MinCosine: null, MaxAbsError: null, MaxTop1Drop: null, Latency: false })
             {
                 s.AppendLine("verify: on");
             }
@@ -56,6 +56,10 @@ public static partial class RecipeWriter
                 WriteNumber(s, "min-cosine", verify.MinCosine);
                 WriteNumber(s, "max-abs-error", verify.MaxAbsError);
                 WriteNumber(s, "max-top1-drop", verify.MaxTop1Drop);
+                if (verify.Latency)
+                {
+                    s.AppendLine("  latency: true");
+                }
             }
         }
 

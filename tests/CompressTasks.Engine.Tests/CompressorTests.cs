@@ -78,6 +78,27 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenLatencyIsAsked_ReportCarriesBothLatencies_AndNoneOtherwise(bool latency)
+    {
+        var model = WriteModel();
+        var yaml = "passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n" + (latency ? "  latency: true\n" : "");
+        var result = Compressor.Run(Request(model, WriteRecipe(yaml)));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var verification = report.RootElement.GetProperty("verification");
+        foreach (var name in new[] { "originalLatency", "compressedLatency" })
+        {
+            var value = verification.GetProperty(name);
+            // Only presence and shape are checked: timings on a shared machine are noise.
+            Assert.AreEqual(latency ? JsonValueKind.Object : JsonValueKind.Null, value.ValueKind, name);
+            if (latency) Assert.AreEqual(20, value.GetProperty("runs").GetInt32(), name);
+        }
+        Assert.AreEqual(latency, result.Summary.Contains("× faster", StringComparison.Ordinal) || result.Summary.Contains("× SLOWER", StringComparison.Ordinal), result.Summary);
+    }
+
+    [TestMethod]
     public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
     {
         var model = WriteModel();
@@ -89,6 +110,19 @@ public sealed class CompressorTests
         StringAssert.Contains(e.Message, "max-abs-error");
         Assert.IsFalse(File.Exists(Path.Combine(_dir, "out", "model.onnx")));
         Assert.IsTrue(File.Exists(Path.Combine(_dir, "report", "model.onnx.report.json")), "the report explains the failure");
+    }
+
+    [TestMethod]
+    public void WhenCosineBudgetIsBroken_MessageAndReportNameTheFirstDivergingNode()
+    {
+        var model = WriteModel();
+        // fp16 weights move every product a little, so a min-cosine of 1 breaks at the first MatMul.
+        var recipe = WriteRecipe("passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 1\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, recipe)));
+
+        StringAssert.Contains(e.Message, "first divergence: node 'mm' (MatMul), cosine ");
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "report", "model.onnx.report.json")));
+        Assert.AreEqual("mm", report.RootElement.GetProperty("verification").GetProperty("firstDivergence").GetProperty("node").GetString());
     }
 
     [TestMethod]

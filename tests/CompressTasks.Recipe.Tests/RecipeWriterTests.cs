@@ -21,6 +21,7 @@ public sealed class RecipeWriterTests
           min-cosine: 0.99
           max-abs-error: 1e-3
           max-top1-drop: 1.5%
+          latency: true
         passes:
           - eliminate-identity
           - fuse-conv-bn: { epsilon: 1e-7 }

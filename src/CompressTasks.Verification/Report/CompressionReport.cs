@@ -31,6 +31,9 @@ public sealed record VerificationSummary(
     /// <summary>Top-1 accuracy of the compressed model against the recipe's labels, when given.</summary>
     public double? StudentAccuracy { get; init; }
 
+    /// <summary>When the budget is broken: the first node whose output drifts past it, if one can be named.</summary>
+    public LayerDivergence? FirstDivergence { get; init; }
+
     /// <summary>Time spent verifying.</summary>
     public double Milliseconds { get; init; }
 }

@@ -57,6 +57,7 @@ public static class ReportWriter
             foreach (var o in v.Outputs)
                 s.Append(CultureInfo.InvariantCulture, $"| {o.Output} | {o.Cosine:0.000000} | {o.MaxAbsError:G4} | {o.MeanAbsError:G4} | {o.RelativeError:G4} | {o.SnrDb:0.0} | {(o.Top1Agreement is { } t ? $"{100 * t:0.0}%" : "—")} |\n");
             foreach (var violation in v.BudgetViolations) s.Append(CultureInfo.InvariantCulture, $"\n**Budget broken:** {violation}\n");
+            if (v.FirstDivergence is { } d) s.Append(CultureInfo.InvariantCulture, $"\n**Where:** {d}\n");
         }
         if (v.OriginalLatency is { } a && v.CompressedLatency is { } b)
             s.Append(CultureInfo.InvariantCulture, $"\nLatency (median / p90 of {a.Runs} runs): {a.MedianMs:0.00} / {a.P90Ms:0.00} ms → {b.MedianMs:0.00} / {b.P90Ms:0.00} ms\n");
@@ -66,7 +67,7 @@ public static class ReportWriter
     public static string ToHtml(CompressionReport r)
     {
         var s = new StringBuilder();
-        s.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>")
+        s.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>")
          .Append(WebUtility.HtmlEncode(Path.GetFileName(r.Model))).Append(" — CompressTasks report</title>\n")
          .Append("<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child{text-align:left}svg text{font:12px system-ui,sans-serif}</style>\n</head><body>\n");
         s.Append("<h1>").Append(WebUtility.HtmlEncode(Path.GetFileName(r.Model))).Append("</h1>\n<p id=\"summary\">").Append(WebUtility.HtmlEncode(r.SummaryLine())).Append("</p>\n");
@@ -81,6 +82,7 @@ public static class ReportWriter
             foreach (var p in r.Passes)
                 s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(p.Name)}</td><td>{p.Matched}</td><td>{p.Rewritten}</td><td>{p.Skipped}</td><td>{p.NodesBefore} → {p.NodesAfter}</td><td>{p.BytesBefore:N0} → {p.BytesAfter:N0}</td></tr>\n");
             s.Append("</table>\n");
+            s.Append("<h3>Nodes before and after each pass</h3>\n");
             s.Append(PairedBarChart("nodes-chart", r.Passes.Select(p => (p.Name, (double)p.NodesBefore, (double)p.NodesAfter)).ToList(), v => v.ToString("0", CultureInfo.InvariantCulture)));
         }
         s.Append("<h2>Verification</h2>\n");
@@ -92,8 +94,12 @@ public static class ReportWriter
             s.Append("</table>\n");
             foreach (var violation in r.Verification.BudgetViolations)
                 s.Append("<p><strong>Budget broken:</strong> ").Append(WebUtility.HtmlEncode(violation)).Append("</p>\n");
+            if (r.Verification.FirstDivergence is { } d)
+                s.Append("<p id=\"first-divergence\"><strong>Where:</strong> ").Append(WebUtility.HtmlEncode(d.ToString())).Append("</p>\n");
         }
         else s.Append("<p>Verification was turned off in the recipe.</p>\n");
+        if (r.Verification.OriginalLatency is { } a && r.Verification.CompressedLatency is { } b)
+            s.Append(CultureInfo.InvariantCulture, $"<p id=\"latency\">Latency (median / p90 of {a.Runs} runs): {a.MedianMs:0.00} / {a.P90Ms:0.00} ms → {b.MedianMs:0.00} / {b.P90Ms:0.00} ms</p>\n");
         return s.Append("</body></html>\n").ToString();
     }
 

@@ -1,0 +1,101 @@
+using CompressTasks.Model;
+using CompressTasks.Model.Onnx;
+using CompressTasks.Runtime;
+using Google.Protobuf;
+
+namespace CompressTasks.Verification;
+
+/// <summary>The first node, in topological order, whose output drifts past the threshold.</summary>
+/// <param name="Node">The node's name (its first output's name when it has none).</param>
+/// <param name="OpType">The node's operator.</param>
+/// <param name="Value">The output that drifted.</param>
+public sealed record LayerDivergence(string Node, string OpType, string Value, double Cosine, double RelativeError)
+{
+    /// <summary>The phrase the CT3003 message and the report show.</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"first divergence: node '{Node}' ({OpType}), cosine {Cosine:G9}, relative error {RelativeError:G4}");
+}
+
+/// <summary>
+/// Finds where a compressed model (student) starts to drift from the original (teacher) when the output budget is
+/// broken: every node output of the main graph that both models produce under the same name becomes a graph output
+/// of an in-memory copy, both copies run on one feed, and each common value is compared in the teacher's node order.
+/// </summary>
+/// <remarks>
+/// ONNX requires a graph's nodes to be topologically sorted, so the teacher's node order is a topological order and
+/// the first value past the threshold is the earliest place the error appears; later values inherit it. One feed
+/// is enough to locate the drift and keeps memory to one copy of every intermediate value. Models whose weights are
+/// external are not compared (null): the copy is opened from bytes, where external files cannot be resolved.
+/// </remarks>
+public static class LayerComparer
+{
+    /// <summary>Relative error that counts as divergence when the budget sets no min-cosine.</summary>
+    public const double DefaultMaxRelativeError = 0.01;
+
+    /// <summary>
+    /// Compares teacher and student layer by layer on <paramref name="feed"/>. With <paramref name="minCosine"/> a
+    /// value diverges when its cosine is below it; otherwise when its relative error exceeds
+    /// <paramref name="maxRelativeError"/>. Null when either model keeps its weights outside the file.
+    /// </summary>
+    public static LayerDivergence? FindFirstDivergence(string teacherPath, string studentPath, IReadOnlyDictionary<string, TensorValue> feed,
+        RuntimeOptions runtime, double? minCosine, double maxRelativeError = DefaultMaxRelativeError)
+    {
+        using var teacher = OnnxModel.Load(teacherPath);
+        using var student = OnnxModel.Load(studentPath);
+        return FindFirstDivergence(teacher.Proto, student.Proto, feed, runtime, minCosine, maxRelativeError);
+    }
+
+    /// <inheritdoc cref="FindFirstDivergence(string, string, IReadOnlyDictionary{string, TensorValue}, RuntimeOptions, double?, double)"/>
+    public static LayerDivergence? FindFirstDivergence(ModelProto teacher, ModelProto student, IReadOnlyDictionary<string, TensorValue> feed,
+        RuntimeOptions runtime, double? minCosine, double maxRelativeError = DefaultMaxRelativeError)
+    {
+        if (HasExternalData(teacher) || HasExternalData(student)) return null;
+        var produced = student.Graph.Node.SelectMany(n => n.Output).Where(o => o.Length > 0).ToHashSet(StringComparer.Ordinal);
+        var candidates = teacher.Graph.Node
+            .SelectMany(n => n.Output.Where(o => o.Length > 0 && produced.Contains(o)).Select(o => (Node: n, Value: o)))
+            .ToList();
+        if (candidates.Count == 0) return null;
+        var names = candidates.Select(c => c.Value).ToArray();
+
+        var t = Run(teacher, names, feed, runtime, "teacher");
+        var s = Run(student, names, feed, runtime, "student");
+        for (int i = 0; i < candidates.Count; i++)
+        {
+            if (Compare(names[i], t[i], s[i]) is not { } m) continue;
+            bool diverged = minCosine is { } min ? m.Cosine < min : !(m.RelativeError <= maxRelativeError);
+            if (!diverged) continue;
+            var node = candidates[i].Node;
+            return new LayerDivergence(node.Name.Length > 0 ? node.Name : names[i], node.OpType, names[i], m.Cosine, m.RelativeError);
+        }
+        return null;
+    }
+
+    // A copy of the model with every requested value as a graph output. A name-only ValueInfoProto is enough:
+    // ONNX Runtime infers the type and shape when it resolves the graph.
+    private static IReadOnlyList<TensorValue> Run(ModelProto model, string[] names, IReadOnlyDictionary<string, TensorValue> feed,
+        RuntimeOptions runtime, string role)
+    {
+        var copy = model.Clone();
+        var existing = copy.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in names)
+            if (existing.Add(name)) copy.Graph.Output.Add(new ValueInfoProto { Name = name });
+        using var session = ModelSession.Open(copy.ToByteArray(), $"{role} with intermediate outputs", runtime);
+        return session.Run(feed, names);
+    }
+
+    // Values that cannot be compared numerically (strings) or whose element count changed are skipped, not errors.
+    private static OutputMetrics? Compare(string name, TensorValue teacher, TensorValue student)
+    {
+        if (teacher.ElementCount != student.ElementCount) return null;
+        try
+        {
+            return OutputMetrics.Compute(name, teacher.ToFloats(), student.ToFloats());
+        }
+        catch (NotSupportedException)
+        {
+            return null;
+        }
+    }
+
+    private static bool HasExternalData(ModelProto model) => model.Graph.Initializer.Any(TensorData.IsExternal);
+}
