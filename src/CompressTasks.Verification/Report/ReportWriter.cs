@@ -109,7 +109,7 @@ public static class ReportWriter
         const int labelWidth = 170, barWidth = 420, rowHeight = 34;
         double max = Math.Max(1, rows.Count == 0 ? 1 : rows.Max(r => Math.Max(r.Before, r.After)));
         var s = new StringBuilder();
-        s.Append(CultureInfo.InvariantCulture, $"<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{labelWidth + barWidth + 110}\" height=\"{rows.Count * rowHeight + 10}\" role=\"img\">\n");
+        s.Append(CultureInfo.InvariantCulture, $"<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{labelWidth + barWidth + 200}\" height=\"{rows.Count * rowHeight + 10}\" role=\"img\">\n");
         for (int i = 0; i < rows.Count; i++)
         {
             var (label, before, after) = rows[i];
