@@ -105,4 +105,7 @@ public static class DiagnosticCodes
 
     /// <summary>The recipe named for a model (an OnnxModel item's Recipe, or --recipe) does not exist.</summary>
     public const string RecipeMissing = "CT9004";
+
+    /// <summary>Two models of one project would be written to the same output path (emitted by the MSBuild task).</summary>
+    public const string OutputCollision = "CT9005";
 }
