@@ -6,7 +6,6 @@ namespace CompressTasks.Build.Tests;
 /// Builds real projects against the packed CompressTasks package. Each test is several real `dotnet` runs, so there
 /// are few of them and each checks a whole scenario.
 /// </summary>
-/// <remarks>A bad-recipe test (CT1xxx with line and column) comes with the recipe parser.</remarks>
 [TestClass]
 public sealed class BuildIntegrationTests
 {
@@ -81,6 +80,41 @@ public sealed class BuildIntegrationTests
         Assert.IsEmpty(Directory.Exists(compressDir) ? Directory.GetFiles(compressDir, "*", SearchOption.AllDirectories) : [], log);
         Assert.IsFalse(Directory.Exists(Path.Combine(project, "bin", "Debug", "net10.0")) &&
             Directory.GetFiles(Path.Combine(project, "bin", "Debug", "net10.0"), "*.onnx").Length > 0, log);
+    }
+
+    [TestMethod]
+    [Timeout(600_000, CooperativeCancellation = true)]
+    public void WhenOneRecipeHasUnknownPass_AndAnotherBreaksItsBudget_Build_ReportsBothAtTheirRecipeLines()
+    {
+        // One build, two models in two folders: one model's failure must not hide the other's.
+        string project = PackageFixture.CreateConsumer("BadRecipes",
+            """<None Update="**/*.onnx" CopyToOutputDirectory="PreserveNewest" />""");
+        string typo = Path.Combine(project, "typo");
+        string budget = Path.Combine(project, "budget");
+        Directory.CreateDirectory(typo);
+        Directory.CreateDirectory(budget);
+        TinyModels.WriteRelu(Path.Combine(typo, "relu.onnx"));
+        File.WriteAllText(Path.Combine(typo, "compression.yaml"), "passes:\n  - fuse-conv-bm\n");
+        TinyModels.WriteMatMul(Path.Combine(budget, "matmul.onnx"));
+        File.WriteAllText(Path.Combine(budget, "compression.yaml"),
+            "passes: [convert-weights-fp16]\nverify: { max-abs-error: 0.0000001 }\n");
+
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+
+        Assert.AreNotEqual(0, code, log);
+        // The recipe loader's position of the pass name: line 2, column 5 (after "  - ").
+        StringAssert.Contains(log, Path.Combine(typo, "compression.yaml") + "(2,5): error CT1006: ");
+        StringAssert.Matches(log, new System.Text.RegularExpressions.Regex(
+            @"error CT1006: [^\n]*Did you mean 'fuse-conv-bn'\?"));
+        // The budget failure points at the recipe's verify: line.
+        StringAssert.Contains(log, Path.Combine(budget, "compression.yaml") + "(2,1): error CT3003: ");
+        string compressDir = Path.Combine(project, "obj", "Debug", "net10.0", "compress");
+        // No compressed model (nor data file) is left; the failed model's report stays, to read the numbers.
+        var leftovers = Directory.Exists(compressDir) ? Directory.GetFiles(compressDir, "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".onnx", StringComparison.Ordinal) || f.EndsWith(".onnx.data", StringComparison.Ordinal)).ToArray() : [];
+        Assert.IsEmpty(leftovers, string.Join("\n", leftovers) + "\n" + log);
+        string bin = Path.Combine(project, "bin", "Debug", "net10.0");
+        Assert.IsFalse(Directory.Exists(bin) && Directory.GetFiles(bin, "*.onnx", SearchOption.AllDirectories).Length > 0, log);
     }
 
     private static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
