@@ -117,5 +117,52 @@ public sealed class BuildIntegrationTests
         Assert.IsFalse(Directory.Exists(bin) && Directory.GetFiles(bin, "*.onnx", SearchOption.AllDirectories).Length > 0, log);
     }
 
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenModelHasExternalData_BuildAndPublish_CopyTheCompressedModelsDataFile_NotTheOriginals()
+    {
+        // A broad glob makes the original's .data file a copy item too: it must still not reach bin or publish.
+        string project = PackageFixture.CreateConsumer("ExternalData",
+            """<None Update="models/**" CopyToOutputDirectory="PreserveNewest" CopyToPublishDirectory="PreserveNewest" />""");
+        string models = Path.Combine(project, "models");
+        Directory.CreateDirectory(models);
+        string original = Path.Combine(models, "ext.onnx");
+        TinyModels.WriteMatMul(original, new CompressTasks.Model.SaveOptions { ExternalData = CompressTasks.Model.ExternalDataPolicy.All, SizeThreshold = 0 });
+        Assert.IsTrue(File.Exists(original + ".data"), "the fixture model must have external data");
+        File.WriteAllText(Path.Combine(models, "compression.yaml"), TinyModels.Recipe);
+
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+        Assert.AreEqual(0, code, log);
+        string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "models", "ext.onnx");
+        Assert.IsTrue(File.Exists(compressed + ".data"), "the engine kept the tensors external\n" + log);
+        Assert.DoesNotContain($"Copying file from \"{original}", log);
+        string bin = Path.Combine(project, "bin", "Debug", "net10.0", "models");
+        CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data" }, Directory.GetFiles(bin, "*.onnx*").Select(Path.GetFileName).ToArray(), log);
+        Assert.AreEqual(Sha256(compressed), Sha256(Path.Combine(bin, "ext.onnx")));
+        Assert.AreEqual(Sha256(compressed + ".data"), Sha256(Path.Combine(bin, "ext.onnx.data")));
+        AssertWeightsReadable(Path.Combine(bin, "ext.onnx"), original);
+
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("publish", "--no-restore", "-o", "out"));
+        Assert.AreEqual(0, code, log);
+        string outModels = Path.Combine(project, "out", "models");
+        CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data" }, Directory.GetFiles(outModels, "*.onnx*").Select(Path.GetFileName).ToArray(), log);
+        Assert.AreEqual(Sha256(compressed + ".data"), Sha256(Path.Combine(outModels, "ext.onnx.data")));
+
+        // Clean deletes the compressed model's data file with it.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("clean"));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed + ".data"), log);
+    }
+
+    /// <summary>The copied model loads with its data file beside it and its weights equal the original's.</summary>
+    private static void AssertWeightsReadable(string copied, string original)
+    {
+        using var a = CompressTasks.Model.OnnxModel.Load(copied);
+        using var b = CompressTasks.Model.OnnxModel.Load(original);
+        var wa = a.Proto.Graph.Initializer.Single(t => t.Name == "W");
+        var wb = b.Proto.Graph.Initializer.Single(t => t.Name == "W");
+        CollectionAssert.AreEqual(b.GetTensorBytes(wb).ToArray(), a.GetTensorBytes(wa).ToArray());
+    }
+
     private static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
 }
