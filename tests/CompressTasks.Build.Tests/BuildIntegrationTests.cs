@@ -154,6 +154,43 @@ public sealed class BuildIntegrationTests
         Assert.IsFalse(File.Exists(compressed + ".data"), log);
     }
 
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenTwoProjectsLinkTheSameModel_ParallelSolutionBuild_GivesEachItsCompressedModel()
+    {
+        // One model outside both projects, linked into each; a solution built with -m compresses it twice in parallel.
+        string shared = Path.Combine(PackageFixture.Root, "LinkedModels");
+        Directory.CreateDirectory(shared);
+        string model = Path.Combine(shared, "net.onnx");
+        TinyModels.WriteMatMul(model);
+        string recipe = Path.Combine(shared, "net.compression.yaml");
+        File.WriteAllText(recipe, TinyModels.Recipe);
+        string items = $"""
+            <None Include="{model}" Link="models/net.onnx" CopyToOutputDirectory="PreserveNewest" />
+            <OnnxModel Include="{model}" Recipe="{recipe}" />
+            """;
+        string[] projects = [PackageFixture.CreateConsumer("LinkA", items), PackageFixture.CreateConsumer("LinkB", items)];
+        File.WriteAllText(Path.Combine(PackageFixture.Root, "Linked.slnx"),
+            "<Solution>\n  <Project Path=\"LinkA/LinkA.csproj\" />\n  <Project Path=\"LinkB/LinkB.csproj\" />\n</Solution>\n");
+
+        var (code, log) = PackageFixture.Dotnet(PackageFixture.Root, PackageFixture.Args("build", "Linked.slnx", "-m"));
+
+        Assert.AreEqual(0, code, log);
+        // No copy retries (a locked file) or other race symptoms: the build is clean.
+        StringAssert.Contains(log, "0 Warning(s)");
+        StringAssert.Contains(log, "0 Error(s)");
+        foreach (var project in projects)
+        {
+            string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "models", "net.onnx");
+            string bin = Path.Combine(project, "bin", "Debug", "net10.0");
+            Assert.IsTrue(File.Exists(compressed), log);
+            CollectionAssert.AreEqual(new[] { Path.Combine(bin, "models", "net.onnx") },
+                Directory.GetFiles(bin, "*.onnx", SearchOption.AllDirectories), log);
+            Assert.AreEqual(Sha256(compressed), Sha256(Path.Combine(bin, "models", "net.onnx")));
+            AssertWeightsReadable(Path.Combine(bin, "models", "net.onnx"), model);
+        }
+    }
+
     /// <summary>The copied model loads with its data file beside it and its weights equal the original's.</summary>
     private static void AssertWeightsReadable(string copied, string original)
     {
