@@ -147,6 +147,7 @@ public sealed class BuildIntegrationTests
         string outModels = Path.Combine(project, "out", "models");
         CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data" }, Directory.GetFiles(outModels, "*.onnx*").Select(Path.GetFileName).ToArray(), log);
         Assert.AreEqual(Sha256(compressed + ".data"), Sha256(Path.Combine(outModels, "ext.onnx.data")));
+        Assert.IsTrue(File.Exists(compressed + ".data"), "incremental clean must keep the skipped model's data file");
 
         // Clean deletes the compressed model's data file with it.
         (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("clean"));
