@@ -6,7 +6,6 @@ namespace CompressTasks.Build.Tests;
 /// Builds real projects against the packed CompressTasks package. Each test is several real `dotnet` runs, so there
 /// are few of them and each checks a whole scenario.
 /// </summary>
-/// <remarks>A bad-recipe test (CT1xxx with line and column) comes with the recipe parser.</remarks>
 [TestClass]
 public sealed class BuildIntegrationTests
 {
@@ -81,6 +80,126 @@ public sealed class BuildIntegrationTests
         Assert.IsEmpty(Directory.Exists(compressDir) ? Directory.GetFiles(compressDir, "*", SearchOption.AllDirectories) : [], log);
         Assert.IsFalse(Directory.Exists(Path.Combine(project, "bin", "Debug", "net10.0")) &&
             Directory.GetFiles(Path.Combine(project, "bin", "Debug", "net10.0"), "*.onnx").Length > 0, log);
+    }
+
+    [TestMethod]
+    [Timeout(600_000, CooperativeCancellation = true)]
+    public void WhenOneRecipeHasUnknownPass_AndAnotherBreaksItsBudget_Build_ReportsBothAtTheirRecipeLines()
+    {
+        // One build, two models in two folders: one model's failure must not hide the other's.
+        string project = PackageFixture.CreateConsumer("BadRecipes",
+            """<None Update="**/*.onnx" CopyToOutputDirectory="PreserveNewest" />""");
+        string typo = Path.Combine(project, "typo");
+        string budget = Path.Combine(project, "budget");
+        Directory.CreateDirectory(typo);
+        Directory.CreateDirectory(budget);
+        TinyModels.WriteRelu(Path.Combine(typo, "relu.onnx"));
+        File.WriteAllText(Path.Combine(typo, "compression.yaml"), "passes:\n  - fuse-conv-bm\n");
+        TinyModels.WriteMatMul(Path.Combine(budget, "matmul.onnx"));
+        File.WriteAllText(Path.Combine(budget, "compression.yaml"),
+            "passes: [convert-weights-fp16]\nverify: { max-abs-error: 0.0000001 }\n");
+
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+
+        Assert.AreNotEqual(0, code, log);
+        // The recipe loader's position of the pass name: line 2, column 5 (after "  - ").
+        StringAssert.Contains(log, Path.Combine(typo, "compression.yaml") + "(2,5): error CT1006: ");
+        StringAssert.Matches(log, new System.Text.RegularExpressions.Regex(
+            @"error CT1006: [^\n]*Did you mean 'fuse-conv-bn'\?"));
+        // The budget failure points at the recipe's verify: line.
+        StringAssert.Contains(log, Path.Combine(budget, "compression.yaml") + "(2,1): error CT3003: ");
+        string compressDir = Path.Combine(project, "obj", "Debug", "net10.0", "compress");
+        // No compressed model (nor data file) is left; the failed model's report stays, to read the numbers.
+        var leftovers = Directory.Exists(compressDir) ? Directory.GetFiles(compressDir, "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".onnx", StringComparison.Ordinal) || f.EndsWith(".onnx.data", StringComparison.Ordinal)).ToArray() : [];
+        Assert.IsEmpty(leftovers, string.Join("\n", leftovers) + "\n" + log);
+        string bin = Path.Combine(project, "bin", "Debug", "net10.0");
+        Assert.IsFalse(Directory.Exists(bin) && Directory.GetFiles(bin, "*.onnx", SearchOption.AllDirectories).Length > 0, log);
+    }
+
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenModelHasExternalData_BuildAndPublish_CopyTheCompressedModelsDataFile_NotTheOriginals()
+    {
+        // A broad glob makes the original's .data file a copy item too: it must still not reach bin or publish.
+        string project = PackageFixture.CreateConsumer("ExternalData",
+            """<None Update="models/**" CopyToOutputDirectory="PreserveNewest" CopyToPublishDirectory="PreserveNewest" />""");
+        string models = Path.Combine(project, "models");
+        Directory.CreateDirectory(models);
+        string original = Path.Combine(models, "ext.onnx");
+        TinyModels.WriteMatMul(original, new CompressTasks.Model.SaveOptions { ExternalData = CompressTasks.Model.ExternalDataPolicy.All, SizeThreshold = 0 });
+        Assert.IsTrue(File.Exists(original + ".data"), "the fixture model must have external data");
+        File.WriteAllText(Path.Combine(models, "compression.yaml"), TinyModels.Recipe);
+
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+        Assert.AreEqual(0, code, log);
+        string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "models", "ext.onnx");
+        Assert.IsTrue(File.Exists(compressed + ".data"), "the engine kept the tensors external\n" + log);
+        Assert.DoesNotContain($"Copying file from \"{original}", log);
+        string bin = Path.Combine(project, "bin", "Debug", "net10.0", "models");
+        CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data" }, Directory.GetFiles(bin, "*.onnx*").Select(Path.GetFileName).ToArray(), log);
+        Assert.AreEqual(Sha256(compressed), Sha256(Path.Combine(bin, "ext.onnx")));
+        Assert.AreEqual(Sha256(compressed + ".data"), Sha256(Path.Combine(bin, "ext.onnx.data")));
+        AssertWeightsReadable(Path.Combine(bin, "ext.onnx"), original);
+
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("publish", "--no-restore", "-o", "out"));
+        Assert.AreEqual(0, code, log);
+        string outModels = Path.Combine(project, "out", "models");
+        CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data" }, Directory.GetFiles(outModels, "*.onnx*").Select(Path.GetFileName).ToArray(), log);
+        Assert.AreEqual(Sha256(compressed + ".data"), Sha256(Path.Combine(outModels, "ext.onnx.data")));
+        Assert.IsTrue(File.Exists(compressed + ".data"), "incremental clean must keep the skipped model's data file");
+
+        // Clean deletes the compressed model's data file with it.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("clean"));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed + ".data"), log);
+    }
+
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenTwoProjectsLinkTheSameModel_ParallelSolutionBuild_GivesEachItsCompressedModel()
+    {
+        // One model outside both projects, linked into each; a solution built with -m compresses it twice in parallel.
+        string shared = Path.Combine(PackageFixture.Root, "LinkedModels");
+        Directory.CreateDirectory(shared);
+        string model = Path.Combine(shared, "net.onnx");
+        TinyModels.WriteMatMul(model);
+        string recipe = Path.Combine(shared, "net.compression.yaml");
+        File.WriteAllText(recipe, TinyModels.Recipe);
+        string items = $"""
+            <None Include="{model}" Link="models/net.onnx" CopyToOutputDirectory="PreserveNewest" />
+            <OnnxModel Include="{model}" Recipe="{recipe}" />
+            """;
+        string[] projects = [PackageFixture.CreateConsumer("LinkA", items), PackageFixture.CreateConsumer("LinkB", items)];
+        File.WriteAllText(Path.Combine(PackageFixture.Root, "Linked.slnx"),
+            "<Solution>\n  <Project Path=\"LinkA/LinkA.csproj\" />\n  <Project Path=\"LinkB/LinkB.csproj\" />\n</Solution>\n");
+
+        var (code, log) = PackageFixture.Dotnet(PackageFixture.Root, PackageFixture.Args("build", "Linked.slnx", "-m"));
+
+        Assert.AreEqual(0, code, log);
+        // No copy retries (a locked file) or other race symptoms: the build is clean.
+        StringAssert.Contains(log, "0 Warning(s)");
+        StringAssert.Contains(log, "0 Error(s)");
+        foreach (var project in projects)
+        {
+            string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "models", "net.onnx");
+            string bin = Path.Combine(project, "bin", "Debug", "net10.0");
+            Assert.IsTrue(File.Exists(compressed), log);
+            CollectionAssert.AreEqual(new[] { Path.Combine(bin, "models", "net.onnx") },
+                Directory.GetFiles(bin, "*.onnx", SearchOption.AllDirectories), log);
+            Assert.AreEqual(Sha256(compressed), Sha256(Path.Combine(bin, "models", "net.onnx")));
+            AssertWeightsReadable(Path.Combine(bin, "models", "net.onnx"), model);
+        }
+    }
+
+    /// <summary>The copied model loads with its data file beside it and its weights equal the original's.</summary>
+    private static void AssertWeightsReadable(string copied, string original)
+    {
+        using var a = CompressTasks.Model.OnnxModel.Load(copied);
+        using var b = CompressTasks.Model.OnnxModel.Load(original);
+        var wa = a.Proto.Graph.Initializer.Single(t => t.Name == "W");
+        var wb = b.Proto.Graph.Initializer.Single(t => t.Name == "W");
+        CollectionAssert.AreEqual(b.GetTensorBytes(wb).ToArray(), a.GetTensorBytes(wa).ToArray());
     }
 
     private static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));

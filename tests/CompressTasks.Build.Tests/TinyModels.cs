@@ -29,6 +29,34 @@ internal static class TinyModels
         model.Save(path);
     }
 
+    /// <summary>
+    /// Y = X·W, X and Y float[1,4], W a float[4,4] initializer whose values are not exact in fp16; saved with
+    /// <paramref name="options"/> (e.g. external data).
+    /// </summary>
+    public static void WriteMatMul(string path, SaveOptions? options = null)
+    {
+        var weight = new TensorProto { Name = "W", DataType = (int)TensorProto.Types.DataType.Float, Dims = { 4, 4 } };
+        var values = new float[16];
+        for (int i = 0; i < values.Length; i++) values[i] = 1f / 3f + i * 0.0123f;
+        weight.RawData = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        var proto = new ModelProto
+        {
+            IrVersion = 8,
+            ProducerName = "CompressTasks.Build.Tests",
+            Graph = new GraphProto
+            {
+                Name = "matmul",
+                Node = { new NodeProto { OpType = "MatMul", Name = "matmul", Input = { "X", "W" }, Output = { "Y" } } },
+                Initializer = { weight },
+                Input = { Float("X", 1, 4) },
+                Output = { Float("Y", 1, 4) },
+            },
+        };
+        proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        using var model = OnnxModel.FromProto(proto);
+        model.Save(path, options);
+    }
+
     private static ValueInfoProto Float(string name, params long[] shape)
     {
         var tensorShape = new TensorShapeProto();
