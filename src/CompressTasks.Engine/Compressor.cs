@@ -94,7 +94,18 @@ public static class Compressor
         if (!enabled) return (new VerificationSummary(false, "none", 0, "-", [], [], [], null, null), []);
 
         var pinned = recipe?.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
-        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.All };
+        var runtime = new RuntimeOptions
+        {
+            Optimization = settings.Optimization switch
+            {
+                "disabled" => OptimizationLevel.Disabled,
+                "basic" => OptimizationLevel.Basic,
+                "extended" => OptimizationLevel.Extended,
+                _ => OptimizationLevel.All,
+            },
+            IntraOpThreads = settings.Threads,
+            PreferCuda = settings.ExecutionProvider == "cuda",
+        };
         using var teacher = ModelSession.Open(request.ModelPath, runtime);
         using var student = ModelSession.Open(request.OutputPath, runtime);
         var options = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned };
@@ -121,6 +132,9 @@ public static class Compressor
             StudentAccuracy = comparison.StudentAccuracy,
             Milliseconds = stopwatch.Elapsed.TotalMilliseconds,
             FirstDivergence = divergence,
+            // Both sessions must have run on the same provider for the comparison to be fair; report CPU unless both had CUDA.
+            ExecutionProvider = teacher.UsesCuda && student.UsesCuda ? "cuda" : "cpu",
+            Threads = settings.Threads,
         };
         return (summary, violations);
     }

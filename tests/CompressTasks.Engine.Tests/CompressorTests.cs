@@ -99,6 +99,26 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    [DataRow("", "All", "cpu", 0)]
+    [DataRow("  threads: 1\n  optimization: disabled\n", "Disabled", "cpu", 1)]
+    // Without the CUDA package or a GPU, cuda falls back to CPU and the report says so.
+    [DataRow("  optimization: basic\n  execution-provider: cuda\n", "Basic", null, 0)]
+    public void SessionOptionsFromTheRecipe_AreUsedAndReported(string extra, string level, string? provider, int threads)
+    {
+        var model = WriteModel();
+        var result = Compressor.Run(Request(model, WriteRecipe("passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n" + extra)));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var verification = report.RootElement.GetProperty("verification");
+        Assert.AreEqual(level, verification.GetProperty("optimizationLevel").GetString());
+        Assert.AreEqual(threads, verification.GetProperty("threads").GetInt32());
+        var ran = verification.GetProperty("executionProvider").GetString();
+        if (provider is null) CollectionAssert.Contains(new[] { "cpu", "cuda" }, ran);
+        else Assert.AreEqual(provider, ran);
+        StringAssert.Contains(File.ReadAllText(result.ReportPath.Replace(".report.json", ".report.md")), $"execution provider {ran}");
+    }
+
+    [TestMethod]
     public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
     {
         var model = WriteModel();

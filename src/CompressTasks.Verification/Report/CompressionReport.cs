@@ -36,6 +36,12 @@ public sealed record VerificationSummary(
 
     /// <summary>Time spent verifying.</summary>
     public double Milliseconds { get; init; }
+
+    /// <summary>The execution provider that actually ran both sessions (<c>cpu</c> when CUDA was asked for but unavailable).</summary>
+    public string ExecutionProvider { get; init; } = "cpu";
+
+    /// <summary>ONNX Runtime intra-op threads; 0 when ONNX Runtime decided.</summary>
+    public int Threads { get; init; }
 }
 
 /// <summary>

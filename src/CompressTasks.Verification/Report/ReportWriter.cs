@@ -52,7 +52,7 @@ public static class ReportWriter
         if (!v.Enabled) s.Append("Verification was turned off in the recipe.\n");
         else
         {
-            s.Append(CultureInfo.InvariantCulture, $"{v.Samples} sample(s) of {v.Inputs}, ONNX Runtime optimization level {v.OptimizationLevel}.\n\n");
+            s.Append(CultureInfo.InvariantCulture, $"{v.Samples} sample(s) of {v.Inputs}, ONNX Runtime optimization level {v.OptimizationLevel}, execution provider {v.ExecutionProvider}, {(v.Threads == 0 ? "threads chosen by ONNX Runtime" : $"{v.Threads} thread(s)")}.\n\n");
             s.Append("| output | cosine | max abs | mean abs | rel. error | SNR dB | top-1 |\n|---|---:|---:|---:|---:|---:|---:|\n");
             foreach (var o in v.Outputs)
                 s.Append(CultureInfo.InvariantCulture, $"| {o.Output} | {o.Cosine:0.000000} | {o.MaxAbsError:G4} | {o.MeanAbsError:G4} | {o.RelativeError:G4} | {o.SnrDb:0.0} | {(o.Top1Agreement is { } t ? $"{100 * t:0.0}%" : "—")} |\n");
@@ -88,6 +88,8 @@ public static class ReportWriter
         s.Append("<h2>Verification</h2>\n");
         if (r.Verification.Enabled)
         {
+            var v = r.Verification;
+            s.Append(CultureInfo.InvariantCulture, $"<p id=\"session-options\">{v.Samples} sample(s) of {WebUtility.HtmlEncode(v.Inputs)}, ONNX Runtime optimization level {WebUtility.HtmlEncode(v.OptimizationLevel)}, execution provider {WebUtility.HtmlEncode(v.ExecutionProvider)}, {(v.Threads == 0 ? "threads chosen by ONNX Runtime" : $"{v.Threads} thread(s)")}.</p>\n");
             s.Append("<table><tr><th>output</th><th>cosine</th><th>max abs</th><th>rel. error</th><th>SNR dB</th></tr>\n");
             foreach (var o in r.Verification.Outputs)
                 s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(o.Output)}</td><td>{o.Cosine:0.000000}</td><td>{o.MaxAbsError:G4}</td><td>{o.RelativeError:G4}</td><td>{o.SnrDb:0.0}</td></tr>\n");
