@@ -119,6 +119,21 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    public void Progress_ReportsEachLongStep()
+    {
+        var model = WriteModel();
+        var lines = new List<string>();
+        var yaml = "passes:\n  - eliminate-identity\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n  latency: true\n";
+        Compressor.Run(Request(model, WriteRecipe(yaml)) with { Progress = lines.Add });
+
+        string all = string.Join("\n", lines);
+        foreach (var expected in new[] { "loading", "pass eliminate-identity", "pass convert-weights-fp16", "saving", "verifying on", "verified ", "measuring latency" })
+            Assert.IsTrue(lines.Any(l => l.Contains(expected, StringComparison.Ordinal)), $"no '{expected}' in:\n{all}");
+        Assert.IsTrue(lines.All(l => l.StartsWith(Path.GetFileName(model) + ": ", StringComparison.Ordinal)), all);
+        StringAssert.Matches(all, new System.Text.RegularExpressions.Regex(@"verified \d+ sample\(s\)"));
+    }
+
+    [TestMethod]
     public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
     {
         var model = WriteModel();
