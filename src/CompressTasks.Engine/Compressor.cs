@@ -68,8 +68,13 @@ public static class Compressor
             progress?.Invoke($"{name}: saving {request.OutputPath}");
             model.Save(request.OutputPath);
         }
+        IReadOnlyList<LayerChange> layers;
         using (var written = OnnxModel.Load(request.OutputPath))
+        using (var source = OnnxModel.Load(request.ModelPath))
+        {
             compressed = ModelStatistics.Compute(written.Proto, ModelStatistics.FileSize(request.OutputPath, written.Proto));
+            layers = LayerTable.Compute(source, written);
+        }
 
         var (verification, violations) = Verify(request, recipe);
         var report = new CompressionReport(
@@ -78,7 +83,10 @@ public static class Compressor
             original, compressed,
             runs.Select(r => new PassSummary(r.Name, r.Result.Matched, r.Result.Rewritten, r.Result.Skipped, r.Result.Notes,
                 r.NodesBefore, r.NodesAfter, r.BytesBefore, r.BytesAfter, r.Milliseconds)).ToList(),
-            verification);
+            verification)
+        {
+            Layers = layers,
+        };
         var reportPath = ReportWriter.Write(report, request.ReportDirectory, Path.GetFileName(request.OutputPath));
         if (violations.Count > 0)
         {

@@ -119,6 +119,18 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    public void Report_ListsTheWeightsCompressionChanged()
+    {
+        var model = WriteModel();
+        var result = Compressor.Run(Request(model, WriteRecipe("passes:\n  - convert-weights-fp16\nverify: off\n")));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var w = report.RootElement.GetProperty("layers").EnumerateArray().Single(l => l.GetProperty("name").GetString() == "W");
+        Assert.AreEqual((32, 16, 2048L), (w.GetProperty("bitsBefore").GetInt32(), w.GetProperty("bitsAfter").GetInt32(), w.GetProperty("elements").GetInt64()));
+        StringAssert.Contains(File.ReadAllText(result.ReportPath.Replace(".report.json", ".report.md")), "| W | float → float16 | 32 → 16 | 2048 |");
+    }
+
+    [TestMethod]
     public void Progress_ReportsEachLongStep()
     {
         var model = WriteModel();

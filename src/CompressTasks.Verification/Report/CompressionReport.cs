@@ -61,6 +61,9 @@ public sealed record CompressionReport(
 {
     public int SchemaVersion => 1;
 
+    /// <summary>Every initializer compression changed (type, bits, elements, sparsity after); empty when none did.</summary>
+    public IReadOnlyList<LayerChange> Layers { get; init; } = [];
+
     /// <summary>Original size over compressed size (file plus external data).</summary>
     public double SizeRatio => Compressed.FileBytes == 0 ? 0 : (double)Original.FileBytes / Compressed.FileBytes;
 
