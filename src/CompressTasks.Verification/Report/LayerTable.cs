@@ -17,26 +17,37 @@ public static class LayerTable
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(compressed);
-        var after = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
-        foreach (var t in compressed.Proto.Graph.Initializer) after.TryAdd(t.Name, t);
+        var after = Weights(compressed.Proto.Graph).ToDictionary(w => w.Name, w => w.Tensor, StringComparer.Ordinal);
         var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
         foreach (var n in compressed.Proto.Graph.Node)
             foreach (var o in n.Output) producers.TryAdd(o, n);
 
         var changes = new List<LayerChange>();
-        foreach (var before in original.Proto.Graph.Initializer)
+        foreach (var (name, before) in Weights(original.Proto.Graph))
         {
-            var now = after.GetValueOrDefault(before.Name) ?? Source(before.Name, producers, after);
+            var now = after.GetValueOrDefault(name) ?? Source(name, producers, after);
             if (now is null) continue;
             var a = original.GetTensorBytes(before).Span;
             var b = compressed.GetTensorBytes(now).Span;
             if (before.DataType == now.DataType && a.SequenceEqual(b)) continue;
             long elements = TensorData.ElementCount(now);
-            changes.Add(new LayerChange(before.Name, DataTypes.Name(before.DataType), DataTypes.Name(now.DataType),
+            changes.Add(new LayerChange(name, DataTypes.Name(before.DataType), DataTypes.Name(now.DataType),
                 DataTypes.BitsPerElement(before.DataType), DataTypes.BitsPerElement(now.DataType), elements,
                 a.Length, b.Length, Sparsity(b, now.DataType, elements)));
         }
         return changes;
+    }
+
+    // Initializers, then Constant nodes' tensors under the name of the value they produce (first one wins).
+    private static IEnumerable<(string Name, TensorProto Tensor)> Weights(GraphProto graph)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in graph.Initializer)
+            if (seen.Add(t.Name)) yield return (t.Name, t);
+        foreach (var n in graph.Node)
+            if (n is { OpType: "Constant", Domain: "" or "ai.onnx" } && n.Output.Count == 1
+                && n.Attribute.FirstOrDefault(a => a.Name == "value") is { T: { } t } && seen.Add(n.Output[0]))
+                yield return (n.Output[0], t);
     }
 
     // A weight rewritten to a smaller type keeps its name as the output of the node that restores it.

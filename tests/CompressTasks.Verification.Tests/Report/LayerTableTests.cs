@@ -41,6 +41,23 @@ public sealed class LayerTableTests
     }
 
     [TestMethod]
+    public void ConstantNodeWeights_AreComparedByTheirOutputName()
+    {
+        static ModelProto WithConstant(TensorProto value)
+        {
+            var model = Model();
+            model.Graph.Node.Add(new NodeProto { OpType = "Constant", Output = { "C" }, Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = value } } });
+            return model;
+        }
+
+        using var original = OnnxModel.FromProto(WithConstant(Tensor("", 1, W2)));
+        using var compressed = OnnxModel.FromProto(WithConstant(Tensor("", 10, W2.Select(v => (Half)v).ToArray())));
+
+        var c = LayerTable.Compute(original, compressed).Single();
+        Assert.AreEqual(("C", 32, 16, 0.0), (c.Name, c.BitsBefore, c.BitsAfter, c.Sparsity));
+    }
+
+    [TestMethod]
     public void NegativeZero_CountsAsZero_AndUnchangedModelsHaveNoLayers()
     {
         using var original = OnnxModel.FromProto(Model(Tensor("W", 1, new[] { -0f, 1f })));
