@@ -20,6 +20,9 @@ namespace CompressTasks.Build
     public sealed class CompressModels : ToolTask
     {
         // file(line,col): error CT1234: message   |   file: error CT1234: message   |   error CT1234: message
+        // Must match RunCommand.ProgressPrefix in the CLI.
+        private const string ProgressPrefix = "progress: ";
+
         private static readonly Regex Canonical = new Regex(
             @"^(?:(?<file>.+?)(?:\((?<line>\d+)(?:,(?<col>\d+))?\))?: )?(?<kind>error|warning) (?<code>CT\d{4}): (?<message>.*)$",
             RegexOptions.CultureInvariant);
@@ -107,6 +110,13 @@ namespace CompressTasks.Build
 
         protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance)
         {
+            // Progress of long steps ("progress: model.onnx: pass fuse-conv-bn"): normal importance, so it shows at
+            // normal verbosity without crowding minimal, where only the summaries (high importance) appear.
+            if (singleLine.StartsWith(ProgressPrefix, StringComparison.Ordinal))
+            {
+                Log.LogMessage(MessageImportance.Normal, singleLine.Substring(ProgressPrefix.Length));
+                return;
+            }
             var match = Canonical.Match(singleLine.Trim());
             if (!match.Success)
             {

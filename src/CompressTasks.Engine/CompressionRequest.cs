@@ -12,6 +12,9 @@ public sealed record CompressionRequest(string ModelPath, string? RecipePath, st
 
     /// <summary>Folder of cached results keyed by content hash; null disables the cache.</summary>
     public string? CacheDirectory { get; init; }
+
+    /// <summary>Hears one line as each long step starts or ends (loading, each pass, saving, verification, latency); null for silence.</summary>
+    public Action<string>? Progress { get; init; }
 }
 
 /// <summary>What <see cref="Compressor.Run"/> did to one model.</summary>

@@ -40,7 +40,11 @@ public static class Compressor
         var recipe = LoadRecipe(request.RecipePath);
         var cache = request.CacheDirectory is null ? null : new ResultCache(request.CacheDirectory);
         string? key = cache?.Key(request, recipe, ToolVersion);
-        if (cache is not null && cache.TryRestore(key!, request) is { } cached) return cached;
+        if (cache is not null && cache.TryRestore(key!, request) is { } cached)
+        {
+            request.Progress?.Invoke($"{Path.GetFileName(request.ModelPath)}: restored from the cache");
+            return cached;
+        }
 
         var result = Compress(request, recipe);
         cache?.Store(key!, request, result);
@@ -51,17 +55,26 @@ public static class Compressor
     {
         ModelStatistics original, compressed;
         IReadOnlyList<PassRun> runs;
+        var progress = request.Progress;
+        string name = Path.GetFileName(request.ModelPath);
+        progress?.Invoke($"{name}: loading {request.ModelPath}");
         using (var model = OnnxModel.Load(request.ModelPath))
         {
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
             var steps = (recipe?.Passes ?? []).Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments)).ToList();
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
-            runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1);
+            runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"));
+            progress?.Invoke($"{name}: saving {request.OutputPath}");
             model.Save(request.OutputPath);
         }
+        IReadOnlyList<LayerChange> layers;
         using (var written = OnnxModel.Load(request.OutputPath))
+        using (var source = OnnxModel.Load(request.ModelPath))
+        {
             compressed = ModelStatistics.Compute(written.Proto, ModelStatistics.FileSize(request.OutputPath, written.Proto));
+            layers = LayerTable.Compute(source, written);
+        }
 
         var (verification, violations) = Verify(request, recipe);
         var report = new CompressionReport(
@@ -70,7 +83,10 @@ public static class Compressor
             original, compressed,
             runs.Select(r => new PassSummary(r.Name, r.Result.Matched, r.Result.Rewritten, r.Result.Skipped, r.Result.Notes,
                 r.NodesBefore, r.NodesAfter, r.BytesBefore, r.BytesAfter, r.Milliseconds)).ToList(),
-            verification);
+            verification)
+        {
+            Layers = layers,
+        };
         var reportPath = ReportWriter.Write(report, request.ReportDirectory, Path.GetFileName(request.OutputPath));
         if (violations.Count > 0)
         {
@@ -94,7 +110,18 @@ public static class Compressor
         if (!enabled) return (new VerificationSummary(false, "none", 0, "-", [], [], [], null, null), []);
 
         var pinned = recipe?.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
-        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.All };
+        var runtime = new RuntimeOptions
+        {
+            Optimization = settings.Optimization switch
+            {
+                "disabled" => OptimizationLevel.Disabled,
+                "basic" => OptimizationLevel.Basic,
+                "extended" => OptimizationLevel.Extended,
+                _ => OptimizationLevel.All,
+            },
+            IntraOpThreads = settings.Threads,
+            PreferCuda = settings.ExecutionProvider == "cuda",
+        };
         using var teacher = ModelSession.Open(request.ModelPath, runtime);
         using var student = ModelSession.Open(request.OutputPath, runtime);
         var options = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned };
@@ -109,9 +136,15 @@ public static class Compressor
             inputs = evaluation.Written;
         }
         var stopwatch = Stopwatch.StartNew();
+        string name = Path.GetFileName(request.ModelPath);
+        request.Progress?.Invoke(options.Feeds is { } fed
+            ? $"{name}: verifying on {fed.Count} sample(s) of {inputs}"
+            : $"{name}: verifying on {inputs}");
         var comparison = ModelComparer.Compare(teacher, student, options);
+        request.Progress?.Invoke($"{name}: verified {comparison.Samples} sample(s) in {stopwatch.Elapsed.TotalSeconds:0.0} s");
         var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop);
         var (violations, nearMisses) = budget.Check(comparison);
+        if (settings.Latency) request.Progress?.Invoke($"{name}: measuring latency of original and compressed");
         var (originalLatency, compressedLatency) = settings.Latency ? MeasureLatency(teacher, student, options) : (null, null);
         var divergence = violations.Count > 0 ? FindDivergence(request, teacher, options, settings) : null;
         var summary = new VerificationSummary(true, inputs, comparison.Samples, runtime.Optimization.ToString(), comparison.Outputs,
@@ -121,6 +154,9 @@ public static class Compressor
             StudentAccuracy = comparison.StudentAccuracy,
             Milliseconds = stopwatch.Elapsed.TotalMilliseconds,
             FirstDivergence = divergence,
+            // Both sessions must have run on the same provider for the comparison to be fair; report CPU unless both had CUDA.
+            ExecutionProvider = teacher.UsesCuda && student.UsesCuda ? "cuda" : "cpu",
+            Threads = settings.Threads,
         };
         return (summary, violations);
     }

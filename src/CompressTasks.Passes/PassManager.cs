@@ -21,8 +21,10 @@ public static class PassManager
     /// <summary>
     /// Runs <paramref name="steps"/> in order, up to <paramref name="rounds"/> times while any pass still changes
     /// the graph (a fixed point for presets such as <c>optimize</c>). Results of repeated rounds add up per step.
+    /// <paramref name="progress"/>, when given, hears one line as each pass starts.
     /// </summary>
-    public static IReadOnlyList<PassRun> Run(OnnxModel model, IReadOnlyList<PassStep> steps, int rounds = 1, bool validateEachPass = false)
+    public static IReadOnlyList<PassRun> Run(
+        OnnxModel model, IReadOnlyList<PassStep> steps, int rounds = 1, bool validateEachPass = false, Action<string>? progress = null)
     {
         var main = Graph.Open(model);
         var problems = GraphValidator.Validate(main);
@@ -39,6 +41,7 @@ public static class PassManager
             for (int i = 0; i < steps.Count; i++)
             {
                 var step = steps[i];
+                progress?.Invoke(round == 0 ? $"pass {step.Pass.Descriptor.Name}" : $"pass {step.Pass.Descriptor.Name} (round {round + 1})");
                 int nodesBefore = CountNodes(main);
                 long bytesBefore = CountBytes(model);
                 long start = Stopwatch.GetTimestamp();

@@ -12,7 +12,7 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
     public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes"];
 
     /// <summary>The keys of a <c>verify:</c> mapping.</summary>
-    public static readonly string[] VerifyKeys = ["min-cosine", "max-abs-error", "max-top1-drop", "latency"];
+    public static readonly string[] VerifyKeys = ["min-cosine", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
 
     /// <summary>Parses <paramref name="yaml"/>; returns null when the text is not YAML or is empty (the error is recorded).</summary>
     public RecipeDocument? Parse(string yaml)
@@ -209,6 +209,9 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
                 "min-cosine" => settings with { MinCosine = reader.Float(value, "'min-cosine'", -1, 1) },
                 "max-abs-error" => settings with { MaxAbsError = reader.Float(value, "'max-abs-error'", 0, null) },
                 "latency" => settings with { Latency = reader.Bool(value, "'latency'") ?? false },
+                "threads" => settings with { Threads = reader.Int(value, "'threads'", 0, null) ?? 0 },
+                "optimization" => settings with { Optimization = reader.Enum(value, "'optimization'", VerifySettings.OptimizationLevels) ?? "all" },
+                "execution-provider" => settings with { ExecutionProvider = reader.Enum(value, "'execution-provider'", VerifySettings.ExecutionProviders) ?? "cpu" },
                 _ => settings with { MaxTop1Drop = reader.Ratio(value, "'max-top1-drop'") },
             };
         }

@@ -46,7 +46,7 @@ public static partial class RecipeWriter
             {
                 s.AppendLine("verify: off");
             }
-            else if (verify is { MinCosine: null, MaxAbsError: null, MaxTop1Drop: null, Latency: false })
+            else if (verify is { MinCosine: null, MaxAbsError: null, MaxTop1Drop: null, Latency: false, HasDefaultSessionOptions: true })
             {
                 s.AppendLine("verify: on");
             }
@@ -59,6 +59,21 @@ public static partial class RecipeWriter
                 if (verify.Latency)
                 {
                     s.AppendLine("  latency: true");
+                }
+
+                if (verify.Threads != 0)
+                {
+                    s.Append("  threads: ").AppendLine(verify.Threads.ToString(CultureInfo.InvariantCulture));
+                }
+
+                if (verify.Optimization != "all")
+                {
+                    s.Append("  optimization: ").AppendLine(verify.Optimization);
+                }
+
+                if (verify.ExecutionProvider != "cpu")
+                {
+                    s.Append("  execution-provider: ").AppendLine(verify.ExecutionProvider);
                 }
             }
         }

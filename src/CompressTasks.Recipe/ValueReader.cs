@@ -133,6 +133,20 @@ internal sealed class ValueReader(string file, List<CompressTasksException> erro
     }
 
     /// <summary>Converts <paramref name="node"/> to the CLR value <see cref="PassArguments"/> expects for <paramref name="spec"/>.</summary>
+    public string? Enum(YamlNode node, string what, IReadOnlyList<string> allowed)
+    {
+        var text = Scalar(node, what);
+        if (text is null || allowed.Contains(text, StringComparer.Ordinal))
+        {
+            return text;
+        }
+
+        Error(DiagnosticCodes.RecipeInvalidEnumValue,
+            $"{what} cannot be '{text}'.{NameSuggestions.DidYouMean(text, allowed)} Allowed values: {string.Join(", ", allowed)}.",
+            node);
+        return null;
+    }
+
     public object? Parameter(ParameterSpec spec, YamlNode node, string passName)
     {
         var what = $"'{passName}' parameter '{spec.Name}'";
@@ -144,17 +158,7 @@ internal sealed class ValueReader(string file, List<CompressTasksException> erro
             case ParameterType.Ratio: return Ratio(node, what);
             case ParameterType.String: return Scalar(node, what);
             case ParameterType.StringList: return StringList(node, what);
-            case ParameterType.Enum:
-                var text = Scalar(node, what);
-                if (text is null || spec.AllowedValues.Contains(text, StringComparer.Ordinal))
-                {
-                    return text;
-                }
-
-                Error(DiagnosticCodes.RecipeInvalidEnumValue,
-                    $"{what} cannot be '{text}'.{NameSuggestions.DidYouMean(text, spec.AllowedValues)} Allowed values: {string.Join(", ", spec.AllowedValues)}.",
-                    node);
-                return null;
+            case ParameterType.Enum: return Enum(node, what, spec.AllowedValues);
             default:
                 throw new InvalidOperationException($"Unhandled parameter type {spec.Type}.");
         }

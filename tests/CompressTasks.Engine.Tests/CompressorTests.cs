@@ -99,6 +99,53 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    [DataRow("", "All", "cpu", 0)]
+    [DataRow("  threads: 1\n  optimization: disabled\n", "Disabled", "cpu", 1)]
+    // Without the CUDA package or a GPU, cuda falls back to CPU and the report says so.
+    [DataRow("  optimization: basic\n  execution-provider: cuda\n", "Basic", null, 0)]
+    public void SessionOptionsFromTheRecipe_AreUsedAndReported(string extra, string level, string? provider, int threads)
+    {
+        var model = WriteModel();
+        var result = Compressor.Run(Request(model, WriteRecipe("passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n" + extra)));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var verification = report.RootElement.GetProperty("verification");
+        Assert.AreEqual(level, verification.GetProperty("optimizationLevel").GetString());
+        Assert.AreEqual(threads, verification.GetProperty("threads").GetInt32());
+        var ran = verification.GetProperty("executionProvider").GetString();
+        if (provider is null) CollectionAssert.Contains(new[] { "cpu", "cuda" }, ran);
+        else Assert.AreEqual(provider, ran);
+        StringAssert.Contains(File.ReadAllText(result.ReportPath.Replace(".report.json", ".report.md")), $"execution provider {ran}");
+    }
+
+    [TestMethod]
+    public void Report_ListsTheWeightsCompressionChanged()
+    {
+        var model = WriteModel();
+        var result = Compressor.Run(Request(model, WriteRecipe("passes:\n  - convert-weights-fp16\nverify: off\n")));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var w = report.RootElement.GetProperty("layers").EnumerateArray().Single(l => l.GetProperty("name").GetString() == "W");
+        Assert.AreEqual((32, 16, 2048L), (w.GetProperty("bitsBefore").GetInt32(), w.GetProperty("bitsAfter").GetInt32(), w.GetProperty("elements").GetInt64()));
+        StringAssert.Contains(File.ReadAllText(result.ReportPath.Replace(".report.json", ".report.md")), "| W | float → float16 | 32 → 16 | 2048 |");
+    }
+
+    [TestMethod]
+    public void Progress_ReportsEachLongStep()
+    {
+        var model = WriteModel();
+        var lines = new List<string>();
+        var yaml = "passes:\n  - eliminate-identity\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n  latency: true\n";
+        Compressor.Run(Request(model, WriteRecipe(yaml)) with { Progress = lines.Add });
+
+        string all = string.Join("\n", lines);
+        foreach (var expected in new[] { "loading", "pass eliminate-identity", "pass convert-weights-fp16", "saving", "verifying on", "verified ", "measuring latency" })
+            Assert.IsTrue(lines.Any(l => l.Contains(expected, StringComparison.Ordinal)), $"no '{expected}' in:\n{all}");
+        Assert.IsTrue(lines.All(l => l.StartsWith(Path.GetFileName(model) + ": ", StringComparison.Ordinal)), all);
+        StringAssert.Matches(all, new System.Text.RegularExpressions.Regex(@"verified \d+ sample\(s\)"));
+    }
+
+    [TestMethod]
     public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
     {
         var model = WriteModel();

@@ -36,6 +36,10 @@ public sealed class RecipeLoaderTests
     [DataRow("passes:\n  - quantize-dynamic:\n      per-channel: maybe\n", DiagnosticCodes.RecipeWrongType, 3, 20)]
     [DataRow("passes:\n  - quantize-dynamic:\n      exclude-ops: Conv\n", DiagnosticCodes.RecipeWrongType, 3, 20)]
     [DataRow("verify:\n  latency: fast\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 12)]
+    [DataRow("verify:\n  threads: many\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 12)]
+    [DataRow("verify:\n  threads: [2]\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 12)]
+    [DataRow("verify:\n  optimization: fast\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeInvalidEnumValue, 2, 17)]
+    [DataRow("verify:\n  execution-provider: tpu\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeInvalidEnumValue, 2, 23)]
     [DataRow("passes:\n  - prune-magnitude:\n      min-size: 1.5\n", DiagnosticCodes.RecipeWrongType, 3, 17)]
     [DataRow("passes:\n  - prune-magnitude:\n      sparsity: half\n", DiagnosticCodes.RecipeWrongType, 3, 17)]
     [DataRow("passes:\n  - fuse-conv-bn: 3\n", DiagnosticCodes.RecipeWrongType, 2, 19)]
@@ -142,6 +146,9 @@ public sealed class RecipeLoaderTests
               max-abs-error: 1e-3
               max-top1-drop: 1%
               latency: true
+              threads: 2
+              optimization: basic
+              execution-provider: cuda
             passes:
               - eliminate-identity
               - fuse-conv-bn:
@@ -159,7 +166,7 @@ public sealed class RecipeLoaderTests
         Assert.AreEqual(Path.Combine(dir.Path, "data", "calib"), recipe.Calibration!.FullPath);
         Assert.AreEqual(Path.Combine(dir.Path, "data", "eval.npz"), recipe.Evaluation!.FullPath);
         Assert.AreEqual("labels.txt", recipe.Labels!.Written);
-        Assert.AreEqual(new VerifySettings(true, 0.99, 1e-3, 0.01, Latency: true), recipe.Verify);
+        Assert.AreEqual(new VerifySettings(true, 0.99, 1e-3, 0.01, Latency: true, Threads: 2, Optimization: "basic", ExecutionProvider: "cuda"), recipe.Verify);
         CollectionAssert.AreEqual(
             new[] { "eliminate-identity", "fuse-conv-bn", "quantize-dynamic", "prune-magnitude", "eliminate-dead" },
             recipe.Passes.Select(p => p.Name).ToArray());
@@ -172,7 +179,7 @@ public sealed class RecipeLoaderTests
         Assert.AreEqual(0.25, prune.GetDouble("sparsity"));
         Assert.AreEqual(0, prune.GetInt("min-size"));
         Assert.AreEqual("encoder/", prune.GetString("scope"));
-        Assert.AreEqual((17, 5), (recipe.Passes[2].Line, recipe.Passes[2].Column));
+        Assert.AreEqual((20, 5), (recipe.Passes[2].Line, recipe.Passes[2].Column));
     }
 
     [TestMethod]

@@ -22,6 +22,7 @@ public sealed class RecipeSchemaTests
     [DataRow(RecipeWriterTests.Full)]
     [DataRow("extends: optimize\nverify: off\n")]
     [DataRow("extends: optimize\nverify: { latency: true }\n")]
+    [DataRow("extends: optimize\nverify: { threads: 0, optimization: disabled, execution-provider: cpu }\n")]
     [DataRow("extends: ./base.yaml\npasses:\n  - eliminate-dead: off\n  - fuse-conv-bn:\n  - prune-magnitude: { sparsity: 0.5 }\n")]
     [DataRow("passes:\n  - quantize-dynamic: { weight-type: int8, per-channel: true, exclude-ops: [] }\n")]
     public void SampleRecipes_ConformToTheSchema(string yaml)
@@ -56,6 +57,9 @@ public sealed class RecipeSchemaTests
     [DataRow("inputs:\n  x: [1, a]\n", "$.inputs.x[1]")]
     [DataRow("verify: { min-cosin: 0.9 }\n", "$.verify")]
     [DataRow("verify: { latency: fast }\n", "$.verify")]
+    [DataRow("verify: { threads: -1 }\n", "$.verify")]
+    [DataRow("verify: { optimization: fast }\n", "$.verify")]
+    [DataRow("verify: { execution-provider: tpu }\n", "$.verify")]
     public void InvalidRecipes_AreRejected(string yaml, string where)
     {
         var errors = Checker.Check(SchemaChecker.YamlToJson(yaml));

@@ -22,6 +22,9 @@ public sealed class RecipeWriterTests
           max-abs-error: 1e-3
           max-top1-drop: 1.5%
           latency: true
+          threads: 3
+          optimization: extended
+          execution-provider: cuda
         passes:
           - eliminate-identity
           - fuse-conv-bn: { epsilon: 1e-7 }

@@ -19,6 +19,9 @@ namespace CompressTasks.Cli.Commands;
 /// </remarks>
 internal static class RunCommand
 {
+    /// <summary>Starts each progress line on stdout; the MSBuild task logs such lines at normal importance.</summary>
+    public const string ProgressPrefix = "progress: ";
+
     public const string Usage =
         "usage: compress run MODEL [--recipe RECIPE] -o OUTPUT [--report-dir DIR] [--verify|--no-verify] [--cache-dir DIR]\n" +
         "       compress run --response FILE [--cache-dir DIR]   (one JSON job per line: model, output, recipe?, reportDir?, verify?, cacheDir?)";
@@ -42,7 +45,7 @@ internal static class RunCommand
         {
             try
             {
-                var result = Compressor.Run(job);
+                var result = Compressor.Run(job with { Progress = line => stdout.WriteLine(ProgressPrefix + line) });
                 foreach (var warning in result.Warnings)
                     stderr.WriteLine($"{job.RecipePath ?? job.ModelPath}: warning {DiagnosticCodes.BudgetNearMiss}: {warning}");
                 stdout.WriteLine(result.Summary);

@@ -16,10 +16,11 @@ public sealed class ModelSession : IDisposable
     private readonly InferenceSession _session;
     private readonly string _name;
 
-    private ModelSession(InferenceSession session, string name)
+    private ModelSession(InferenceSession session, string name, bool usesCuda)
     {
         _session = session;
         _name = name;
+        UsesCuda = usesCuda;
         Inputs = Describe(session.InputMetadata);
         Outputs = Describe(session.OutputMetadata);
     }
@@ -27,6 +28,12 @@ public sealed class ModelSession : IDisposable
     public IReadOnlyList<TensorInfo> Inputs { get; }
 
     public IReadOnlyList<TensorInfo> Outputs { get; }
+
+    /// <summary>True when the CUDA execution provider was appended; false when the session runs on CPU.</summary>
+    public bool UsesCuda { get; }
+
+    /// <summary>The execution provider that runs this session: <c>cuda</c> or <c>cpu</c>.</summary>
+    public string ExecutionProvider => UsesCuda ? "cuda" : "cpu";
 
     /// <summary>Opens a model file (external data resolves beside it).</summary>
     public static ModelSession Open(string path, RuntimeOptions? options = null) =>
@@ -52,10 +59,10 @@ public sealed class ModelSession : IDisposable
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
         if (options.OptimizedModelPath is not null) sessionOptions.OptimizedModelFilePath = options.OptimizedModelPath;
-        if (options.PreferCuda) TryAppendCuda(sessionOptions);
+        bool usesCuda = options.PreferCuda && TryAppendCuda(sessionOptions);
         try
         {
-            return new ModelSession(open(sessionOptions), name);
+            return new ModelSession(open(sessionOptions), name, usesCuda);
         }
         catch (OnnxRuntimeException e)
         {
@@ -63,10 +70,14 @@ public sealed class ModelSession : IDisposable
         }
     }
 
-    private static void TryAppendCuda(SessionOptions options)
+    private static bool TryAppendCuda(SessionOptions options)
     {
-        try { options.AppendExecutionProvider_CUDA(); }
-        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException) { /* CPU it is */ }
+        try
+        {
+            options.AppendExecutionProvider_CUDA();
+            return true;
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException) { return false; /* CPU it is */ }
     }
 
     /// <summary>Runs the model on <paramref name="feeds"/> and returns the requested outputs (all by default), in order.</summary>

@@ -36,6 +36,12 @@ public sealed record VerificationSummary(
 
     /// <summary>Time spent verifying.</summary>
     public double Milliseconds { get; init; }
+
+    /// <summary>The execution provider that actually ran both sessions (<c>cpu</c> when CUDA was asked for but unavailable).</summary>
+    public string ExecutionProvider { get; init; } = "cpu";
+
+    /// <summary>ONNX Runtime intra-op threads; 0 when ONNX Runtime decided.</summary>
+    public int Threads { get; init; }
 }
 
 /// <summary>
@@ -54,6 +60,9 @@ public sealed record CompressionReport(
     VerificationSummary Verification)
 {
     public int SchemaVersion => 1;
+
+    /// <summary>Every initializer compression changed (type, bits, elements, sparsity after); empty when none did.</summary>
+    public IReadOnlyList<LayerChange> Layers { get; init; } = [];
 
     /// <summary>Original size over compressed size (file plus external data).</summary>
     public double SizeRatio => Compressed.FileBytes == 0 ? 0 : (double)Original.FileBytes / Compressed.FileBytes;

@@ -52,7 +52,7 @@ public static class ReportWriter
         if (!v.Enabled) s.Append("Verification was turned off in the recipe.\n");
         else
         {
-            s.Append(CultureInfo.InvariantCulture, $"{v.Samples} sample(s) of {v.Inputs}, ONNX Runtime optimization level {v.OptimizationLevel}.\n\n");
+            s.Append(CultureInfo.InvariantCulture, $"{v.Samples} sample(s) of {v.Inputs}, ONNX Runtime optimization level {v.OptimizationLevel}, execution provider {v.ExecutionProvider}, {(v.Threads == 0 ? "threads chosen by ONNX Runtime" : $"{v.Threads} thread(s)")}.\n\n");
             s.Append("| output | cosine | max abs | mean abs | rel. error | SNR dB | top-1 |\n|---|---:|---:|---:|---:|---:|---:|\n");
             foreach (var o in v.Outputs)
                 s.Append(CultureInfo.InvariantCulture, $"| {o.Output} | {o.Cosine:0.000000} | {o.MaxAbsError:G4} | {o.MeanAbsError:G4} | {o.RelativeError:G4} | {o.SnrDb:0.0} | {(o.Top1Agreement is { } t ? $"{100 * t:0.0}%" : "—")} |\n");
@@ -61,6 +61,12 @@ public static class ReportWriter
         }
         if (v.OriginalLatency is { } a && v.CompressedLatency is { } b)
             s.Append(CultureInfo.InvariantCulture, $"\nLatency (median / p90 of {a.Runs} runs): {a.MedianMs:0.00} / {a.P90Ms:0.00} ms → {b.MedianMs:0.00} / {b.P90Ms:0.00} ms\n");
+        if (r.Layers.Count > 0)
+        {
+            s.Append("\n## Layers\n\n| initializer | type | bits | elements | bytes | sparsity |\n|---|---|---:|---:|---:|---:|\n");
+            foreach (var l in r.Layers)
+                s.Append(CultureInfo.InvariantCulture, $"| {l.Name} | {l.TypeBefore} → {l.TypeAfter} | {l.BitsBefore} → {l.BitsAfter} | {l.Elements} | {l.BytesBefore} → {l.BytesAfter} | {(l.Sparsity is { } z ? $"{100 * z:0.0}%" : "—")} |\n");
+        }
         return s.ToString();
     }
 
@@ -85,9 +91,20 @@ public static class ReportWriter
             s.Append("<h3>Nodes before and after each pass</h3>\n");
             s.Append(PairedBarChart("nodes-chart", r.Passes.Select(p => (p.Name, (double)p.NodesBefore, (double)p.NodesAfter)).ToList(), v => v.ToString("0", CultureInfo.InvariantCulture)));
         }
+        if (r.Layers.Count > 0)
+        {
+            s.Append("<h2>Layers</h2>\n<table id=\"layers\"><tr><th>initializer</th><th>type</th><th>bits</th><th>elements</th><th>bytes</th><th>sparsity</th></tr>\n");
+            foreach (var l in r.Layers)
+                s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(l.Name)}</td><td>{l.TypeBefore} → {l.TypeAfter}</td><td>{l.BitsBefore} → {l.BitsAfter}</td><td>{l.Elements}</td><td>{l.BytesBefore} → {l.BytesAfter}</td><td>{(l.Sparsity is { } z ? $"{100 * z:0.0}%" : "—")}</td></tr>\n");
+            s.Append("</table>\n");
+            var top = r.Layers.OrderByDescending(l => l.BytesBefore).Take(30).Select(l => (l.Name, (double)l.BytesBefore, (double)l.BytesAfter)).ToList();
+            s.Append(PairedBarChart("layers-chart", top, v => CompressionReport.Megabytes((long)v)));
+        }
         s.Append("<h2>Verification</h2>\n");
         if (r.Verification.Enabled)
         {
+            var v = r.Verification;
+            s.Append(CultureInfo.InvariantCulture, $"<p id=\"session-options\">{v.Samples} sample(s) of {WebUtility.HtmlEncode(v.Inputs)}, ONNX Runtime optimization level {WebUtility.HtmlEncode(v.OptimizationLevel)}, execution provider {WebUtility.HtmlEncode(v.ExecutionProvider)}, {(v.Threads == 0 ? "threads chosen by ONNX Runtime" : $"{v.Threads} thread(s)")}.</p>\n");
             s.Append("<table><tr><th>output</th><th>cosine</th><th>max abs</th><th>rel. error</th><th>SNR dB</th></tr>\n");
             foreach (var o in r.Verification.Outputs)
                 s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(o.Output)}</td><td>{o.Cosine:0.000000}</td><td>{o.MaxAbsError:G4}</td><td>{o.RelativeError:G4}</td><td>{o.SnrDb:0.0}</td></tr>\n");

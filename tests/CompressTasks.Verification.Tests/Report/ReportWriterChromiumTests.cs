@@ -36,12 +36,20 @@ public sealed class ReportWriterChromiumTests
         {
             FirstDivergence = new LayerDivergence("mm<1>", "MatMul", "y", 0.98, 0.1),
         };
-        return new CompressionReport("CompressTasks", "1.0", "/m/model.onnx", "/o/model.onnx", null, original, compressed, passes, verification);
+        return new CompressionReport("CompressTasks", "1.0", "/m/model.onnx", "/o/model.onnx", null, original, compressed, passes, verification)
+        {
+            Layers =
+            [
+                new LayerChange("fc<1>/W & 'b'", "float", "float16", 32, 16, 1_024, 4_096, 2_048, 0.25),
+                new LayerChange("fc2/W", "float", "int8", 32, 8, 1_056, 4_224, 1_056, null),
+            ],
+        };
     }
 
     [TestMethod]
     [DataRow("size-chart")]
     [DataRow("nodes-chart")]
+    [DataRow("layers-chart")]
     public void WhenChromiumParsesTheReport_ChartKeepsEveryElement(string id)
     {
         var html = ReportWriter.ToHtml(Report());
@@ -65,6 +73,7 @@ public sealed class ReportWriterChromiumTests
 
         Assert.IsFalse(dom.Contains("parsererror", StringComparison.Ordinal), dom);
         StringAssert.Contains(dom, "id=\"nodes-chart\"");
+        StringAssert.Contains(dom, "id=\"layers-chart\"");
     }
 
     private string DumpDom(string page, string name)

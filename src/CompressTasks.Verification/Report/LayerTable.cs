@@ -1,0 +1,75 @@
+using CompressTasks.Model;
+using CompressTasks.Model.Onnx;
+using DataType = CompressTasks.Model.Onnx.TensorProto.Types.DataType;
+
+namespace CompressTasks.Verification;
+
+/// <summary>One weight that compression changed: its storage before and after, and how sparse it is now.</summary>
+/// <param name="Name">The initializer's name in the original model.</param>
+/// <param name="Sparsity">Fraction of exact zeros after compression (±0 for floating types); null for sub-byte types.</param>
+public sealed record LayerChange(
+    string Name, string TypeBefore, string TypeAfter, int BitsBefore, int BitsAfter, long Elements, long BytesBefore, long BytesAfter, double? Sparsity);
+
+/// <summary>Compares the initializers of two saved models, by name or through the DequantizeLinear/Cast that now produces the name.</summary>
+public static class LayerTable
+{
+    public static IReadOnlyList<LayerChange> Compute(OnnxModel original, OnnxModel compressed)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(compressed);
+        var after = Weights(compressed.Proto.Graph).ToDictionary(w => w.Name, w => w.Tensor, StringComparer.Ordinal);
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var n in compressed.Proto.Graph.Node)
+            foreach (var o in n.Output) producers.TryAdd(o, n);
+
+        var changes = new List<LayerChange>();
+        foreach (var (name, before) in Weights(original.Proto.Graph))
+        {
+            var now = after.GetValueOrDefault(name) ?? Source(name, producers, after);
+            if (now is null) continue;
+            var a = original.GetTensorBytes(before).Span;
+            var b = compressed.GetTensorBytes(now).Span;
+            if (before.DataType == now.DataType && a.SequenceEqual(b)) continue;
+            long elements = TensorData.ElementCount(now);
+            changes.Add(new LayerChange(name, DataTypes.Name(before.DataType), DataTypes.Name(now.DataType),
+                DataTypes.BitsPerElement(before.DataType), DataTypes.BitsPerElement(now.DataType), elements,
+                a.Length, b.Length, Sparsity(b, now.DataType, elements)));
+        }
+        return changes;
+    }
+
+    // Initializers, then Constant nodes' tensors under the name of the value they produce (first one wins).
+    private static IEnumerable<(string Name, TensorProto Tensor)> Weights(GraphProto graph)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in graph.Initializer)
+            if (seen.Add(t.Name)) yield return (t.Name, t);
+        foreach (var n in graph.Node)
+            if (n is { OpType: "Constant", Domain: "" or "ai.onnx" } && n.Output.Count == 1
+                && n.Attribute.FirstOrDefault(a => a.Name == "value") is { T: { } t } && seen.Add(n.Output[0]))
+                yield return (n.Output[0], t);
+    }
+
+    // A weight rewritten to a smaller type keeps its name as the output of the node that restores it.
+    private static TensorProto? Source(string name, Dictionary<string, NodeProto> producers, Dictionary<string, TensorProto> initializers) =>
+        producers.TryGetValue(name, out var node) && node.OpType is "DequantizeLinear" or "Cast" && node.Domain is "" or "ai.onnx" && node.Input.Count > 0
+            ? initializers.GetValueOrDefault(node.Input[0])
+            : null;
+
+    private static double? Sparsity(ReadOnlySpan<byte> payload, int dataType, long elements)
+    {
+        int bits = DataTypes.BitsPerElement(dataType);
+        if (bits < 8 || elements == 0 || payload.Length < elements * (bits / 8)) return null;
+        int width = bits / 8;
+        bool floating = (DataType)dataType is DataType.Float or DataType.Double or DataType.Float16 or DataType.Bfloat16;
+        long zeros = 0;
+        for (long i = 0; i < elements; i++)
+        {
+            var e = payload.Slice((int)(i * width), width);
+            // Little-endian: the sign bit of a floating value is the top bit of its last byte.
+            bool zero = e[..^1].IndexOfAnyExcept((byte)0) < 0 && (e[^1] == 0 || (floating && e[^1] == 0x80));
+            if (zero) zeros++;
+        }
+        return (double)zeros / elements;
+    }
+}
