@@ -4,7 +4,8 @@ namespace CompressTasks.Runtime.Data;
 
 /// <summary>
 /// Turns calibration or evaluation data into session feeds: a <c>.npy</c> file whose first axis is the sample
-/// axis, or a folder of them (read in name order and concatenated in that order). Used for models with one input;
+/// axis, a <c>.npz</c> archive of such arrays, an ONNX <c>TensorProto</c> <c>.pb</c> file, or a folder of any of
+/// them (read in name order and concatenated in that order). Used for models with one input;
 /// rows go in batches of <c>batchSize</c> (or the input's fixed first dimension).
 /// </summary>
 public static class FeedLoader
@@ -15,7 +16,7 @@ public static class FeedLoader
             throw new CompressTasksException(DiagnosticCodes.VerificationInputs,
                 $"data files feed models with one input; this model has {inputs.Count} ({string.Join(", ", inputs.Select(i => i.Name))})", path);
         var input = inputs[0];
-        var arrays = Files(path).Select(Read).ToList();
+        var arrays = Files(path).SelectMany(Read).ToList();
         int elementType = ElementType(arrays[0].Descr, path);
         var rowShape = arrays[0].Shape[1..];
         if (rowShape.Length + 1 != input.Shape.Length)
@@ -45,7 +46,7 @@ public static class FeedLoader
     /// <summary>Integer class labels, one per row, from a <c>.npy</c> file of int64 or int32.</summary>
     public static long[] LoadLabels(string path)
     {
-        var array = Read(path);
+        var array = Read(path).Single();
         return array.Descr switch
         {
             "<i8" => array.As<long>(),
@@ -56,20 +57,56 @@ public static class FeedLoader
 
     private static IEnumerable<string> Files(string path) =>
         Directory.Exists(path)
-            ? Directory.GetFiles(path, "*.npy").OrderBy(f => f, StringComparer.Ordinal)
+            ? Directory.GetFiles(path).Where(f => Path.GetExtension(f) is ".npy" or ".npz" or ".pb").OrderBy(f => f, StringComparer.Ordinal)
             : [path];
 
-    private static NpyArray Read(string path)
+    // A .npy file is one array; a .npz archive holds several (in entry-name order); a .pb file is one ONNX TensorProto.
+    private static List<NpyArray> Read(string path)
     {
         try
         {
-            return NpyReader.Read(path);
+            switch (Path.GetExtension(path))
+            {
+                case ".npz":
+                    using (var zip = System.IO.Compression.ZipFile.OpenRead(path))
+                    {
+                        var arrays = new List<NpyArray>();
+                        foreach (var entry in zip.Entries.Where(e => e.Name.EndsWith(".npy", StringComparison.Ordinal)).OrderBy(e => e.FullName, StringComparer.Ordinal))
+                        {
+                            using var stream = entry.Open();
+                            arrays.Add(NpyReader.Read(stream, $"{path}:{entry.FullName}"));
+                        }
+                        return arrays;
+                    }
+                case ".pb":
+                    var tensor = Model.Onnx.TensorProto.Parser.ParseFrom(File.ReadAllBytes(path));
+                    using (var store = new Model.ExternalDataStore(Path.GetDirectoryName(Path.GetFullPath(path))))
+                    {
+                        var bytes = Model.TensorData.GetBytes(tensor, store);
+                        return [new NpyArray(Descr(tensor.DataType, path), tensor.Dims.ToArray(), bytes.ToArray())];
+                    }
+                default:
+                    return [NpyReader.Read(path)];
+            }
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or Google.Protobuf.InvalidProtocolBufferException)
         {
             throw new CompressTasksException(DiagnosticCodes.VerificationInputs, $"cannot read data: {e.Message}", path, inner: e);
         }
     }
+
+    private static string Descr(int dataType, string path) => dataType switch
+    {
+        1 => "<f4",
+        10 => "<f2",
+        11 => "<f8",
+        7 => "<i8",
+        6 => "<i4",
+        2 => "|u1",
+        3 => "|i1",
+        9 => "|b1",
+        _ => throw new CompressTasksException(DiagnosticCodes.VerificationInputs, $"unsupported tensor data type {dataType}", path),
+    };
 
     private static int ElementType(string descr, string path) => descr switch
     {
