@@ -38,12 +38,7 @@ public static class Weights
             bool isInput = graph.IsGraphInput(name);
             // From IR 4 on an initializer that is also a graph input is a user-overridable default: keep it.
             if (isInput && graph.Model.Proto.IrVersion >= 4) return false;
-            graph.RemoveInitializer(name);
-            if (isInput)
-            {
-                for (int i = 0; i < graph.Proto.Input.Count; i++)
-                    if (graph.Proto.Input[i].Name == name) { graph.Proto.Input.RemoveAt(i); break; }
-            }
+            RemoveInitializer(graph, name);
             return true;
         }
         if (graph.GetProducer(name) is { } node && node.Is("Constant"))
@@ -52,5 +47,16 @@ public static class Weights
             return true;
         }
         return false;
+    }
+
+    /// <summary>
+    /// Drops the initializer <paramref name="name"/> and, where it has one (before IR 4), its graph-input declaration:
+    /// for a name nobody reads any more, or one a node is about to produce instead.
+    /// </summary>
+    public static void RemoveInitializer(Graph graph, string name)
+    {
+        graph.RemoveInitializer(name);
+        for (int i = 0; i < graph.Proto.Input.Count; i++)
+            if (graph.Proto.Input[i].Name == name) { graph.Proto.Input.RemoveAt(i); break; }
     }
 }

@@ -62,7 +62,7 @@ public sealed class ConvertWeightsToFloat16 : GraphPass
                 else
                 {
                     var stored = Weights.Add(graph, name + "_fp16", 10, dims, bytes);
-                    ReplaceInitializer(graph, name);
+                    Weights.RemoveInitializer(graph, name);
                     graph.Insert(0, Cast(graph, stored.Name, name));
                 }
                 result.RecordRewrite();
@@ -77,13 +77,5 @@ public sealed class ConvertWeightsToFloat16 : GraphPass
         cast.Output.Add(output);
         cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
         return cast;
-    }
-
-    // The name stops being an initializer (and, before IR 4, a declared graph input): a node will produce it.
-    private static void ReplaceInitializer(Graph graph, string name)
-    {
-        graph.RemoveInitializer(name);
-        for (int i = 0; i < graph.Proto.Input.Count; i++)
-            if (graph.Proto.Input[i].Name == name) { graph.Proto.Input.RemoveAt(i); break; }
     }
 }

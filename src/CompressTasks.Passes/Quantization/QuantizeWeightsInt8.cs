@@ -164,20 +164,12 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         }
         else
         {
-            ReplaceInitializer(graph, name);
+            Weights.RemoveInitializer(graph, name);
         }
         var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = graph.FreshName(name + "_DequantizeLinear") };
         dequantize.Input.Add([q.Name, s.Name, z.Name]);
         dequantize.Output.Add(name);
         if (axis >= 0) dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
         graph.Insert(at, dequantize);
-    }
-
-    // The name stops being an initializer (and, before IR 4, a declared graph input): a node will produce it.
-    private static void ReplaceInitializer(Graph graph, string name)
-    {
-        graph.RemoveInitializer(name);
-        for (int i = 0; i < graph.Proto.Input.Count; i++)
-            if (graph.Proto.Input[i].Name == name) { graph.Proto.Input.RemoveAt(i); break; }
     }
 }
