@@ -26,7 +26,7 @@ namespace CompressTasks.Passes.Quantization;
 /// graph outputs stay as they were. Per-channel axis a: Conv 0 (output channels); Gemm 0 with transB = 1, else 1;
 /// MatMul the last axis (output columns). Readers that disagree on the axis get one per-tensor scale.
 /// Preconditions (skips, with a reason): DequantizeLinear exists from opset 10, its <c>axis</c> from opset 13 (the
-/// opset is never raised); W is a float32 constant with at least <c>min-elements</c> values, all finite; an
+/// opset is never raised); W is a float32 constant chosen by the shared <see cref="WeightSelection"/> parameters, all finite; an
 /// initializer that is also a graph input (IR 4 and later) is a default the caller may override, so it is left alone.
 /// Bias inputs (input 2) are never quantized.
 /// </remarks>
@@ -40,8 +40,7 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         [
             ParameterSpec.Bool("per-channel", true, "One scale per output channel (needs opset 13) instead of one per tensor (opset 10)."),
             ParameterSpec.Bool("symmetric", true, "int8 with zero point 0 and scale max|w|/127; false: uint8 with a zero point from min/max."),
-            ParameterSpec.Int("min-elements", 1024, "Smallest weight (in elements) worth quantizing; smaller ones stay float32.", minimum: 1),
-            ParameterSpec.StringList("op-types", "Op types whose weight (input 1) is quantized: MatMul, Gemm, Conv.", Supported),
+            .. WeightSelection.Parameters(Supported, 1024),
         ],
         "- quantize-weights-int8: { per-channel: true, symmetric: true, min-elements: 1024 }");
 
@@ -56,30 +55,15 @@ public sealed class QuantizeWeightsInt8 : GraphPass
     {
         bool perChannel = arguments.GetBool("per-channel");
         bool symmetric = arguments.GetBool("symmetric");
-        int minElements = arguments.GetInt("min-elements");
-        var opTypes = arguments.GetStringList("op-types").ToHashSet(StringComparer.Ordinal);
-        foreach (var unknown in opTypes.Where(t => !Supported.Contains(t)).Order(StringComparer.Ordinal))
-            result.Note($"op-types: '{unknown}' is not supported ({string.Join(", ", Supported)}); ignored");
+        var selection = WeightSelection.From(arguments, Supported, result);
 
-        // One candidate per weight, however many readers it has (in any graph): collect, then rewrite.
+        // One candidate per weight, however many readers it has (in any graph).
         var candidates = new Dictionary<(Graph, string), Candidate>();
-        foreach (var graph in main.SelfAndDescendants().ToList())
+        foreach (var (node, constant) in selection.Select(main, result, _ => 1))
         {
-            foreach (var node in graph.Nodes)
-            {
-                if (!Graph.IsDefaultDomain(node.Domain) || !opTypes.Contains(node.OpType) || !Supported.Contains(node.OpType) || node.Inputs.Count < 2) continue;
-                string name = node.Inputs[1];
-                var constant = graph.TryGetConstant(name);
-                if (constant is null)
-                {
-                    if (graph.Resolve(name)?.GetInitializer(name) is not null)
-                        result.Skip($"'{name}' of {node} is also a graph input, a default callers may override");
-                    continue;
-                }
-                var key = (constant.Graph, name);
-                if (!candidates.TryGetValue(key, out var candidate)) candidates[key] = candidate = new Candidate(constant);
-                candidate.Axes.Add(ChannelAxis(node, constant.Dims.Count));
-            }
+            var key = (constant.Graph, constant.Name);
+            if (!candidates.TryGetValue(key, out var candidate)) candidates[key] = candidate = new Candidate(constant);
+            candidate.Axes.Add(ChannelAxis(node, constant.Dims.Count));
         }
 
         long opset = main.GetOpsetVersion("") ?? 0;
@@ -90,7 +74,7 @@ public sealed class QuantizeWeightsInt8 : GraphPass
             int axis = perChannel && candidate.Axes.Count == 1 ? candidate.Axes.Single() : -1;
             if (perChannel && candidate.Axes.Count > 1)
                 result.Note($"'{constant.Name}': readers want different channel axes ({string.Join(", ", candidate.Axes.Order())}); one scale per tensor");
-            if (Skip(constant, opset, perChannel, minElements) is { } reason)
+            if (Skip(constant, opset, perChannel) is { } reason)
             {
                 result.Skip(reason);
                 continue;
@@ -108,7 +92,7 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         _ => rank >= 2 ? rank - 1 : -1,
     };
 
-    private static string? Skip(Constant constant, long opset, bool perChannel, int minElements)
+    private static string? Skip(Constant constant, long opset, bool perChannel)
     {
         string name = constant.Name;
         if (opset < 10)
@@ -116,7 +100,6 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         if (perChannel && opset < 13)
             return $"'{name}': opset {opset} has no per-axis DequantizeLinear (needs 13); set per-channel: false or a higher opset";
         if (constant.DataType != 1) return $"'{name}' is {DataTypes.Name(constant.DataType)}, not float32";
-        if (constant.ElementCount < minElements) return $"'{name}' has {constant.ElementCount} elements, fewer than min-elements {minElements}";
         if (!float.IsFinite(TensorPrimitives.MaxMagnitude(constant.AsFloat()))) return $"'{name}' holds NaN or infinity";
         return null;
     }
