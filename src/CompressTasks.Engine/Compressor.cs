@@ -61,7 +61,12 @@ public static class Compressor
         using (var model = OnnxModel.Load(request.ModelPath))
         {
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
-            var steps = (recipe?.Passes ?? []).Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments)).ToList();
+            var steps = new List<PassStep>();
+            foreach (var pass in recipe?.Passes ?? [])
+            {
+                LayerNames.CheckOverrides(pass, model.Proto, request.ModelPath);
+                steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments)));
+            }
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
             runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"));

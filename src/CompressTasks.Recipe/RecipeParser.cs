@@ -284,6 +284,7 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
 
         var values = new List<KeyValuePair<string, object>>();
         var ok = true;
+        YamlNode? layers = null;
         if (parameters is not null && !ValueReader.IsNull(parameters))
         {
             if (parameters is not YamlMappingNode parameterMap)
@@ -293,44 +294,141 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
                 return null;
             }
 
-            var valid = pass.Parameters.Select(p => p.Name).ToList();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (keyNode, valueNode) in parameterMap.Children)
+            ok = ReadParameters(pass, parameterMap, values, forbidden: [], out layers);
+        }
+
+        var overrides = layers is null ? [] : ReadLayers(pass, layers, values, ref ok);
+        return ok ? new(name, new RecipePass(new PassArguments(pass, values), reader.File, (int)item.Start.Line, (int)item.Start.Column) { Layers = overrides }, Remove: false) : null;
+    }
+
+    // Reads `parameter: value` pairs into `values`; `layers:` (weight passes only) is handed back for ReadLayers.
+    private bool ReadParameters(PassDescriptor pass, YamlMappingNode parameterMap, List<KeyValuePair<string, object>> values,
+        IReadOnlyList<string> forbidden, out YamlNode? layers)
+    {
+        string name = pass.Name;
+        bool ok = true;
+        layers = null;
+        var valid = pass.Parameters.Select(p => p.Name).ToList();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (keyNode, valueNode) in parameterMap.Children)
+        {
+            var key = reader.Scalar(keyNode, "A parameter name");
+            if (key is null)
             {
-                var key = reader.Scalar(keyNode, "A parameter name");
-                if (key is null)
-                {
-                    ok = false;
-                    continue;
-                }
+                ok = false;
+                continue;
+            }
 
-                if (pass.FindParameter(key) is not { } spec)
+            if (key == "layers" && forbidden.Count == 0)
+            {
+                if (pass.FindParameter("include") is null)
                 {
-                    var list = valid.Count == 0 ? $"'{name}' takes no parameters." : $"Parameters of '{name}': {string.Join(", ", valid)}.";
                     reader.Error(DiagnosticCodes.RecipeUnknownParameter,
-                        $"Pass '{name}' has no parameter '{key}'.{NameSuggestions.DidYouMean(key, valid)} {list}", keyNode);
+                        $"Pass '{name}' does not work layer by layer, so it takes no 'layers:'; weight passes (quantization, pruning) do.", keyNode);
                     ok = false;
-                    continue;
                 }
-
-                if (!seen.Add(key))
+                else if (!seen.Add(key))
                 {
                     reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{name}' parameter '{key}' appears twice; keep one.", keyNode);
                     ok = false;
-                    continue;
                 }
+                else layers = valueNode;
+                continue;
+            }
 
-                var value = reader.Parameter(spec, valueNode, name);
-                if (value is null)
+            if (forbidden.Contains(key, StringComparer.Ordinal))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure,
+                    $"A layer override selects its layers by its pattern, so it cannot set '{key}'; set it on '{name}' itself.", keyNode);
+                ok = false;
+                continue;
+            }
+
+            if (pass.FindParameter(key) is not { } spec)
+            {
+                var list = valid.Count == 0 ? $"'{name}' takes no parameters." : $"Parameters of '{name}': {string.Join(", ", valid)}.";
+                reader.Error(DiagnosticCodes.RecipeUnknownParameter,
+                    $"Pass '{name}' has no parameter '{key}'.{NameSuggestions.DidYouMean(key, valid)} {list}", keyNode);
+                ok = false;
+                continue;
+            }
+
+            if (!seen.Add(key))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{name}' parameter '{key}' appears twice; keep one.", keyNode);
+                ok = false;
+                continue;
+            }
+
+            var value = reader.Parameter(spec, valueNode, name);
+            if (value is null)
+            {
+                ok = false;
+                continue;
+            }
+
+            values.Add(new(key, value));
+        }
+
+        return ok;
+    }
+
+    // `layers: { "glob": skip | { parameter: value, ... } }`: each override starts from the entry's own values.
+    private List<LayerOverride> ReadLayers(PassDescriptor pass, YamlNode node, List<KeyValuePair<string, object>> baseValues, ref bool ok)
+    {
+        var overrides = new List<LayerOverride>();
+        if (node is not YamlMappingNode map)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType,
+                $"'layers' of '{pass.Name}' must be a mapping of name patterns to 'skip' or to parameters, not {ValueReader.Describe(node)}.", node);
+            ok = false;
+            return overrides;
+        }
+
+        var patterns = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (patternNode, valueNode) in map.Children)
+        {
+            var pattern = reader.Scalar(patternNode, "A layer pattern");
+            if (pattern is null || pattern.Length == 0)
+            {
+                ok = false;
+                continue;
+            }
+
+            if (!patterns.Add(pattern))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Layer pattern '{pattern}' appears twice under '{pass.Name}'; keep one.", patternNode);
+                ok = false;
+                continue;
+            }
+
+            PassArguments? arguments = null;
+            if (valueNode is YamlScalarNode { Value: "skip" } && !ValueReader.IsNull(valueNode))
+            {
+            }
+            else if (valueNode is YamlMappingNode parameterMap)
+            {
+                var values = new List<KeyValuePair<string, object>>();
+                if (!ReadParameters(pass, parameterMap, values, LayerOverride.SelectionParameters, out _))
                 {
                     ok = false;
                     continue;
                 }
 
-                values.Add(new(key, value));
+                var merged = baseValues.Where(kv => !values.Any(v => v.Key == kv.Key) && !LayerOverride.SelectionParameters.Contains(kv.Key)).Concat(values);
+                arguments = new PassArguments(pass, merged);
             }
+            else
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType,
+                    $"Layer pattern '{pattern}' of '{pass.Name}' takes 'skip' or a mapping of parameters, not {ValueReader.Describe(valueNode)}.", valueNode);
+                ok = false;
+                continue;
+            }
+
+            overrides.Add(new LayerOverride(pattern, arguments, reader.File, (int)patternNode.Start.Line, (int)patternNode.Start.Column));
         }
 
-        return ok ? new(name, new RecipePass(new PassArguments(pass, values), reader.File, (int)item.Start.Line, (int)item.Start.Column), Remove: false) : null;
+        return overrides;
     }
 }

@@ -103,6 +103,29 @@ public static class RecipeSchema
             parameters[p.Name] = Parameter(p);
         }
 
+        if (pass.FindParameter("include") is not null)
+        {
+            var overridable = new JsonObject();
+            foreach (var p in pass.Parameters.Where(p => !LayerOverride.SelectionParameters.Contains(p.Name)))
+            {
+                overridable[p.Name] = Parameter(p);
+            }
+
+            parameters["layers"] = new JsonObject
+            {
+                ["description"] = "Per-layer overrides: node or weight name glob → 'skip' or parameters for those layers (the first matching pattern wins).",
+                ["type"] = "object",
+                ["additionalProperties"] = new JsonObject
+                {
+                    ["oneOf"] = new JsonArray
+                    {
+                        new JsonObject { ["const"] = "skip", ["description"] = "Leave these layers as they are." },
+                        new JsonObject { ["type"] = "object", ["additionalProperties"] = false, ["properties"] = overridable },
+                    },
+                },
+            };
+        }
+
         return new JsonObject
         {
             ["type"] = "object",

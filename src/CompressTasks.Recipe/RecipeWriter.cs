@@ -1,3 +1,4 @@
+using CompressTasks.Passes.Infrastructure;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -83,7 +84,7 @@ public static partial class RecipeWriter
         {
             var values = pass.Arguments.Explicit;
             s.Append("  - ").Append(pass.Name);
-            if (values.Count == 0)
+            if (values.Count == 0 && pass.Layers.Count == 0)
             {
                 s.AppendLine();
                 continue;
@@ -93,6 +94,25 @@ public static partial class RecipeWriter
             foreach (var (name, value) in values)
             {
                 s.Append("      ").Append(name).Append(": ").AppendLine(FormatValue(value));
+            }
+
+            if (pass.Layers.Count > 0)
+            {
+                s.AppendLine("      layers:");
+            }
+
+            foreach (var layer in pass.Layers)
+            {
+                s.Append("        ").Append(Quote(layer.Pattern)).Append(": ");
+                if (layer.Arguments is not { } arguments)
+                {
+                    s.AppendLine("skip");
+                    continue;
+                }
+
+                // Only what differs from the entry: the override started from the entry's own values.
+                var own = arguments.Explicit.Where(kv => !values.Any(v => v.Key == kv.Key && PassArguments.ValueEquals(v.Value, kv.Value)));
+                s.Append("{ ").Append(string.Join(", ", own.Select(kv => $"{kv.Key}: {FormatValue(kv.Value)}"))).AppendLine(" }");
             }
         }
 
