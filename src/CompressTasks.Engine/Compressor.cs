@@ -4,6 +4,7 @@ using CompressTasks.Diagnostics;
 using CompressTasks.Model;
 using CompressTasks.Passes;
 using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Engine.Tuning;
 using CompressTasks.Recipe;
 using CompressTasks.Runtime;
 using CompressTasks.Runtime.Data;
@@ -24,6 +25,9 @@ namespace CompressTasks.Engine;
 public static class Compressor
 {
     /// <summary>The tool's version; part of every cache key, so a new version never reuses old results.</summary>
+    /// <summary>The resolved recipe of an <c>auto:</c> recipe, written beside the report: <c>model.onnx.tuned.yaml</c>.</summary>
+    public const string TunedRecipeSuffix = ".tuned.yaml";
+
     public static string ToolVersion { get; } =
         typeof(Compressor).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
 
@@ -46,12 +50,19 @@ public static class Compressor
             return cached;
         }
 
-        var result = Compress(request, recipe);
+        TuneResult? tuning = null;
+        if (recipe?.Auto is not null)
+        {
+            // auto: the first build tunes (cached by content), later builds reuse the resolved recipe.
+            tuning = Tuner.Tune(request.ModelPath, request.RecipePath!, new TuneOptions { CacheDirectory = request.CacheDirectory, Progress = request.Progress });
+            recipe = new RecipeLoader(PassRegistry.Catalog).Parse(tuning.TunedRecipeText, request.RecipePath!).GetRecipeOrThrow();
+        }
+        var result = Compress(request, recipe, tuning);
         cache?.Store(key!, request, result);
         return result;
     }
 
-    private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe)
+    private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe, TuneResult? tuning)
     {
         ModelStatistics original, compressed;
         IReadOnlyList<PassRun> runs;
@@ -91,8 +102,16 @@ public static class Compressor
             verification)
         {
             Layers = layers,
+            Tuning = tuning?.ToSummary(),
         };
         var reportPath = ReportWriter.Write(report, request.ReportDirectory, Path.GetFileName(request.OutputPath));
+        if (tuning is not null)
+        {
+            // Next to the report, so the user can commit it and drop auto: (paths stay relative to the original recipe).
+            var resolved = Path.Combine(request.ReportDirectory, Path.GetFileName(request.OutputPath) + TunedRecipeSuffix);
+            File.WriteAllText(resolved, tuning.TunedRecipeText);
+            progress?.Invoke($"{name}: tuned recipe written to {resolved}");
+        }
         if (violations.Count > 0)
         {
             DeleteOutput(request.OutputPath);

@@ -37,6 +37,9 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <summary><c>labels:</c> the labels file for the evaluation data.</summary>
     public DataPath? Labels { get; init; }
 
+    /// <summary><c>auto:</c> the per-layer search, or null when the recipe is fixed.</summary>
+    public AutoSettings? Auto { get; init; }
+
     /// <inheritdoc/>
     public bool Equals(Recipe? other) =>
         other is not null
@@ -48,7 +51,8 @@ public sealed class Recipe : IEquatable<Recipe>
         && Equals(Verify, other.Verify)
         && Equals(Calibration, other.Calibration)
         && Equals(Evaluation, other.Evaluation)
-        && Equals(Labels, other.Labels);
+        && Equals(Labels, other.Labels)
+        && Equals(Auto, other.Auto);
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => Equals(obj as Recipe);

@@ -27,6 +27,8 @@ internal sealed class RecipeDocument
 
     public DataPath? Labels { get; set; }
 
+    public AutoSettings? Auto { get; set; }
+
     /// <summary>
     /// A <c>passes:</c> entry: a pass to run, or (<see cref="Remove"/>) <c>- name: off</c>, which drops the
     /// base recipe's entry of that name.

@@ -68,6 +68,7 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Calibration = recipe.Calibration,
             Evaluation = recipe.Evaluation,
             Labels = recipe.Labels,
+            Auto = recipe.Auto,
         }, errors);
     }
 
@@ -150,6 +151,7 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Calibration = baseRecipe.Calibration,
             Evaluation = baseRecipe.Evaluation,
             Labels = baseRecipe.Labels,
+            Auto = baseRecipe.Auto,
         };
     }
 
@@ -205,6 +207,7 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Calibration = child.Calibration ?? baseRecipe?.Calibration,
             Evaluation = child.Evaluation ?? baseRecipe?.Evaluation,
             Labels = child.Labels ?? baseRecipe?.Labels,
+            Auto = child.Auto ?? baseRecipe?.Auto,
         };
     }
 

@@ -9,7 +9,7 @@ namespace CompressTasks.Recipe;
 internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, string baseDirectory)
 {
     /// <summary>The top-level keys, in the order <see cref="RecipeWriter"/> prints them.</summary>
-    public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes"];
+    public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes", "auto"];
 
     /// <summary>The keys of a <c>verify:</c> mapping.</summary>
     public static readonly string[] VerifyKeys = ["min-cosine", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
@@ -89,6 +89,9 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
                     break;
                 case "passes":
                     ReadPasses(value, document);
+                    break;
+                case "auto":
+                    document.Auto = ReadAuto(value);
                     break;
             }
         }
@@ -217,6 +220,67 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
         }
 
         return settings;
+    }
+
+    private AutoSettings? ReadAuto(YamlNode node)
+    {
+        if (node is not YamlMappingNode mapping)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType,
+                $"'auto' must be a mapping of {string.Join(", ", AutoSettings.Keys)}, not {ValueReader.Describe(node)}.", node);
+            return null;
+        }
+
+        string objective = "size";
+        var candidates = new List<RecipePass>();
+        bool ok = true;
+        foreach (var (key, value) in Entries(mapping, AutoSettings.Keys, "'auto' setting"))
+        {
+            if (key == "objective")
+            {
+                objective = reader.Enum(value, "'objective'", AutoSettings.Objectives) ?? objective;
+                continue;
+            }
+
+            if (value is not YamlSequenceNode sequence)
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType, $"'candidates' must be a list of weight passes, not {ValueReader.Describe(value)}.", value);
+                ok = false;
+                continue;
+            }
+
+            foreach (var item in sequence.Children)
+            {
+                var entry = ReadPass(item);
+                if (entry?.Pass is not { } pass)
+                {
+                    if (entry is not null)
+                    {
+                        reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"A candidate is a pass to try; '{entry.Name}: off' removes nothing here.", item);
+                    }
+
+                    ok = false;
+                }
+                else if (pass.Arguments.Pass.FindParameter("include") is null)
+                {
+                    reader.Error(DiagnosticCodes.RecipeInvalidStructure,
+                        $"Candidate '{pass.Name}' does not work layer by layer; candidates are weight passes (quantization, pruning).", item);
+                    ok = false;
+                }
+                else
+                {
+                    candidates.Add(pass);
+                }
+            }
+        }
+
+        if (ok && candidates.Count == 0)
+        {
+            reader.Error(DiagnosticCodes.RecipeInvalidStructure, "'auto' needs at least one entry under 'candidates'.", node);
+            return null;
+        }
+
+        return ok ? new AutoSettings(objective, candidates, (int)node.Start.Line, (int)node.Start.Column) : null;
     }
 
     private void ReadPasses(YamlNode node, RecipeDocument document)

@@ -90,6 +90,24 @@ public static class RecipeSchema
                     ["description"] = "The passes, in run order.",
                     ["items"] = new JsonObject { ["$ref"] = "#/definitions/pass-entry" },
                 },
+                ["auto"] = new JsonObject
+                {
+                    ["type"] = "object",
+                    ["additionalProperties"] = false,
+                    ["description"] = "Per-layer search (compress tune): one candidate treatment per layer, smallest or fastest within the verify budget.",
+                    ["required"] = new JsonArray("candidates"),
+                    ["properties"] = new JsonObject
+                    {
+                        ["objective"] = new JsonObject { ["enum"] = Strings(AutoSettings.Objectives), ["default"] = "size", ["description"] = "What the search minimises." },
+                        ["candidates"] = new JsonObject
+                        {
+                            ["type"] = "array",
+                            ["minItems"] = 1,
+                            ["description"] = "Weight passes to try on every layer they select.",
+                            ["items"] = new JsonObject { ["$ref"] = "#/definitions/pass-entry" },
+                        },
+                    },
+                },
             },
             ["definitions"] = definitions,
         };
