@@ -51,18 +51,19 @@ public static class Compressor
         }
 
         TuneResult? tuning = null;
+        var budgetAt = recipe?.VerifyLocation;
         if (recipe?.Auto is not null)
         {
             // auto: the first build tunes (cached by content), later builds reuse the resolved recipe.
             tuning = Tuner.Tune(request.ModelPath, request.RecipePath!, new TuneOptions { CacheDirectory = request.CacheDirectory, Progress = request.Progress });
             recipe = new RecipeLoader(PassRegistry.Catalog).Parse(tuning.TunedRecipeText, request.RecipePath!).GetRecipeOrThrow();
         }
-        var result = Compress(request, recipe, tuning);
+        var result = Compress(request, recipe, tuning, budgetAt);
         cache?.Store(key!, request, result);
         return result;
     }
 
-    private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe, TuneResult? tuning)
+    private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe, TuneResult? tuning, RecipeLocation? budgetAt)
     {
         ModelStatistics original, compressed;
         IReadOnlyList<PassRun> runs;
@@ -115,10 +116,11 @@ public static class Compressor
         if (violations.Count > 0)
         {
             DeleteOutput(request.OutputPath);
-            var (line, column) = recipe is null ? (0, 0) : FindKey(request.RecipePath!, "verify");
+            // At the verify: that set the budget (a base recipe's, if it came from there); without one, the defaults were
+            // broken, so the recipe (or the model) itself is named.
             throw new CompressTasksException(DiagnosticCodes.BudgetExceeded,
                 $"{Path.GetFileName(request.ModelPath)} breaks the accuracy budget: {string.Join("; ", violations)}{(verification.FirstDivergence is { } d ? $"; {d}" : "")} (report: {reportPath})",
-                request.RecipePath ?? request.ModelPath, line, column);
+                budgetAt?.File ?? request.RecipePath ?? request.ModelPath, budgetAt?.Line ?? 0, budgetAt?.Column ?? 0);
         }
         return new CompressionResult(request.OutputPath, reportPath, original.FileBytes, compressed.FileBytes,
             runs.Select(r => r.Name).ToArray(), $"{report.SummaryLine()}; report: {reportPath}")
@@ -220,14 +222,6 @@ public static class Compressor
     }
 
     // Where a top-level key is written in the recipe, for diagnostics about settings (1-based; 0 when absent).
-    private static (int Line, int Column) FindKey(string path, string key)
-    {
-        var lines = File.ReadAllLines(path);
-        for (int i = 0; i < lines.Length; i++)
-            if (lines[i].StartsWith(key + ":", StringComparison.Ordinal)) return (i + 1, 1);
-        return (0, 0);
-    }
-
     private static void DeleteOutput(string path)
     {
         File.Delete(path);

@@ -21,6 +21,8 @@ internal sealed class RecipeDocument
 
     public VerifySettings? Verify { get; set; }
 
+    public RecipeLocation? VerifyLocation { get; set; }
+
     public DataPath? Calibration { get; set; }
 
     public DataPath? Evaluation { get; set; }

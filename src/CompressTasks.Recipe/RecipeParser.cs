@@ -86,6 +86,8 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
                     break;
                 case "verify":
                     document.Verify = ReadVerify(value);
+                    var mark = root.Children.Keys.First(k => k is YamlScalarNode { Value: "verify" }).Start;
+                    document.VerifyLocation = new RecipeLocation(reader.File, (int)mark.Line, (int)mark.Column);
                     break;
                 case "passes":
                     ReadPasses(value, document);
