@@ -22,6 +22,8 @@ public static class PassRegistry
         new FuseMatMulAdd(),
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
+        new FuseTransposes(),
+        new FuseReshapes(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
