@@ -24,6 +24,7 @@ public static class PassRegistry
         new QuantizeWeightsInt8(),
         new FuseTransposes(),
         new FuseReshapes(),
+        new FoldReshapeShape(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
