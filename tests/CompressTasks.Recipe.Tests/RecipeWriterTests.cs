@@ -81,8 +81,11 @@ public sealed class RecipeWriterTests
             passes:
               - lift-constants
               - fold-constants
+              - fold-reshape-shape
               - eliminate-identity
               - eliminate-dead
+              - fuse-reshapes
+              - fuse-transposes
               - fuse-conv-bn
               - fuse-matmul-add
               - dedupe-initializers

@@ -21,16 +21,26 @@ public static class Ranks
     private static readonly HashSet<string> Broadcasting = ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Where"];
 
     /// <summary>The rank of <paramref name="name"/> in <paramref name="graph"/>, or null when unknown.</summary>
-    public static int? Of(Graph graph, string name, int depth = 0)
+    public static int? Of(Graph graph, string name) => Of(graph, name, 0, new Dictionary<string, int?>(StringComparer.Ordinal));
+
+    // Memoized per query: residual and squeeze-excite blocks reach the same value along many paths.
+    private static int? Of(Graph graph, string name, int depth, Dictionary<string, int?> memo)
     {
-        if (depth > 64) return null;
+        if (memo.TryGetValue(name, out var known)) return known;
+        var rank = depth > 1024 ? null : Compute(graph, name, depth, memo);
+        memo[name] = rank;
+        return rank;
+    }
+
+    private static int? Compute(Graph graph, string name, int depth, Dictionary<string, int?> memo)
+    {
         if (Declared(graph, name) is { } declared) return declared;
         if (graph.TryGetConstant(name) is { } constant) return constant.Dims.Count;
         var producer = graph.GetProducer(name);
         if (producer is null || !Graph.IsDefaultDomain(producer.Domain)) return null;
         if (producer.OpType == "Gemm") return 2;
-        if (SameRankAsInput.Contains(producer.OpType) && producer.Outputs[0] == name) return Of(graph, producer.Inputs[0], depth + 1);
-        if (producer.OpType is "MatMul" && Of(graph, producer.Inputs[0], depth + 1) == 2 && Of(graph, producer.Inputs[1], depth + 1) == 2) return 2;
+        if (SameRankAsInput.Contains(producer.OpType) && producer.Outputs[0] == name) return Of(graph, producer.Inputs[0], depth + 1, memo);
+        if (producer.OpType is "MatMul" && Of(graph, producer.Inputs[0], depth + 1, memo) == 2 && Of(graph, producer.Inputs[1], depth + 1, memo) == 2) return 2;
         if (producer.Outputs[0] != name) return null;
         switch (producer.OpType)
         {
@@ -40,9 +50,9 @@ public static class Ranks
                 return 2;
             case "Transpose" when producer.GetInts("perm") is { } perm:
                 return perm.Count;
-            case "Unsqueeze" when StaticShapes.Axes(producer) is { Length: > 0 } axes && Of(graph, producer.Inputs[0], depth + 1) is { } r:
+            case "Unsqueeze" when StaticShapes.Axes(producer) is { Length: > 0 } axes && Of(graph, producer.Inputs[0], depth + 1, memo) is { } r:
                 return r + axes.Length;
-            case "Squeeze" when StaticShapes.Axes(producer) is { Length: > 0 } axes && Of(graph, producer.Inputs[0], depth + 1) is { } r:
+            case "Squeeze" when StaticShapes.Axes(producer) is { Length: > 0 } axes && Of(graph, producer.Inputs[0], depth + 1, memo) is { } r:
                 return r - axes.Length;
         }
         if (Broadcasting.Contains(producer.OpType))
@@ -50,7 +60,7 @@ public static class Ranks
             int rank = 0;
             foreach (var input in producer.Inputs)
             {
-                if (Of(graph, input, depth + 1) is not { } r) return null;
+                if (Of(graph, input, depth + 1, memo) is not { } r) return null;
                 rank = Math.Max(rank, r);
             }
             return rank;

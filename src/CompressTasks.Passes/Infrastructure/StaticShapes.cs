@@ -98,7 +98,7 @@ public sealed class StaticShapes
 
     private long[]? Shape(string name, int depth)
     {
-        if (name.Length == 0 || depth > 256) return null;
+        if (name.Length == 0 || depth > 600) return null;
         if (_memo.TryGetValue(name, out var known)) return known;
         var shape = Compute(name, depth);
         _memo[name] = shape;
