@@ -15,8 +15,9 @@ namespace CompressTasks.Passes.Folding;
 /// </code>
 /// The target is a Concat (axis 0) of pieces, each a constant 1-D int tensor, or a piece of Shape(x) for the same x
 /// the Reshape reads: Shape(x) whole, Slice(Shape(x)) with step 1, or Unsqueeze(Gather(Shape(x), i)); Casts between
-/// int32 and int64 on the way are transparent. A piece of Shape(x) holding dims a…b−1 must land at output positions
-/// a…b−1, where each becomes 0. Preconditions: allowzero is 0 (so 0 means "copy"); x's rank is known when an index is
+/// int32 and int64 on the way are transparent. A piece of Shape(x) holding dims a…b−1 that lands at output positions
+/// a…b−1 becomes 0s; one single dim of x that moves elsewhere becomes −1, which Reshape infers from the element count
+/// (the other dims are then all known or copied, so it is the same value), provided no other −1 is left. Preconditions: allowzero is 0 (so 0 means "copy"); x's rank is known when an index is
 /// negative or open-ended. The shape subgraph is left for <c>eliminate-dead</c>. This is what lets dynamic-batch
 /// models (Shape→Slice→Concat→Reshape before a classifier) lose their shape arithmetic without knowing the batch.
 /// </remarks>
@@ -47,11 +48,13 @@ public sealed class FoldReshapeShape : PatternPass<FoldReshapeShape.Found>
                 shape.AddRange(constant);
                 continue;
             }
-            if (DimsOfInput(graph, SkipCasts(graph, piece), x) is not var (from, to) || from != shape.Count) return null;
-            for (long d = from; d < to; d++) shape.Add(0);
+            if (DimsOfInput(graph, SkipCasts(graph, piece), x) is not var (from, to)) return null;
+            if (from == shape.Count) for (long d = from; d < to; d++) shape.Add(0);
+            else if (to - from == 1) shape.Add(-1);
+            else return null;
             copies = true;
         }
-        if (!copies) return null;
+        if (!copies || shape.Count(d => d == -1) > 1) return null;
         return new Found(reshape, [.. shape]);
     }
 

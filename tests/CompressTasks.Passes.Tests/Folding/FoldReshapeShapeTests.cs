@@ -56,11 +56,27 @@ public sealed class FoldReshapeShapeTests
     }
 
     [TestMethod]
-    [DataRow("wrong position")]
-    [DataRow("other tensor")]
-    public void WhenTheCopiedDimWouldMove_NothingChanges(string how)
+    public void WhenOneDimMoves_ItBecomesMinusOne()
     {
-        using var model = Model("slice", pieceFirst: how != "wrong position", source: how == "other tensor" ? "x" : "a").Build();
+        using var model = Model("slice", pieceFirst: false).Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass);
+        var reshape = model.Proto.Graph.Node.Single(n => n.OpType == "Reshape");
+        var shape = MemoryMarshal.Cast<byte, long>(model.Proto.Graph.Initializer.Single(t => t.Name == reshape.Input[1]).RawData.Span).ToArray();
+        Console.WriteLine($"target now [{string.Join(", ", shape)}]");
+        Assert.AreEqual(1, result.Rewritten);
+        CollectionAssert.AreEqual(new long[] { 12, -1 }, shape);
+        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), new Dictionary<string, long[]> { ["x"] = [2, 3, 4] });
+    }
+
+    [TestMethod]
+    [DataRow("minus one taken")]
+    [DataRow("other tensor")]
+    public void WhenTheDimCannotBeExpressed_NothingChanges(string how)
+    {
+        var m = Model("slice", pieceFirst: how != "minus one taken", source: how == "other tensor" ? "x" : "a");
+        if (how == "minus one taken") m.Graph.Initializer.Single(t => t.Name == "twelve").RawData = ByteString.CopyFrom(BitConverter.GetBytes(-1L));
+        using var model = m.Build();
         var before = PassHarness.Bytes(model);
         var result = PassHarness.Run(model, Pass);
         Assert.AreEqual(0, result.Rewritten, how);
