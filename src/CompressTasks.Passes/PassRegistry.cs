@@ -25,6 +25,8 @@ public static class PassRegistry
         new FuseTransposes(),
         new FuseReshapes(),
         new FoldReshapeShape(),
+        new FuseBatchNormIntoGemm(),
+        new FuseConvMulAdd(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
