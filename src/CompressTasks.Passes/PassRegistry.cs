@@ -27,6 +27,8 @@ public static class PassRegistry
         new FoldReshapeShape(),
         new FuseBatchNormIntoGemm(),
         new FuseConvMulAdd(),
+        new FuseLayerNorm(),
+        new FuseGelu(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
