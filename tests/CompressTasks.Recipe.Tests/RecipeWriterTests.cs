@@ -87,7 +87,11 @@ public sealed class RecipeWriterTests
               - fuse-reshapes
               - fuse-transposes
               - fuse-conv-bn
+              - fuse-conv-mul-add
+              - fuse-gemm-bn
               - fuse-matmul-add
+              - fuse-layernorm
+              - fuse-gelu
               - dedupe-initializers
               - prune-magnitude:
                   min-size: 8

@@ -27,7 +27,7 @@ public sealed class RecipePresetsTests
         var recipe = new RecipeLoader(TestCatalog.Instance).Parse(RecipePresets.TryGetText("optimize")!, "optimize.yaml").GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "fold-constants", "fold-reshape-shape", "eliminate-identity", "eliminate-dead", "fuse-reshapes", "fuse-transposes", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers" },
+            new[] { "lift-constants", "fold-constants", "fold-reshape-shape", "eliminate-identity", "eliminate-dead", "fuse-reshapes", "fuse-transposes", "fuse-conv-bn", "fuse-conv-mul-add", "fuse-gemm-bn", "fuse-matmul-add", "fuse-layernorm", "fuse-gelu", "dedupe-initializers" },
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
@@ -38,7 +38,7 @@ public sealed class RecipePresetsTests
             .Parse("extends: int8\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "fold-constants", "fold-reshape-shape", "eliminate-identity", "eliminate-dead", "fuse-reshapes", "fuse-transposes", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-weights-int8" },
+            new[] { "lift-constants", "fold-constants", "fold-reshape-shape", "eliminate-identity", "eliminate-dead", "fuse-reshapes", "fuse-transposes", "fuse-conv-bn", "fuse-conv-mul-add", "fuse-gemm-bn", "fuse-matmul-add", "fuse-layernorm", "fuse-gelu", "dedupe-initializers", "quantize-weights-int8" },
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
