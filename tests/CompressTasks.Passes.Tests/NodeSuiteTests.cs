@@ -10,7 +10,8 @@ using Microsoft.ML.OnnxRuntime;
 namespace CompressTasks.Passes.Tests;
 
 /// <summary>
-/// The <c>optimize</c> preset over every case of the ONNX backend node suite that ONNX Runtime can run: the optimized
+/// The <c>optimize</c> preset over every case of the ONNX backend suite (node, and the pytorch-converted,
+/// pytorch-operator and simple models) that ONNX Runtime can run: the optimized
 /// model must load and give the original's outputs on the suite's inputs (test_data_set_0), at ORT_DISABLE_ALL and
 /// ORT_ENABLE_ALL, within |a − e| ≤ 1e-5 + 1e-4·|e| (integers, booleans and strings exactly). The reference is the
 /// original run by ORT with its optimizations off, not the suite's expected outputs, so cases where ORT itself
@@ -26,10 +27,14 @@ public sealed class NodeSuiteTests
     private enum Outcome { Same, OrtCannotRun, Nondeterministic, NotTensorIO, Failed }
 
     [TestMethod]
-    public void WhenNodeSuiteIsOptimized_EveryModelOrtRunsGivesTheSameOutputs()
+    [DataRow("node")]
+    [DataRow("pytorch-converted")]
+    [DataRow("pytorch-operator")]
+    [DataRow("simple")]
+    public void WhenBackendSuiteIsOptimized_EveryModelOrtRunsGivesTheSameOutputs(string category)
     {
-        var cases = TestPaths.BackendCases("node");
-        Assert.IsNotEmpty(cases, $"no models under {TestPaths.BackendCorpusRoot}/node");
+        var cases = TestPaths.BackendCases(category);
+        Assert.IsNotEmpty(cases, $"no models under {TestPaths.BackendCorpusRoot}/{category}");
         var steps = OptimizePreset.Steps();
         var results = new ConcurrentBag<(string Name, Outcome Outcome, string Detail, int Before, int After)>();
         long start = Stopwatch.GetTimestamp();
@@ -49,7 +54,7 @@ public sealed class NodeSuiteTests
         var all = results.OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
         int Count(Outcome o) => all.Count(r => r.Outcome == o);
         var same = all.Where(r => r.Outcome == Outcome.Same).ToList();
-        TestContext.WriteLine($"node suite, optimize: {all.Count} cases in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s: {same.Count} run and match, " +
+        TestContext.WriteLine($"backend suite '{category}', optimize: {all.Count} cases in {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s: {same.Count} run and match, " +
             $"{Count(Outcome.OrtCannotRun)} skipped because ORT cannot load or run the original, {Count(Outcome.Nondeterministic)} nondeterministic, " +
             $"{Count(Outcome.NotTensorIO)} with sequence/optional I/O, {Count(Outcome.Failed)} failed; " +
             $"nodes {same.Sum(r => r.Before)} → {same.Sum(r => r.After)} over the matching cases (tolerance {Atol:G} + {Rtol:G}·|e|)");
