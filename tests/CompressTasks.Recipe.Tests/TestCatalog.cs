@@ -24,6 +24,13 @@ internal static class TestCatalog
                 ParameterSpec.StringList("exclude-ops", "Op types left in float."),
             ]),
         new PassDescriptor("lift-constants", PassKind.Folding, "Turns Constant nodes into initializers."),
+        new PassDescriptor("fold-reshape-shape", PassKind.Folding, "Turns self-shape Reshape targets into constants."),
+        new PassDescriptor("fuse-reshapes", PassKind.Fusion, "Collapses shape-op chains into one Reshape."),
+        new PassDescriptor("fuse-transposes", PassKind.Fusion, "Composes consecutive Transposes."),
+        new PassDescriptor("fuse-conv-mul-add", PassKind.Fusion, "Folds per-channel Mul/Add into Conv."),
+        new PassDescriptor("fuse-gemm-bn", PassKind.Fusion, "Folds BatchNormalization into Gemm."),
+        new PassDescriptor("fuse-layernorm", PassKind.Fusion, "Fuses decomposed LayerNorm."),
+        new PassDescriptor("fuse-gelu", PassKind.Fusion, "Fuses erf GELU."),
         new PassDescriptor("prune-magnitude", PassKind.Pruning, "Zeroes the smallest weights.",
             [
                 ParameterSpec.Ratio("sparsity", 0.5, "Fraction of weights to zero."),
