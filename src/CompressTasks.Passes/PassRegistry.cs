@@ -3,6 +3,7 @@ using CompressTasks.Passes.Folding;
 using CompressTasks.Passes.Fusion;
 using CompressTasks.Passes.Quantization;
 using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Passes.Versioning;
 
 namespace CompressTasks.Passes;
 
@@ -22,6 +23,7 @@ public static class PassRegistry
         new FuseMatMulAdd(),
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
+        new ConvertOpset(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
