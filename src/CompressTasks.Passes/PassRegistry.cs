@@ -24,6 +24,7 @@ public static class PassRegistry
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
         new ConvertOpset(),
+        new ConvertToFloat16(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
