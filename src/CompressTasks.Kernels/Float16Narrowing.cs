@@ -1,47 +1,50 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace CompressTasks.Kernels;
 
 /// <summary>
 /// float32 → float16 with saturation: values beyond float16's largest finite value (±65504) become ±65504 instead
-/// of ±infinity (a −1e9 attention mask stays a very large negative number); NaN stays NaN; the rest round to nearest
-/// even, as <see cref="TensorPrimitives.ConvertToHalf"/> does.
+/// of ±infinity (a −1e9 attention mask stays a very large negative number); infinities and NaN stay; the rest round
+/// to nearest even, as <see cref="TensorPrimitives.ConvertToHalf"/> does.
 /// </summary>
 public static class Float16Narrowing
 {
-    private const int Chunk = 4096;
+    /// <summary>How many values are finite but beyond float16's range (±65504): they would not survive narrowing.</summary>
+    public static int CountOutOfRange(ReadOnlySpan<float> source)
+    {
+        float limit = (float)Half.MaxValue;
+        if (!AnyBeyond(source, limit)) return 0;
+        int count = 0;
+        foreach (var v in source)
+            if (float.IsFinite(v) && Math.Abs(v) > limit) count++;
+        return count;
+    }
 
-    /// <summary>Narrows <paramref name="source"/> into <paramref name="destination"/>; returns how many values were saturated.</summary>
+    /// <summary>Narrows <paramref name="source"/> into <paramref name="destination"/>; returns how many finite values were saturated.</summary>
     public static int ToHalfSaturating(ReadOnlySpan<float> source, Span<Half> destination)
     {
         if (destination.Length != source.Length) throw new ArgumentException("destination must have one element per source element", nameof(destination));
         float limit = (float)Half.MaxValue;
         // The common case, nothing out of range, is one vectorized scan and one conversion.
-        if (source.Length == 0 || !(TensorPrimitives.MaxMagnitude(source) > limit))
+        if (!AnyBeyond(source, limit))
         {
             TensorPrimitives.ConvertToHalf(source, destination);
             return 0;
         }
+        // The rare case: convert, then fix the finite values that became infinite.
+        TensorPrimitives.ConvertToHalf(source, destination);
         int saturated = 0;
-        var buffer = ArrayPool<float>.Shared.Rent(Math.Min(Chunk, source.Length));
-        try
+        for (int i = 0; i < source.Length; i++)
         {
-            for (int start = 0; start < source.Length; start += Chunk)
-            {
-                var part = source.Slice(start, Math.Min(Chunk, source.Length - start));
-                var scratch = buffer.AsSpan(0, part.Length);
-                foreach (var v in part)
-                    if (float.IsInfinity(v) || Math.Abs(v) > limit) saturated++;
-                TensorPrimitives.Min(part, limit, scratch);
-                TensorPrimitives.Max(scratch, -limit, scratch);
-                TensorPrimitives.ConvertToHalf(scratch, destination.Slice(start, part.Length));
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(buffer);
+            float v = source[i];
+            if (!float.IsFinite(v) || Math.Abs(v) <= limit) continue;
+            destination[i] = v > 0 ? Half.MaxValue : Half.MinValue;
+            saturated++;
         }
         return saturated;
     }
+
+    // MaxMagnitude returns the signed value of largest magnitude, and NaN when there is one: both need the slow path.
+    private static bool AnyBeyond(ReadOnlySpan<float> source, float limit) =>
+        source.Length > 0 && TensorPrimitives.MaxMagnitude(source) is var m && (float.IsNaN(m) || Math.Abs(m) > limit);
 }

@@ -19,6 +19,8 @@ internal sealed class Float16Rewriter(ISet<string> blockedOps, ISet<string> bloc
     private readonly ElementTypes _types = new();
     private readonly Dictionary<(Graph, string), int> _final = new();
     private readonly Dictionary<(Graph, string, int), string> _casts = new();
+    // float32 constants with finite values beyond ±65504: they stay float32 and so do their readers.
+    private readonly HashSet<(Graph, string)> _wide = new();
 
     public int NodesConverted { get; private set; }
 
@@ -28,7 +30,16 @@ internal sealed class Float16Rewriter(ISet<string> blockedOps, ISet<string> bloc
 
     /// <summary>Whether <paramref name="node"/> computes in float16. Control flow always follows its bodies.</summary>
     public bool IsConverted(Node node) =>
-        Graph.IsDefaultDomain(node.Domain) && !blockedOps.Contains(node.OpType) && (node.Subgraphs.Count > 0 || !blockedNodes.Contains(node.Name));
+        Graph.IsDefaultDomain(node.Domain) && !blockedOps.Contains(node.OpType)
+        && (node.Subgraphs.Count > 0 || (!blockedNodes.Contains(node.Name) && !ReadsWideConstant(node)));
+
+    private bool ReadsWideConstant(Node node)
+    {
+        if (_wide.Count == 0) return false;
+        foreach (var input in node.Inputs)
+            if (input.Length > 0 && _wide.Contains((node.Graph!.Resolve(input) ?? node.Graph, input))) return true;
+        return false;
+    }
 
     /// <summary>Records every value's original type before anything changes (later lookups must not see edits).</summary>
     public void Prime(Graph main)
@@ -38,6 +49,15 @@ internal sealed class Float16Rewriter(ISet<string> blockedOps, ISet<string> bloc
             foreach (var node in graph.Nodes)
                 foreach (var name in node.Outputs) _types.Get(graph, name);
             foreach (var output in graph.Outputs) _types.Get(graph, output.Name);
+            var constants = graph.Initializers.Select(t => t.Name).Concat(graph.Nodes.Where(n => n.Is("Constant")).Select(n => n.Outputs[0]));
+            foreach (var name in constants.ToList())
+            {
+                if (graph.TryGetConstant(name) is not { DataType: F32, IsOuterScope: false } constant) continue;
+                int wide = Float16Narrowing.CountOutOfRange(constant.AsFloat());
+                if (wide == 0) continue;
+                _wide.Add((graph, name));
+                result.Note($"'{name}' holds {wide} values beyond float16's range: it and its readers stay float32");
+            }
         }
     }
 
