@@ -33,6 +33,7 @@ internal static class TestCatalog
         new PassDescriptor("quantize-weights-int8", PassKind.Quantization, "Stores MatMul/Gemm/Conv weights as int8 (the int8 preset's pass)."),
         new PassDescriptor("fold-constants", PassKind.Folding, "Evaluates nodes whose inputs are all constants.",
             [ParameterSpec.Int("max-elements", 1_000_000, "Largest result folded, in elements.", minimum: 1)]),
+        new PassDescriptor("convert-fp16", PassKind.Quantization, "Converts weights and compute to float16 (the fp16 preset's pass)."),
     ]);
 }
 
