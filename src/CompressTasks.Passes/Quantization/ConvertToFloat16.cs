@@ -43,6 +43,8 @@ public sealed class ConvertToFloat16 : GraphPass
     {
         var blockedOps = arguments.GetStringList("op-block-list").ToHashSet(StringComparer.Ordinal);
         var blockedNodes = arguments.GetStringList("node-block-list").ToHashSet(StringComparer.Ordinal);
+        foreach (var controlFlow in new[] { "If", "Loop", "Scan" })
+            if (blockedOps.Remove(controlFlow)) result.Note($"op-block-list: {controlFlow} follows its bodies and cannot be blocked; block the ops inside it instead");
         var graphs = main.SelfAndDescendants().ToList();
         var names = graphs.SelectMany(g => g.Nodes).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var missing in blockedNodes.Where(n => !names.Contains(n)).Order(StringComparer.Ordinal))

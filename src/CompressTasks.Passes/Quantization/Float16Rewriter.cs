@@ -164,18 +164,19 @@ internal sealed class Float16Rewriter(ISet<string> blockedOps, ISet<string> bloc
             var output = graph.Outputs[i];
             if (output.Type?.TensorType is not { } tensor || _types.Get(graph, output.Name) != F32) continue;
             int current = Current(graph, output.Name);
-            if (main && keepIoTypes)
+            if (main && current != (keepIoTypes ? F32 : F16))
             {
-                if (current != F16 || graph.GetProducer(output.Name) is not { } producer) continue;
-                string half = graph.FreshName(output.Name + "_fp16");
-                producer.SetOutput(producer.Proto.Output.IndexOf(output.Name), half);
-                graph.ReplaceAllUses(output.Name, half);
-                _final[(graph, half)] = F16;
-                graph.InsertAfter(producer, Cast(graph, half, output.Name, F32));
+                // The name must stay: the producer writes a fresh name and a Cast restores the declared one.
+                if (graph.GetProducer(output.Name) is not { } producer) continue;
+                int from = keepIoTypes ? F16 : F32, to = keepIoTypes ? F32 : F16;
+                string fresh = graph.FreshName(output.Name + (from == F16 ? "_fp16" : "_fp32"));
+                producer.SetOutput(producer.Proto.Output.IndexOf(output.Name), fresh);
+                graph.ReplaceAllUses(output.Name, fresh);
+                _final[(graph, fresh)] = from;
+                graph.InsertAfter(producer, Cast(graph, fresh, output.Name, to));
                 CastsInserted++;
-                continue;
             }
-            if (!main && current == F32)
+            else if (!main && current == F32)
             {
                 // A body output still float32 (a blocked producer, a pass-through): cast it at the end of the body.
                 string half = graph.FreshName(output.Name + "_fp16");
@@ -183,6 +184,7 @@ internal sealed class Float16Rewriter(ISet<string> blockedOps, ISet<string> bloc
                 CastsInserted++;
                 output.Name = half;
             }
+            if (main && keepIoTypes) continue;
             tensor.ElemType = F16;
         }
     }
