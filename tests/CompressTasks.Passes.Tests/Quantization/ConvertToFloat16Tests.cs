@@ -61,6 +61,16 @@ public sealed class ConvertToFloat16Tests
     }
 
     [TestMethod]
+    public void WhenRunTwiceOnTheSameModel_TheBytesAreIdentical()
+    {
+        using var first = Network().Build();
+        using var second = Network().Build();
+        PassHarness.Run(first, Pass);
+        PassHarness.Run(second, Pass);
+        CollectionAssert.AreEqual(PassHarness.Bytes(first), PassHarness.Bytes(second));
+    }
+
+    [TestMethod]
     public void WhenANodeIsBlockedByName_ItStaysFloat32BetweenCasts()
     {
         using var model = Network().Build();

@@ -209,6 +209,16 @@ public sealed class ConvertOpsetTests
     }
 
     [TestMethod]
+    public void WhenRunTwiceOnTheSameModel_TheBytesAreIdentical()
+    {
+        using var first = Case("softmax-13").Build();
+        using var second = Case("softmax-13").Build();
+        PassHarness.Run(first, Pass, Target(17));
+        PassHarness.Run(second, Pass, Target(17));
+        CollectionAssert.AreEqual(PassHarness.Bytes(first), PassHarness.Bytes(second));
+    }
+
+    [TestMethod]
     public void WhenTheModelIsAlreadyAtTheTarget_ItIsLeftAlone()
     {
         using var model = Single(13, "Relu", [2], [2]).Build();
