@@ -50,6 +50,8 @@ public sealed class ConvertOpsetTests
         "split-13" => Split(),
         "topk-10" => TopK(),
         "scatter-11" => Scatter(),
+        "resize-11" => Resize10(),
+        "roi-align-16" => RoiAlign(),
         _ => throw new ArgumentException(name),
     };
 
@@ -90,7 +92,24 @@ public sealed class ConvertOpsetTests
         return m.Node("Scatter", ["x", "idx", "upd"], ["y"], Int("axis", 0));
     }
 
+    private static TestModels Resize10()
+    {
+        var m = new TestModels(opset: 10, irVersion: 5).Input("x", 1, 1, 3, 3).Output("y", 1, 1, 6, 9);
+        m.Graph.Initializer.Add(Tensor("scales", [4], [1, 1, 2, 3]));
+        return m.Node("Resize", ["x", "scales"], ["y"], Str("mode", "linear"));
+    }
+
+    private static TestModels RoiAlign()
+    {
+        var m = new TestModels(opset: 10, irVersion: 5).Input("x", 1, 2, 8, 8).Output("y", 2, 2, 3, 3);
+        m.Graph.Initializer.Add(Tensor("rois", [2, 4], [0.5f, 1f, 6f, 5.5f, 2f, 2f, 7.5f, 7f]));
+        m.Graph.Initializer.Add(new TensorProto { Name = "batch", DataType = 7, Dims = { 2 }, RawData = ByteString.CopyFrom(new byte[16]) });
+        return m.Node("RoiAlign", ["x", "rois", "batch"], ["y"], Int("output_height", 3), Int("output_width", 3), Int("sampling_ratio", 2));
+    }
+
     [TestMethod]
+    [DataRow("resize-11", 13, "Resize")]
+    [DataRow("roi-align-16", 16, "RoiAlign")]
     [DataRow("slice-10", 13, "Slice")]
     [DataRow("squeeze-13", 13, "Squeeze")]
     [DataRow("unsqueeze-13", 13, "Unsqueeze")]
