@@ -3,6 +3,7 @@ using CompressTasks.Passes.Folding;
 using CompressTasks.Passes.Fusion;
 using CompressTasks.Passes.Quantization;
 using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Passes.Versioning;
 
 namespace CompressTasks.Passes;
 
@@ -29,6 +30,8 @@ public static class PassRegistry
         new FuseConvMulAdd(),
         new FuseLayerNorm(),
         new FuseGelu(),
+        new ConvertOpset(),
+        new ConvertToFloat16(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

@@ -42,6 +42,7 @@ internal static class TestCatalog
             [ParameterSpec.Int("max-elements", 1_000_000, "Largest result folded, in elements.", minimum: 1)]),
         new PassDescriptor("quantize-layered", PassKind.Quantization, "A weight pass that selects layers (WeightSelection's parameters).",
             [ParameterSpec.Bool("per-channel", true, "One scale per output channel."), .. WeightSelection.Parameters(["MatMul", "Gemm"], 16)]),
+        new PassDescriptor("convert-fp16", PassKind.Quantization, "Converts weights and compute to float16 (the fp16 preset's pass)."),
     ]);
 }
 

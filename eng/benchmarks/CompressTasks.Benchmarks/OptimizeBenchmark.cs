@@ -59,7 +59,7 @@ internal static class OptimizeBenchmark
         }
     }
 
-    private static (double CreateMs, double InferMs) Time(string file, Dictionary<string, long[]>? shapes, Dictionary<string, TensorValue>? fixedInputs, int runs)
+    internal static (double CreateMs, double InferMs) Time(string file, Dictionary<string, long[]>? shapes, Dictionary<string, TensorValue>? fixedInputs, int runs)
     {
         var options = new RuntimeOptions { Optimization = OptimizationLevel.All, IntraOpThreads = 1 };
         var creates = new double[runs];
@@ -86,13 +86,13 @@ internal static class OptimizeBenchmark
         return [.. recipe.Passes.Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments)), new PassStep(dead, new PassArguments(dead.Descriptor))];
     }
 
-    private static int Nodes(string file)
+    internal static int Nodes(string file)
     {
         using var model = OnnxModel.Load(file);
         return PassManager.CountNodes(Graph.Open(model));
     }
 
-    private static IEnumerable<(string, Dictionary<string, long[]>?, Dictionary<string, TensorValue>?)> Models()
+    internal static IEnumerable<(string, Dictionary<string, long[]>?, Dictionary<string, TensorValue>?)> Models()
     {
         yield return (TestPaths.ResNet18, null, null);
         yield return (TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx"), new() { ["input"] = [1, 784] }, null);

@@ -7,7 +7,7 @@ public sealed class RecipePresetsTests
 {
     [TestMethod]
     public void Names_ListTheEmbeddedPresets() =>
-        CollectionAssert.AreEqual(new[] { "int8", "optimize" }, RecipePresets.Names.ToArray());
+        CollectionAssert.AreEqual(new[] { "fp16", "int8", "optimize" }, RecipePresets.Names.ToArray());
 
     [TestMethod]
     public void EveryPreset_LoadsAgainstTheRealPassRegistry()
@@ -39,6 +39,30 @@ public sealed class RecipePresetsTests
 
         CollectionAssert.AreEqual(
             new[] { "lift-constants", "fold-constants", "fold-reshape-shape", "eliminate-identity", "eliminate-dead", "fuse-reshapes", "fuse-transposes", "fuse-conv-bn", "fuse-conv-mul-add", "fuse-gemm-bn", "fuse-matmul-add", "fuse-layernorm", "fuse-gelu", "dedupe-initializers", "quantize-weights-int8" },
+            recipe.Passes.Select(p => p.Name).ToArray());
+    }
+
+    [TestMethod]
+    public void Fp16_IsOptimizeThenFloat16Conversion()
+    {
+        var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+            .Parse("extends: fp16\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "convert-fp16" },
+            recipe.Passes.Select(p => p.Name).ToArray());
+    }
+
+    [TestMethod]
+    public void WhenInt8IsExtendedWithConvertOpset_TheUpgradeRunsBeforeQuantization()
+    {
+        // extends appends new entries: switching the base's quantization off and listing it again puts it last.
+        const string Yaml = "extends: int8\npasses:\n  - quantize-weights-int8: off\n  - convert-opset: { target-opset: 13 }\n  - quantize-weights-int8\n";
+        var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+            .Parse(Yaml, Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "convert-opset", "quantize-weights-int8" },
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
