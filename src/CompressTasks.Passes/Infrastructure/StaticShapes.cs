@@ -48,6 +48,7 @@ public sealed class StaticShapes
         var node = graph.GetProducer(name);
         if (node is null || !Graph.IsDefaultDomain(node.Domain) || node.Outputs[0] != name || node.Inputs.Count == 0) return null;
         if (node.OpType == "Cast") return (int)node.GetInt("to", 0);
+        if (node.OpType == "CastLike") return node.Inputs.Count > 1 ? ElementType(graph, node.Inputs[1], depth + 1) : null;
         if (node.OpType is "Shape" or "Size") return (int)TensorProto.Types.DataType.Int64;
         if (node.OpType is "Equal" or "Less" or "Greater" or "LessOrEqual" or "GreaterOrEqual" or "And" or "Or" or "Xor" or "Not" or "IsNaN" or "IsInf")
             return (int)TensorProto.Types.DataType.Bool;

@@ -57,4 +57,26 @@ public sealed class FuseConvMulAddTests
         Assert.IsTrue(result.Skipped >= 1);
         CollectionAssert.AreEqual(before, PassHarness.Bytes(model));
     }
+
+    [TestMethod]
+    public void WhenTheWeightIsAlsoReadInsideAnIfBranch_NothingChanges()
+    {
+        // z = Add(Mul(Conv(x, W))) and, in a branch, w = Conv(x, W): W is shared across the subgraph boundary.
+        var m = ConvMulAdd(true, [1, 4, 1, 1], [1, 4, 1, 1]);
+        m.Graph.Initializer.Add(new Model.Onnx.TensorProto { Name = "cond", DataType = 9, RawData = Google.Protobuf.ByteString.CopyFrom(1) });
+        var then = new Model.Onnx.GraphProto { Name = "then" };
+        then.Output.Add(ValueInfo("t", [1, 4, 6, 6]));
+        m.Node(then, "Conv", ["x", "W"], ["t"]);
+        var otherwise = new Model.Onnx.GraphProto { Name = "else" };
+        otherwise.Output.Add(ValueInfo("e", [1, 4, 6, 6]));
+        m.Node(otherwise, "Neg", ["z"], ["e"]);
+        m.Node("If", ["cond"], ["w"], GraphAttribute("then_branch", then), GraphAttribute("else_branch", otherwise)).Output("w", 1, 4, 6, 6);
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass);
+        Console.WriteLine(string.Join("; ", result.Notes));
+        Assert.AreEqual(0, result.Rewritten);
+        StringAssert.Contains(result.Notes[0], "shared");
+        CollectionAssert.AreEqual(before, PassHarness.Bytes(model));
+    }
 }
