@@ -23,6 +23,7 @@ public static class PassRegistry
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
         new QuantizeWeightsInt4(),
+        new QuantizeDynamic(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
