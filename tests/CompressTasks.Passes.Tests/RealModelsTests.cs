@@ -66,7 +66,7 @@ public sealed class RealModelsTests
     }
 
     // Shapes for free dimensions, and inputs that must hold real values (silero's sample rate selects a branch).
-    private static (Dictionary<string, long[]>?, Dictionary<string, TensorValue>?) InputsFor(string name) => name switch
+    internal static (Dictionary<string, long[]>?, Dictionary<string, TensorValue>?) InputsFor(string name) => name switch
     {
         _ when name.StartsWith("ppocr-det", StringComparison.Ordinal) => (new() { ["x"] = [1, 3, 320, 320] }, null),
         _ when name.StartsWith("ppocr-cls", StringComparison.Ordinal) => (new() { ["x"] = [1, 3, 48, 192] }, null),
