@@ -29,7 +29,8 @@ namespace CompressTasks.Passes.Quantization;
 /// ≥ 11 (DynamicQuantizeLinear; never raised); W a 2-D finite float32 constant chosen by
 /// <see cref="WeightSelection"/>, read only by selected MatMul/Gemm readers that agree on its layout (a weight also
 /// read by another node, or a graph output, stays float32 for all of them); Gemm with transA = 0 and beta = 1.
-/// Conv is left alone: ConvInteger on ONNX Runtime's CPU takes uint8 weights only and is not fused with its scales.
+/// Conv is left alone: a ConvInteger form has not been written or measured here (static quantization is the usual
+/// choice for CNNs).
 /// </remarks>
 public sealed class QuantizeDynamic : GraphPass
 {
