@@ -29,8 +29,10 @@ namespace CompressTasks.Passes.Quantization;
 /// ≥ 11 (DynamicQuantizeLinear; never raised); W a 2-D finite float32 constant chosen by
 /// <see cref="WeightSelection"/>, read only by selected MatMul/Gemm readers that agree on its layout (a weight also
 /// read by another node, or a graph output, stays float32 for all of them); Gemm with transA = 0 and beta = 1.
-/// Conv is left alone: a ConvInteger form has not been written or measured here (static quantization is the usual
-/// choice for CNNs).
+/// Conv is left alone for now. ONNX Runtime 1.31's CPU ConvInteger runs uint8/int8 inputs but only a per-tensor weight
+/// zero point ("Non per-tensor quantization is not supported now"), so a Conv form would be per-tensor, or symmetric
+/// with a scalar zero point 0 and the per-channel scales applied after the Cast; static quantization is the usual
+/// choice for CNNs.
 /// </remarks>
 public sealed class QuantizeDynamic : GraphPass
 {
