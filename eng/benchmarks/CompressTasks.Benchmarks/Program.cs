@@ -20,7 +20,7 @@ static int Usage()
 {
     Console.Error.WriteLine("usage: CompressTasks.Benchmarks load-save [--runs N] [model.onnx ...]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks optimize [--runs N]");
-    Console.Error.WriteLine("       CompressTasks.Benchmarks quantize [--runs N]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks quantize [--runs N] [--model NAME-PREFIX]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");
     return 2;
 }

@@ -31,7 +31,13 @@ internal static class QuantizeBenchmark
 
     public static int Run(string[] args)
     {
-        int runs = args is ["--runs", var n, ..] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 20;
+        int runs = 20;
+        string? only = null;
+        for (int i = 0; i + 1 < args.Length; i += 2)
+        {
+            if (args[i] == "--runs") runs = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture);
+            else if (args[i] == "--model") only = args[i + 1];
+        }
         var temp = Directory.CreateTempSubdirectory("ct-bench-quant-").FullName;
         try
         {
@@ -39,6 +45,7 @@ internal static class QuantizeBenchmark
             Console.WriteLine($"{"model",-22} {"variant",-14} {"size KB",9} {"size ×",7} {"infer ms",9} {"latency ×",10} {"accuracy",22} {"pass ms",8} {"pass MB/s",10}");
             foreach (var (name, bytes, shapes) in Models())
             {
+                if (only is not null && !name.StartsWith(only, StringComparison.Ordinal)) continue;
                 var original = Path.Combine(temp, "original.onnx");
                 File.WriteAllBytes(original, bytes);
                 var feed = Feed(original, shapes);
