@@ -31,25 +31,29 @@ public static class Int8Quantization
     public const int AsymmetricMax = 255;
 
     /// <summary>
-    /// Symmetric scales: <c>scales[c] = max|w[·, c, ·]| / 127</c> (1 for an all-zero channel). The channel count
-    /// is <c>scales.Length</c>.
+    /// Symmetric scales: <c>scales[c] = max|w[·, c, ·]| / maximum</c> (1 for an all-zero channel), maximum 127
+    /// unless a narrower range is asked for (63: 7-bit "reduce range" weights). The channel count is
+    /// <c>scales.Length</c>.
     /// </summary>
-    public static void ComputeSymmetricScales(ReadOnlySpan<float> weights, int outer, int inner, Span<float> scales)
+    public static void ComputeSymmetricScales(ReadOnlySpan<float> weights, int outer, int inner, Span<float> scales, int maximum = SymmetricMax)
     {
         Validate(weights.Length, outer, scales.Length, inner, weights.Length);
+        ValidateMaximum(maximum, SymmetricMax);
         // max|w| per channel, accumulated in scales.
         Reduce(weights, outer, inner, scales, magnitude: true, max: true);
         for (int c = 0; c < scales.Length; c++)
-            scales[c] = scales[c] > 0 ? scales[c] / SymmetricMax : 1f;
+            scales[c] = scales[c] > 0 ? scales[c] / maximum : 1f;
     }
 
     /// <summary>
-    /// Asymmetric scales and uint8 zero points over each channel's range widened to include 0. The channel count
-    /// is <c>scales.Length</c>, which <paramref name="zeroPoints"/> must match.
+    /// Asymmetric scales and uint8 zero points over each channel's range widened to include 0, onto [0, maximum]
+    /// (255 unless a narrower range is asked for: 127 for 7-bit weights). The channel count is
+    /// <c>scales.Length</c>, which <paramref name="zeroPoints"/> must match.
     /// </summary>
-    public static void ComputeAsymmetricParameters(ReadOnlySpan<float> weights, int outer, int inner, Span<float> scales, Span<byte> zeroPoints)
+    public static void ComputeAsymmetricParameters(ReadOnlySpan<float> weights, int outer, int inner, Span<float> scales, Span<byte> zeroPoints, int maximum = AsymmetricMax)
     {
         Validate(weights.Length, outer, scales.Length, inner, weights.Length);
+        ValidateMaximum(maximum, AsymmetricMax);
         if (zeroPoints.Length != scales.Length) throw new ArgumentException("one zero point per scale", nameof(zeroPoints));
         var buffer = ArrayPool<float>.Shared.Rent(scales.Length);
         try
@@ -61,9 +65,9 @@ public static class Int8Quantization
             {
                 // Reduce starts from 0, so low ≤ 0 ≤ high already: the range contains zero.
                 float range = scales[c] - low[c];
-                float scale = range > 0 ? range / AsymmetricMax : 1f;
+                float scale = range > 0 ? range / maximum : 1f;
                 scales[c] = scale;
-                zeroPoints[c] = (byte)Math.Clamp(MathF.Round(-low[c] / scale, MidpointRounding.ToEven), 0, AsymmetricMax);
+                zeroPoints[c] = (byte)Math.Clamp(MathF.Round(-low[c] / scale, MidpointRounding.ToEven), 0, maximum);
             }
         }
         finally
@@ -79,12 +83,13 @@ public static class Int8Quantization
         Quantize(weights, scales, default, outer, inner, -SymmetricMax, SymmetricMax, destination);
     }
 
-    /// <summary><c>destination = clamp(round(w / s[c]) + z[c], 0, 255)</c> per channel.</summary>
-    public static void QuantizeAsymmetric(ReadOnlySpan<float> weights, ReadOnlySpan<float> scales, ReadOnlySpan<byte> zeroPoints, int outer, int inner, Span<byte> destination)
+    /// <summary><c>destination = clamp(round(w / s[c]) + z[c], 0, maximum)</c> per channel (maximum 255 by default).</summary>
+    public static void QuantizeAsymmetric(ReadOnlySpan<float> weights, ReadOnlySpan<float> scales, ReadOnlySpan<byte> zeroPoints, int outer, int inner, Span<byte> destination, int maximum = AsymmetricMax)
     {
         Validate(weights.Length, outer, scales.Length, inner, destination.Length);
+        ValidateMaximum(maximum, AsymmetricMax);
         if (zeroPoints.Length != scales.Length) throw new ArgumentException("one zero point per scale", nameof(zeroPoints));
-        Quantize(weights, scales, zeroPoints, outer, inner, 0, AsymmetricMax, destination);
+        Quantize(weights, scales, zeroPoints, outer, inner, 0, maximum, destination);
     }
 
     /// <summary><c>destination = q · s[c]</c>: what <c>DequantizeLinear</c> computes for symmetric int8.</summary>
@@ -214,6 +219,11 @@ public static class Int8Quantization
                 TensorPrimitives.Multiply(block, scales[c], block);
             }
         }
+    }
+
+    private static void ValidateMaximum(int maximum, int widest)
+    {
+        if (maximum < 1 || maximum > widest) throw new ArgumentOutOfRangeException(nameof(maximum), maximum, $"the largest code must lie in [1, {widest}]");
     }
 
     private static void Validate(int weights, int outer, int channels, int inner, int other)

@@ -32,6 +32,8 @@ public static class PassRegistry
         new FuseGelu(),
         new ConvertOpset(),
         new ConvertToFloat16(),
+        new QuantizeWeightsInt4(),
+        new QuantizeDynamic(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

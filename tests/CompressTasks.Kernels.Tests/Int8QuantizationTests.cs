@@ -142,4 +142,30 @@ public sealed class Int8QuantizationTests
         Assert.ThrowsExactly<ArgumentException>(() => Int8Quantization.QuantizeSymmetric(new float[4], new float[2], 1, 2, new sbyte[3]));
         Assert.ThrowsExactly<ArgumentException>(() => Int8Quantization.ComputeAsymmetricParameters(new float[4], 1, 2, new float[2], new byte[1]));
     }
+
+    [TestMethod]
+    public void WhenRangeIsReducedTo7Bits_CodesStayWithinHalfTheRange()
+    {
+        // Symmetric, maximum 63: max|w| = 63 → s = 1; −31.5 → −32 (half to even), 1.5 → 2.
+        float[] w = [63f, -31.5f, 1.5f];
+        var scale = new float[1];
+        Int8Quantization.ComputeSymmetricScales(w, 1, 3, scale, maximum: 63);
+        Assert.AreEqual(1f, scale[0]);
+        var q = new sbyte[3];
+        Int8Quantization.QuantizeSymmetric(w, scale, 1, 3, q);
+        CollectionAssert.AreEqual(new sbyte[] { 63, -32, 2 }, q);
+
+        // Asymmetric, maximum 127: range [−1, 1.54] → s = 2.54/127 = 0.02, z = round(1/0.02) = 50; 1.54 → 77 + 50 = 127.
+        float[] a = [-1f, 0f, 1.54f];
+        var zero = new byte[1];
+        Int8Quantization.ComputeAsymmetricParameters(a, 1, 3, scale, zero, maximum: 127);
+        Assert.AreEqual(0.02f, scale[0], 1e-8f);
+        Assert.AreEqual(50, zero[0]);
+        var u = new byte[3];
+        Int8Quantization.QuantizeAsymmetric(a, scale, zero, 1, 3, u, maximum: 127);
+        CollectionAssert.AreEqual(new byte[] { 0, 50, 127 }, u);
+        Int8Quantization.QuantizeAsymmetric([200f], [1f], [0], 1, 1, u.AsSpan(0, 1), maximum: 127);
+        Assert.AreEqual(127, u[0], "saturates at the reduced maximum");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Int8Quantization.ComputeSymmetricScales(w, 1, 3, scale, maximum: 128));
+    }
 }

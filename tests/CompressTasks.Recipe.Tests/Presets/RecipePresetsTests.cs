@@ -7,7 +7,7 @@ public sealed class RecipePresetsTests
 {
     [TestMethod]
     public void Names_ListTheEmbeddedPresets() =>
-        CollectionAssert.AreEqual(new[] { "fp16", "int8", "optimize" }, RecipePresets.Names.ToArray());
+        CollectionAssert.AreEqual(new[] { "fp16", "int4", "int8", "optimize" }, RecipePresets.Names.ToArray());
 
     [TestMethod]
     public void EveryPreset_LoadsAgainstTheRealPassRegistry()
@@ -64,6 +64,19 @@ public sealed class RecipePresetsTests
         CollectionAssert.AreEqual(
             new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "convert-opset", "quantize-weights-int8" },
             recipe.Passes.Select(p => p.Name).ToArray());
+    }
+
+    [TestMethod]
+    public void Int4_IsOptimizeThenBlockWise4BitWeights()
+    {
+        var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+            .Parse("extends: int4\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-int4" },
+            recipe.Passes.Select(p => p.Name).ToArray());
+        var int4 = recipe.Passes[^1].Arguments;
+        Assert.AreEqual(("matmul-nbits", 32, true), (int4.GetString("format"), int4.GetInt("block-size"), int4.GetBool("symmetric")));
     }
 
     [TestMethod]

@@ -1,0 +1,220 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using CompressTasks.Graphs;
+using CompressTasks.Kernels;
+using CompressTasks.Model;
+using CompressTasks.Model.Onnx;
+using CompressTasks.Passes.Infrastructure;
+
+namespace CompressTasks.Passes.Quantization;
+
+/// <summary>
+/// Dynamic int8 quantization of MatMul/Gemm: weights stored as 8-bit integers, activations quantized to uint8 at run
+/// time, the product computed in integers. About a quarter of the weight bytes, and ONNX Runtime runs it with its
+/// integer GEMM (it fuses the chain below into DynamicQuantizeMatMul / MatMulIntegerToFloat).
+/// </summary>
+/// <remarks>
+/// <code>
+///   x ─MatMul(W: float32 [K, N])─▶ y            x ─Gemm(W, C, alpha, transB)─▶ y   (transA = 0, beta = 1)
+///     ⇒
+///   x ─DynamicQuantizeLinear─▶ x_q: uint8, x_scale, x_zero_point      (one per activation, shared by its readers)
+///   MatMulInteger(x_q, W_q: int8|uint8 [K, N], x_zero_point, W_zero_point) ─Cast(float)─▶
+///   Mul(·, Mul(x_scale, W_scale·alpha)) ─▶ y     (─▶ Add(·, C) ─▶ y for a Gemm with C)
+/// </code>
+/// x_scale = (max(x, 0) − min(x, 0)) / 255 per run (DynamicQuantizeLinear); W as in <see cref="Int8Quantization"/>,
+/// per tensor or per output column (MatMulInteger takes a 1-D b_zero_point of N values): symmetric int8 with zero
+/// point 0 and s = max|w|/127, or asymmetric uint8; reduce-range uses 7 bits (±63 or 0..127), which keeps the
+/// u8·s8 pair sums of CPUs without VNNI (AVX2 vpmaddubsw) from saturating. y = x_scale·W_scale·(x_q − x_zp)(W_q − W_zp).
+/// A Gemm with transB = 1 gets its weight stored transposed ([K, N]). Preconditions (skips, with a reason): opset
+/// ≥ 11 (DynamicQuantizeLinear; never raised); W a 2-D finite float32 constant chosen by
+/// <see cref="WeightSelection"/>, read only by selected MatMul/Gemm readers that agree on its layout (a weight also
+/// read by another node, or a graph output, stays float32 for all of them); Gemm with transA = 0 and beta = 1.
+/// Conv is left alone for now. ONNX Runtime 1.31's CPU ConvInteger runs uint8/int8 inputs but only a per-tensor weight
+/// zero point ("Non per-tensor quantization is not supported now"), so a Conv form would be per-tensor, or symmetric
+/// with a scalar zero point 0 and the per-channel scales applied after the Cast; static quantization is the usual
+/// choice for CNNs.
+/// </remarks>
+public sealed class QuantizeDynamic : GraphPass
+{
+    private static readonly string[] Supported = ["MatMul", "Gemm"];
+
+    public override PassDescriptor Descriptor { get; } = new(
+        "quantize-dynamic", PassKind.Quantization,
+        "Stores MatMul/Gemm weights as int8 and quantizes their activations to uint8 at run time (DynamicQuantizeLinear + MatMulInteger): about a quarter of the weight bytes, integer compute.",
+        [
+            ParameterSpec.Bool("per-channel", true, "One weight scale per output column; false: one per weight."),
+            ParameterSpec.Bool("symmetric", true, "int8 weights with zero point 0 and scale max|w|/127; false: uint8 with a zero point from min/max."),
+            ParameterSpec.Bool("reduce-range", false, "7-bit weights (±63, or 0..127): for CPUs without VNNI, where 8-bit u8·s8 pair sums can saturate."),
+            .. WeightSelection.Parameters(Supported, 1024),
+        ],
+        "- quantize-dynamic: { per-channel: true, symmetric: true, reduce-range: false }");
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    {
+        bool perChannel = arguments.GetBool("per-channel");
+        bool symmetric = arguments.GetBool("symmetric");
+        bool reduceRange = arguments.GetBool("reduce-range");
+        var selection = WeightSelection.From(arguments, Supported, result);
+
+        var readers = new Dictionary<(Graph, string), List<Node>>();
+        var order = new List<Constant>();
+        foreach (var (node, constant) in selection.Select(main, result, _ => 1))
+        {
+            if (!readers.TryGetValue((constant.Graph, constant.Name), out var list))
+            {
+                readers[(constant.Graph, constant.Name)] = list = [];
+                order.Add(constant);
+            }
+            list.Add(node);
+        }
+
+        long opset = main.GetOpsetVersion("") ?? 0;
+        var activations = new Dictionary<(Graph, string), string[]>();
+        foreach (var constant in order)
+        {
+            var nodes = readers[(constant.Graph, constant.Name)];
+            result.RecordMatch();
+            if (Skip(constant, nodes, opset) is { } reason)
+            {
+                result.Skip(reason);
+                continue;
+            }
+            var weight = QuantizeWeight(constant, Transposed(nodes[0]), perChannel, symmetric, reduceRange);
+            if (constant.Node is { } constantNode) constant.Graph.RemoveNode(constantNode);
+            else Weights.RemoveInitializer(constant.Graph, constant.Name);
+            foreach (var node in nodes) Rewrite(node, weight, activations);
+            result.RecordRewrite();
+        }
+    }
+
+    private static bool Transposed(Node node) => node.Is("Gemm") && node.GetInt("transB", 0) != 0;
+
+    private static string? Skip(Constant constant, List<Node> nodes, long opset)
+    {
+        string name = constant.Name;
+        if (opset < 11) return $"'{name}': opset {opset} has no DynamicQuantizeLinear (needs 11); set a higher opset in the recipe to quantize it";
+        if (constant.DataType != 1) return $"'{name}' is {DataTypes.Name(constant.DataType)}, not float32";
+        if (constant.Dims.Count != 2) return $"'{name}' has rank {constant.Dims.Count}; MatMulInteger weights here are 2-D [K, N]";
+        if (constant.Graph.UseCount(name) != nodes.Count || constant.Graph.MustKeepName(name))
+            return $"'{name}' is also read by other nodes or is a graph output; it stays float32 for them all";
+        foreach (var node in nodes)
+        {
+            if (node.Is("Gemm") && (node.GetInt("transA", 0) != 0 || (node.Inputs.Count > 2 && node.Inputs[2].Length > 0 && node.GetFloat("beta", 1f) != 1f)))
+                return $"'{name}': {node} has transA or beta ≠ 1";
+            if (Transposed(node) != Transposed(nodes[0])) return $"'{name}': its readers disagree on its layout (transB)";
+        }
+        if (!float.IsFinite(TensorPrimitives.MaxMagnitude(constant.AsFloat()))) return $"'{name}' holds NaN or infinity";
+        return null;
+    }
+
+    /// <summary>The stored weight: int8/uint8 [K, N], its float32 scales and zero points ([N] or scalars).</summary>
+    private sealed record QuantizedWeight(Graph Graph, string Name, string Quantized, string ZeroPoint, float[] Scales, long[] ParamDims)
+    {
+        /// <summary>The W_scale initializer readers with alpha = 1 share, added by the first of them.</summary>
+        public string? Scale { get; set; }
+    }
+
+    private static QuantizedWeight QuantizeWeight(Constant constant, bool transposed, bool perChannel, bool symmetric, bool reduceRange)
+    {
+        var graph = constant.Graph;
+        int rows = (int)constant.Dims[0], columns = (int)constant.Dims[1];
+        ReadOnlySpan<float> values = constant.AsFloat();
+        float[]? kn = null;
+        if (transposed)
+        {
+            // Gemm transB = 1 reads W as [N, K]; MatMulInteger wants [K, N].
+            kn = new float[values.Length];
+            Int4Quantization.Transpose(values, rows, columns, kn);
+            (rows, columns) = (columns, rows);
+            values = kn;
+        }
+        // [K, N] viewed as [outer, channels, inner]: per column K × N × 1, per tensor 1 × 1 × K·N.
+        int channels = perChannel ? columns : 1, outer = perChannel ? rows : 1, inner = perChannel ? 1 : values.Length;
+        var scales = new float[channels];
+        var zeroPoints = new byte[channels];
+        var quantized = new byte[values.Length];
+        int type;
+        if (symmetric)
+        {
+            Int8Quantization.ComputeSymmetricScales(values, outer, inner, scales, reduceRange ? 63 : Int8Quantization.SymmetricMax);
+            Int8Quantization.QuantizeSymmetric(values, scales, outer, inner, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()));
+            type = (int)TensorProto.Types.DataType.Int8;
+        }
+        else
+        {
+            int maximum = reduceRange ? 127 : Int8Quantization.AsymmetricMax;
+            Int8Quantization.ComputeAsymmetricParameters(values, outer, inner, scales, zeroPoints, maximum);
+            Int8Quantization.QuantizeAsymmetric(values, scales, zeroPoints, outer, inner, quantized, maximum);
+            type = (int)TensorProto.Types.DataType.Uint8;
+        }
+        long[] paramDims = perChannel ? [channels] : [];
+        string name = constant.Name;
+        var q = Weights.Add(graph, name + "_quantized", type, [rows, columns], quantized);
+        var z = Weights.Add(graph, name + "_zero_point", type, paramDims, zeroPoints);
+        return new QuantizedWeight(graph, name, q.Name, z.Name, scales, paramDims);
+    }
+
+    private static void Rewrite(Node node, QuantizedWeight weight, Dictionary<(Graph, string), string[]> activations)
+    {
+        var g = node.Graph!;
+        string x = node.Inputs[0], y = node.Outputs[0];
+        var dynamic = Activation(g, x, activations);
+
+        // W_scale·alpha: one initializer per weight, or per reader when a Gemm's alpha is not 1.
+        float alpha = node.Is("Gemm") ? node.GetFloat("alpha", 1f) : 1f;
+        string scale;
+        if (alpha == 1f)
+        {
+            scale = weight.Scale ??= AddScale(weight, weight.Scales, "_scale");
+        }
+        else
+        {
+            var scaled = new float[weight.Scales.Length];
+            TensorPrimitives.Multiply(weight.Scales, alpha, scaled);
+            scale = AddScale(weight, scaled, "_scale_alpha");
+        }
+
+        string? bias = node.Is("Gemm") && node.Inputs.Count > 2 && node.Inputs[2].Length > 0 ? node.Inputs[2] : null;
+        string baseName = node.Name.Length > 0 ? node.Name : y;
+        string integer = g.FreshName(baseName + "_int32"), floats = g.FreshName(baseName + "_float"), factor = g.FreshName(baseName + "_scale");
+        string product = bias is null ? y : g.FreshName(baseName + "_product");
+        var chain = new List<NodeProto>
+        {
+            Make("MatMulInteger", baseName, [dynamic[0], weight.Quantized, dynamic[2], weight.ZeroPoint], integer),
+            Make("Cast", baseName, [integer], floats, new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = 1 }),
+            Make("Mul", baseName + "_scales", [dynamic[1], scale], factor),
+            Make("Mul", baseName, [floats, factor], product),
+        };
+        if (bias is not null) chain.Add(Make("Add", baseName + "_bias", [product, bias], y));
+
+        int at = g.PositionOf(node);
+        g.RemoveNode(node);
+        for (int i = 0; i < chain.Count; i++) g.Insert(at + i, chain[i]);
+
+        NodeProto Make(string op, string hint, string[] inputs, string output, params AttributeProto[] attributes)
+        {
+            var proto = new NodeProto { OpType = op, Name = g.FreshName(hint + "_" + op) };
+            proto.Input.Add(inputs);
+            proto.Output.Add(output);
+            proto.Attribute.Add(attributes);
+            return proto;
+        }
+    }
+
+    private static string AddScale(QuantizedWeight weight, float[] scales, string suffix) =>
+        Weights.Add(weight.Graph, weight.Name + suffix, 1, weight.ParamDims, MemoryMarshal.AsBytes(scales.AsSpan()).ToArray()).Name;
+
+    // One DynamicQuantizeLinear per activation and graph, placed right after the activation's producer (or first).
+    private static string[] Activation(Graph g, string x, Dictionary<(Graph, string), string[]> activations)
+    {
+        if (activations.TryGetValue((g, x), out var outputs)) return outputs;
+        outputs = [g.FreshName(x + "_quantized"), g.FreshName(x + "_scale"), g.FreshName(x + "_zero_point")];
+        var proto = new NodeProto { OpType = "DynamicQuantizeLinear", Name = g.FreshName(x + "_DynamicQuantizeLinear") };
+        proto.Input.Add(x);
+        proto.Output.Add(outputs);
+        if (g.GetProducer(x) is { } producer) g.InsertAfter(producer, proto);
+        else g.Insert(0, proto);
+        activations[(g, x)] = outputs;
+        return outputs;
+    }
+}
