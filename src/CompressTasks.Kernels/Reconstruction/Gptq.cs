@@ -8,7 +8,7 @@ public sealed record GptqOptions(int BlockSize = 128, double Damp = 0.01, bool A
 
 /// <summary>What one GPTQ call did.</summary>
 /// <param name="DampUsed">The damping fraction that made H definite (larger than asked when H was nearly singular).</param>
-/// <param name="DeadInputs">Inputs that were always zero in the calibration data (their rows are quantized as zero).</param>
+/// <param name="DeadInputs">Inputs that were always zero in the calibration data (their rows are rounded to nearest).</param>
 public readonly record struct ReconstructionInfo(double DampUsed, int DeadInputs);
 
 /// <summary>
@@ -23,7 +23,8 @@ public readonly record struct ReconstructionInfo(double DampUsed, int DeadInputs
 /// </code>
 /// The updates of rows past the current block of <see cref="GptqOptions.BlockSize"/> rows are gathered and applied
 /// once per block (lazy batch updates), in parallel over rows; each row is updated by one thread in a fixed order,
-/// so the result is deterministic. Inputs never seen non-zero (H[k, k] = 0) get H[k, k] = 1 and a zero row. With
+/// so the result is deterministic. Inputs never seen non-zero (H[k, k] = 0) get H[k, k] = 1: their rows are rounded
+/// to nearest on their own (the paper zeroes them, which breaks inputs that fire on held-out data). With
 /// act-order, groups are fitted from the original weights before any row is quantized (they stay in the original
 /// row order, so the output layout is that of round to nearest); without it each group is fitted when its first
 /// row is reached, from the already corrected rows. Memory: two K × K double matrices and one block of errors.

@@ -35,9 +35,9 @@ internal sealed class Workspace : IDisposable
     public float[] Row { get; }
 
     /// <summary>
-    /// Copies the weights (rows permuted by decreasing H[k, k] when <paramref name="actOrder"/>), zeroes dead inputs,
+    /// Copies the weights (rows permuted by decreasing H[k, k] when <paramref name="actOrder"/>), decouples dead inputs,
     /// damps H and turns it into U. Fills <paramref name="order"/> (processing position → original row). Returns the
-    /// number of dead inputs.
+    /// number of dead inputs (rows kept).
     /// </summary>
     public int Prepare(ReadOnlySpan<float> weights, ReadOnlySpan<double> hessian, bool actOrder, double damp, int[] order, out double dampUsed)
     {
@@ -57,11 +57,12 @@ internal sealed class Workspace : IDisposable
             weights.Slice(oi * n, n).CopyTo(Weights.AsSpan(i * n, n));
             for (int j = 0; j < k; j++) h[i * k + j] = hessian[oi * k + order[j]];
         }
+        // An input never seen non-zero gets H[i, i] = 1, which decouples it: its row is rounded on its own, with no
+        // error pushed to or from it. The row is kept, not zeroed as in the paper: the input may fire on other data.
         for (int i = 0; i < k; i++)
         {
             if (h[i * k + i] != 0) continue;
             h[i * k + i] = 1;
-            Weights.AsSpan(i * n, n).Clear();
             dead++;
         }
         dampUsed = Cholesky.FactorDamped(h, k, damp);

@@ -65,7 +65,7 @@ public sealed class GptqTests
     }
 
     [TestMethod]
-    public void WhenAnInputIsAlwaysZero_ItsRowIsZeroAndTheRestStillImproves()
+    public void WhenAnInputIsAlwaysZero_ItsRowIsRoundedToNearestAndTheRestStillImproves()
     {
         var layer = new CorrelatedLayer(64, 16, 256, seed: 11);
         // Input 5 never fires: zero its samples and rebuild H.
@@ -79,7 +79,8 @@ public sealed class GptqTests
         new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16).QuantizeNearest(layer.W, rtn);
         TestContext.WriteLine($"dead inputs {info.DeadInputs}; error RTN {layer.OutputError(rtn):E3}, GPTQ {layer.OutputError(gptq):E3}");
         Assert.AreEqual(1, info.DeadInputs);
-        for (int c = 0; c < layer.N; c++) Assert.AreEqual(0f, gptq[5 * layer.N + c]);
+        // The dead row is rounded to nearest on its own, so it still serves data where the input fires.
+        for (int c = 0; c < layer.N; c++) Assert.AreEqual(rtn[5 * layer.N + c], gptq[5 * layer.N + c]);
         Assert.IsTrue(layer.OutputError(gptq) < layer.OutputError(rtn));
     }
 
