@@ -96,7 +96,8 @@ public sealed class TeacherStatistics
         var accumulators = new Dictionary<StatisticsRequest, LayerStatistics>();
         foreach (var feed in FeedLoader.Load(_calibrationPath, session.Inputs, _maxRows))
         {
-            var results = session.Run(feed, names);
+            // Only graph inputs asked for: the feed itself is the data, nothing to run.
+            var results = names.Length > 0 ? session.Run(feed, names) : [];
             Batches++;
             foreach (var r in served)
             {

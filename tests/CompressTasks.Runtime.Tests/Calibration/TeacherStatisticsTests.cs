@@ -65,6 +65,20 @@ public sealed class TeacherStatisticsTests
         Assert.AreEqual(batches, teacher.Batches);
     }
 
+    [TestMethod]
+    public void WhenOnlyTheGraphInputIsAskedFor_TheFeedsAreTheSamples()
+    {
+        var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var calibration = Path.Combine(Path.GetDirectoryName(model)!, "data", "calib_images.npy");
+        var stats = new TeacherStatistics(model, calibration).Collect([new StatisticsRequest("input")]);
+        var x = NpyReader.Read(calibration).As<float>();
+        double expected = 0;
+        foreach (var v in x) expected += v;
+        double sum = stats.Single().Value.Sum.Sum();
+        TestContext.WriteLine($"Σ x over {stats.Single().Value.Samples} rows: {sum} (direct {expected})");
+        Assert.AreEqual(expected, sum, 1e-6 * Math.Abs(expected));
+    }
+
     private static float[] Floats(OnnxModel model, string name) =>
         System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(
             model.GetTensorBytes(model.Proto.Graph.Initializer.Single(t => t.Name == name)).Span).ToArray();
