@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using CompressTasks.Graphs;
 using CompressTasks.Kernels.Reconstruction;
 using CompressTasks.Model.Onnx;
@@ -23,9 +22,9 @@ internal sealed record QuantizedWeight(byte[] Values, float[] Scales, byte[] Zer
 ///   Gemm(A, B, C, transA, transB)  statistics of A (columns when transA = 1); B [N, K] is transposed when transB = 1
 ///   bias: Gemm's C [N] (C += α/β · shift), or the constant [N] of the one Add reading the MatMul's output
 /// </code>
-/// Several readers of one weight add their H (the error summed over all readers is minimised); bias correction
-/// needs a single reader. A weight it cannot handle (Conv: no im2col statistics yet; per-tensor scales; a reader
-/// inside a subgraph; an input the original model does not have) is rounded to nearest, with a note saying why.
+/// Readers and statistics come from <see cref="TeacherLayers"/>. A weight it cannot handle (Conv: no im2col
+/// statistics yet; per-tensor scales; a reader inside a subgraph; an input the original model does not have) is
+/// rounded to nearest, with a note saying why.
 /// The notes also give each layer's relative output error tr(ΔᵀHΔ)/tr(WᵀHW) on the calibration data.
 /// </remarks>
 internal sealed class WeightReconstruction
@@ -33,7 +32,6 @@ internal sealed class WeightReconstruction
     private readonly TeacherStatistics _teacher;
     private readonly GptqOptions? _gptq;
     private readonly bool _biasCorrection;
-    private IReadOnlyDictionary<StatisticsRequest, LayerStatistics> _statistics = new Dictionary<StatisticsRequest, LayerStatistics>();
 
     private WeightReconstruction(TeacherStatistics teacher, GptqOptions? gptq, bool biasCorrection)
     {
@@ -72,11 +70,8 @@ internal sealed class WeightReconstruction
     }
 
     /// <summary>Collects, in one run of the teacher, the statistics of every reader of <paramref name="weights"/>.</summary>
-    public void Collect(IEnumerable<Constant> weights)
-    {
-        var requests = weights.SelectMany(w => Readers(w, out _) ?? []).Select(r => r.Request).Distinct().ToList();
-        if (requests.Count > 0) _statistics = _teacher.Collect(requests);
-    }
+    public void Collect(IEnumerable<Constant> weights) =>
+        TeacherLayers.Prefetch(_teacher, weights.Select(w => TeacherLayers.Find(w, out _)).OfType<LinearWeight>());
 
     /// <summary>
     /// Quantizes <paramref name="constant"/> (8 bits, per channel on <paramref name="axis"/>) from the statistics and
@@ -85,29 +80,16 @@ internal sealed class WeightReconstruction
     public QuantizedWeight? Quantize(Constant constant, int axis, bool symmetric, PassResult result)
     {
         string name = constant.Name;
-        var readers = Readers(constant, out string? reason);
-        if (readers is null || axis < 0 || constant.Dims.Count != 2)
+        string? reason = axis < 0 ? "reconstruction needs per-channel scales" : null;
+        var layer = reason is null ? TeacherLayers.Find(constant, out reason) : null;
+        var statistics = layer is null ? null : TeacherLayers.Statistics(_teacher, layer, out reason);
+        if (layer is null || statistics is not var (h, mean))
         {
-            result.Note($"'{name}': {reason ?? "per-channel scales over a 2-D weight are needed"}; rounded to nearest without reconstruction");
+            result.Note($"'{name}': {reason}; rounded to nearest without reconstruction");
             return null;
         }
-        bool transposed = readers[0].TransB;
-        int k = (int)constant.Dims[transposed ? 1 : 0], n = (int)constant.Dims[transposed ? 0 : 1];
-        var h = new double[(long)k * k];
-        var mean = new double[k];
-        foreach (var (_, request, _) in readers)
-        {
-            if (!_statistics.TryGetValue(request, out var s) || s.Features != k)
-            {
-                string why = _teacher.Problems.TryGetValue(request, out var p) ? p : $"no statistics with {k} features for '{request.Value}'";
-                result.Note($"'{name}': {why}; rounded to nearest without reconstruction");
-                return null;
-            }
-            for (int i = 0; i < h.Length; i++) h[i] += s.SecondMoment[i];
-            mean = s.Mean();
-        }
-
-        var w = ToRowsByInput(constant.AsFloat(), k, n, transposed);
+        int k = layer.Rows, n = layer.Columns;
+        var w = layer.ReadRowsByInput();
         var quantizer = new LinearWeightQuantizer(k, n, 8, symmetric);
         var dequantized = new float[w.Length];
         quantizer.QuantizeNearest(w, dequantized);
@@ -121,77 +103,20 @@ internal sealed class WeightReconstruction
             summary = string.Create(CultureInfo.InvariantCulture,
                 $"gptq {LayerError.Relative(h, w, dequantized, k, n):E3}, {summary}{(info.DampUsed > options.Damp ? $", damp raised to {info.DampUsed}" : "")}");
         }
-        string bias = _biasCorrection ? CorrectBias(readers, w, dequantized, k, n, mean) : "";
-        result.Note($"'{name}': relative layer output error on calibration data: {summary}{bias}");
-
-        var codes = transposed ? Transpose(quantizer.Codes, k, n) : quantizer.Codes;
-        int elementType = (int)(symmetric ? TensorProto.Types.DataType.Int8 : TensorProto.Types.DataType.Uint8);
-        return new QuantizedWeight(codes, quantizer.Scales, quantizer.ZeroPoints, elementType);
-    }
-
-    private string CorrectBias(List<(Node Node, StatisticsRequest Request, bool TransB)> readers, float[] w, float[] dequantized, int k, int n, double[] mean)
-    {
-        if (readers.Count != 1) return "; bias not corrected (several readers)";
-        var node = readers[0].Node;
-        var graph = node.Graph!;
-        Constant? bias = null;
-        float factor = 1;
-        if (node.Is("Gemm") && node.Inputs.Count > 2 && node.Inputs[2].Length > 0)
+        string bias = "";
+        if (_biasCorrection)
         {
-            float beta = node.GetFloat("beta", 1);
-            factor = beta == 0 ? 0 : node.GetFloat("alpha", 1) / beta;
-            bias = graph.TryGetConstant(node.Inputs[2]);
-        }
-        else if (node.Is("MatMul") && !graph.MustKeepName(node.Outputs[0]) && graph.GetConsumers(node.Outputs[0]) is [{ Node: var add, Index: var at }] && add.Is("Add"))
-        {
-            bias = graph.TryGetConstant(add.Inputs[1 - at]);
-        }
-        if (bias is null || factor == 0 || bias.DataType != 1 || bias.ElementCount != n || bias.UseCount != 1 || bias.Dims.Any(d => d != 1 && d != n))
-            return "; bias not corrected (no float32 bias of its own with one value per output)";
-        var shift = new float[n];
-        BiasCorrection.OutputShift(w, dequantized, k, n, mean, shift);
-        var corrected = bias.AsFloat().ToArray();
-        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(shift, factor, corrected, corrected);
-        bias.Replace(1, bias.Dims.ToArray(), MemoryMarshal.AsBytes(corrected.AsSpan()).ToArray());
-        return $"; bias '{bias.Name}' corrected";
-    }
-
-    // The readers of a weight and the statistics each needs; null (with a reason) when reconstruction cannot apply.
-    private static List<(Node Node, StatisticsRequest Request, bool TransB)>? Readers(Constant constant, out string? reason)
-    {
-        reason = null;
-        var graph = constant.Graph;
-        var readers = new List<(Node, StatisticsRequest, bool)>();
-        foreach (var (node, index) in graph.GetConsumers(constant.Name))
-        {
-            bool gemm = node.Is("Gemm");
-            if (index != 1 || !(gemm || node.Is("MatMul")) || node.Graph != graph || graph.Parent is not null)
+            if (TeacherLayers.FindBias(layer, out float factor, out string? why) is { } target)
             {
-                reason = node.Is("Conv") ? "Conv is not reconstructed yet (no im2col statistics)" : $"{node} reads it in a way reconstruction does not handle";
-                return null;
+                var shift = new float[n];
+                BiasCorrection.OutputShift(w, dequantized, k, n, mean, shift);
+                TeacherLayers.AddToBias(target, shift, factor);
+                bias = $"; bias '{target.Name}' corrected";
             }
-            readers.Add((node, new StatisticsRequest(node.Inputs[0], gemm && node.GetInt("transA", 0) != 0), gemm && node.GetInt("transB", 0) != 0));
+            else bias = $"; bias not corrected ({why})";
         }
-        if (readers.Count == 0 || readers.Any(r => r.Item3 != readers[0].Item3))
-        {
-            reason = "its readers disagree on the weight's layout";
-            return null;
-        }
-        return readers;
-    }
-
-    // W as [K, N] (rows = input features): a copy, transposed from [N, K] when Gemm reads it with transB = 1.
-    private static float[] ToRowsByInput(ReadOnlySpan<float> values, int k, int n, bool transposed)
-    {
-        var w = values.ToArray();
-        return transposed ? Transpose(w, n, k) : w;
-    }
-
-    private static T[] Transpose<T>(T[] source, int rows, int columns)
-    {
-        var result = new T[source.Length];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < columns; c++) result[c * rows + r] = source[r * columns + c];
-        return result;
+        result.Note($"'{name}': relative layer output error on calibration data: {summary}{bias}");
+        int elementType = (int)(symmetric ? TensorProto.Types.DataType.Int8 : TensorProto.Types.DataType.Uint8);
+        return new QuantizedWeight(layer.ToStoredLayout(quantizer.Codes), quantizer.Scales, quantizer.ZeroPoints, elementType);
     }
 }
