@@ -15,8 +15,9 @@ namespace CompressTasks.Kernels.Reconstruction;
 /// A second-moment matrix H = Σ x xᵀ is only semi-definite (fewer samples than features, constant or
 /// duplicated inputs): damping makes it definite. When the factorization still meets a non-positive pivot
 /// (rounding), the damping is multiplied by 10 and the factorization retried, so a singular H always
-/// stays solvable; the damping used is returned. Everything runs on one thread in a fixed order: same input,
-/// same bits.
+/// stays solvable; the damping used is returned. The factorization runs on one thread; the two middle steps of
+/// <see cref="InverseUpperFactor"/> share independent rows out over threads for large n. Every entry is computed by
+/// one thread in a fixed order, so the same input gives the same bits.
 /// </remarks>
 public static class Cholesky
 {
@@ -40,6 +41,9 @@ public static class Cholesky
         for (int i = 0; i < n; i++) a.Slice(i * n + i + 1, n - i - 1).Clear();
         return true;
     }
+
+    // Below this many multiply-adds a loop stays on one thread.
+    private const long ParallelWork = 1 << 16;
 
     /// <summary>
     /// Factors <c>a + λ I</c> in place, λ = <paramref name="damp"/> · mean(diag a), raising λ tenfold until the
@@ -120,24 +124,26 @@ public static class Cholesky
             // T = (L⁻¹)ᵀ, upper: row c of T is column c of L⁻¹, from L x = e_c (x[i] = 0 for i < c).
             var t = buffer.AsSpan(0, n * n);
             t.Clear();
-            for (int c = 0; c < n; c++)
+            var factor = l.ToArray();
+            var work = buffer;
+            ForRows(n, c =>
             {
-                var x = t.Slice(c * n, n);
-                x[c] = 1 / l[c * n + c];
+                var x = work.AsSpan(c * n, n);
+                x[c] = 1 / factor[c * n + c];
                 for (int i = c + 1; i < n; i++)
-                    x[i] = -TensorPrimitives.Dot<double>(l.Slice(i * n + c, i - c), x.Slice(c, i - c)) / l[i * n + i];
-            }
+                    x[i] = -TensorPrimitives.Dot<double>(factor.AsSpan(i * n + c, i - c), x.Slice(c, i - c)) / factor[i * n + i];
+            });
             // A⁻¹ = L⁻ᵀ L⁻¹ = T Tᵀ: (i, j) = Σ_{k ≥ max(i, j)} T[i, k] T[j, k].
-            var inverse = buffer.AsSpan(n * n, n * n);
-            for (int i = 0; i < n; i++)
+            ForRows(n, i =>
             {
                 for (int j = 0; j <= i; j++)
                 {
-                    double v = TensorPrimitives.Dot<double>(t.Slice(i * n + i, n - i), t.Slice(j * n + i, n - i));
-                    inverse[i * n + j] = v;
-                    inverse[j * n + i] = v;
+                    double v = TensorPrimitives.Dot<double>(work.AsSpan(i * n + i, n - i), work.AsSpan(j * n + i, n - i));
+                    work[n * n + i * n + j] = v;
+                    work[n * n + j * n + i] = v;
                 }
-            }
+            });
+            var inverse = buffer.AsSpan(n * n, n * n);
             if (!TryFactor(inverse, n)) throw new ArithmeticException("the inverse of a positive definite matrix lost definiteness to rounding");
             // U = Lᵢₙᵥᵀ.
             for (int i = 0; i < n; i++)
@@ -148,6 +154,13 @@ public static class Cholesky
         {
             ArrayPool<double>.Shared.Return(buffer);
         }
+    }
+
+    // Rows (or columns) that are independent of each other: in parallel for large n, each by one thread.
+    private static void ForRows(int n, Action<int> body)
+    {
+        if ((long)n * n * n < ParallelWork * 64) for (int i = 0; i < n; i++) body(i);
+        else Parallel.For(0, n, body);
     }
 
     private static void Check(int length, int n)

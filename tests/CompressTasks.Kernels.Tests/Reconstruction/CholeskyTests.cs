@@ -57,6 +57,39 @@ public sealed class CholeskyTests
     }
 
     [TestMethod]
+    [DataRow(24)]
+    [DataRow(300)]
+    public void WhenALargerMatrixIsInverted_UᵀUTimesAIsTheIdentityAndRunsAgreeBitForBit(int n)
+    {
+        // 300 takes the parallel rows; A = H of correlated samples, damped.
+        var layer = new CorrelatedLayer(n, 1, 2 * n, seed: n);
+        var a = (double[])layer.H.Clone();
+        Cholesky.FactorDamped(a, n, 0.01);
+        var u = (double[])a.Clone();
+        Cholesky.InverseUpperFactor(u, n);
+        var again = (double[])a.Clone();
+        Cholesky.InverseUpperFactor(again, n);
+        CollectionAssert.AreEqual(u, again, "deterministic");
+        // (UᵀU)(L Lᵀ) = I, checked on a few columns: x = L Lᵀ e_c, then Uᵀ U x.
+        double worst = 0;
+        for (int c = 0; c < n; c += 37)
+        {
+            var x = new double[n];
+            for (int i = 0; i < n; i++) for (int k = 0; k <= Math.Min(i, c); k++) x[i] += a[i * n + k] * a[c * n + k];
+            var ux = new double[n];
+            for (int i = 0; i < n; i++) for (int k = i; k < n; k++) ux[i] += u[i * n + k] * x[k];
+            for (int i = 0; i < n; i++)
+            {
+                double v = 0;
+                for (int k = 0; k <= i; k++) v += u[k * n + i] * ux[k];
+                worst = Math.Max(worst, Math.Abs(v - (i == c ? 1 : 0)));
+            }
+        }
+        TestContext.WriteLine($"n = {n}: max |(UᵀU)A − I| over sampled columns {worst:E2}");
+        Assert.IsTrue(worst < 1e-8, $"{worst}");
+    }
+
+    [TestMethod]
     [DataRow(0.01)]
     [DataRow(0.0)]
     public void WhenHIsSingular_DampingKeepsItSolvable(double damp)
