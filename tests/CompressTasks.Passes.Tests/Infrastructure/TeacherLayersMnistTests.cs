@@ -66,6 +66,63 @@ public sealed class TeacherLayersMnistTests
         TestContext.WriteLine(table.ToString());
     }
 
+    [TestMethod]
+    public void WhenHalfTheHiddenChannelsArePruned_TheLeastSquaresRefitOfTheConsumerIsMoreAccurate()
+    {
+        var path = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var data = Path.Combine(Path.GetDirectoryName(path)!, "data");
+        var context = new PassContext(path, Path.Combine(data, "calib_images.npy"));
+        var images = Path.Combine(data, "test_images.npy");
+        var labels = FeedLoader.LoadLabels(Path.Combine(data, "test_labels.npy"));
+        double plain = Top1(PruneChannels(path, context, refit: false), images, labels);
+        double refit = Top1(PruneChannels(path, context, refit: true), images, labels);
+        TestContext.WriteLine($"mnist-mlp, 50% of the hidden channels of fc1 and fc2 removed (smallest weight norm): top-1 {plain:P1} without refit, {refit:P1} with the ridge least-squares refit of fc2 and fc3");
+        Assert.IsTrue(refit >= plain, $"refit {refit:P1} vs plain {plain:P1}");
+    }
+
+    // Removes half of fc1's and of fc2's output channels (columns with the smallest L2 norm; zeroed with their bias,
+    // which after Relu is the same as removing them) and, with `refit`, fits each consumer's kept rows to the
+    // teacher: fc2 on the kept relu1 channels, fc3 on the kept relu2 channels.
+    private static byte[] PruneChannels(string path, PassContext context, bool refit)
+    {
+        using var model = OnnxModel.Load(path);
+        var graph = Graph.Open(model);
+        var layers = new[] { "fc1.weight", "fc2.weight", "fc3.weight" }
+            .Select(name => TeacherLayers.Find(graph.GetConstant(name), out _)!).ToArray();
+        var weights = layers.Select(l => l.ReadRowsByInput()).ToArray();
+        for (int p = 0; p < 2; p++)
+        {
+            var producer = layers[p];
+            int n = producer.Columns;
+            var norms = new float[n];
+            for (int r = 0; r < producer.Rows; r++)
+                for (int c = 0; c < n; c++) norms[c] += weights[p][r * n + c] * weights[p][r * n + c];
+            var order = Enumerable.Range(0, n).OrderBy(c => norms[c]).ThenBy(c => c).ToArray();
+            var removed = order[..(n / 2)].ToHashSet();
+            var kept = Enumerable.Range(0, n).Where(c => !removed.Contains(c)).ToArray();
+            for (int r = 0; r < producer.Rows; r++) foreach (int c in removed) weights[p][r * n + c] = 0;
+            var bias = TeacherLayers.FindBias(producer, out _, out _)!;
+            var b = bias.AsFloat().ToArray();
+            foreach (int c in removed) b[c] = 0;
+            bias.Replace(1, bias.Dims.ToArray(), MemoryMarshal.AsBytes(b.AsSpan()).ToArray());
+
+            var consumer = layers[p + 1];
+            var w = weights[p + 1];
+            int m = consumer.Columns;
+            if (refit)
+            {
+                var (h, _) = TeacherLayers.Statistics(context.Teacher!, consumer, out _)!.Value;
+                var fitted = new float[kept.Length * m];
+                LeastSquaresRefit.Solve(h, w, consumer.Rows, m, kept, 1e-3, fitted);
+                for (int i = 0; i < kept.Length; i++) fitted.AsSpan(i * m, m).CopyTo(w.AsSpan(kept[i] * m, m));
+            }
+            foreach (int r in removed) w.AsSpan(r * m, m).Clear();
+        }
+        for (int i = 0; i < 3; i++)
+            layers[i].Constant.Replace(1, layers[i].Constant.Dims.ToArray(), MemoryMarshal.AsBytes(layers[i].ToStoredLayout(weights[i]).AsSpan()).ToArray());
+        return PassHarness.Bytes(model);
+    }
+
     // The model with every MatMul weight compressed by `run` (and its bias corrected), as bytes.
     private static byte[] Apply(string path, PassContext context, Compress run, bool reconstruct, bool bias)
     {
