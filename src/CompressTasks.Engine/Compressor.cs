@@ -81,7 +81,10 @@ public static class Compressor
             }
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
-            runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"));
+            // The teacher is the file on disk, untouched by the passes; calibration comes from the recipe.
+            var context = new PassContext(request.ModelPath, recipe?.Calibration?.FullPath);
+            runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"),
+                context: context);
             progress?.Invoke($"{name}: saving {request.OutputPath}");
             model.Save(request.OutputPath);
         }

@@ -21,11 +21,14 @@ public static class PassManager
     /// <summary>
     /// Runs <paramref name="steps"/> in order, up to <paramref name="rounds"/> times while any pass still changes
     /// the graph (a fixed point for presets such as <c>optimize</c>). Results of repeated rounds add up per step.
-    /// <paramref name="progress"/>, when given, hears one line as each pass starts.
+    /// <paramref name="progress"/>, when given, hears one line as each pass starts. <paramref name="context"/> offers
+    /// passes the teacher and calibration data (none by default).
     /// </summary>
     public static IReadOnlyList<PassRun> Run(
-        OnnxModel model, IReadOnlyList<PassStep> steps, int rounds = 1, bool validateEachPass = false, Action<string>? progress = null)
+        OnnxModel model, IReadOnlyList<PassStep> steps, int rounds = 1, bool validateEachPass = false, Action<string>? progress = null,
+        PassContext? context = null)
     {
+        context ??= PassContext.None;
         var main = Graph.Open(model);
         var problems = GraphValidator.Validate(main);
         if (problems.Count > 0)
@@ -46,7 +49,7 @@ public static class PassManager
                 long bytesBefore = CountBytes(model);
                 long start = Stopwatch.GetTimestamp();
                 var result = new PassResult();
-                step.Pass.Run(main, step.Arguments, result);
+                step.Pass.Run(main, step.Arguments, result, context);
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 changed |= result.Changed;
                 if (validateEachPass) ThrowIfBroken(main, step.Pass.Descriptor.Name, model);

@@ -56,6 +56,38 @@ public sealed class CompressorTests
         new(model, recipe, Path.Combine(_dir, "out", "model.onnx"), Path.Combine(_dir, "report"));
 
     [TestMethod]
+    public void WhenTheRecipeHasCalibrationData_GptqAndBiasCorrectionUseTheTeacher_AndWithoutItTheWeightIsSkipped()
+    {
+        var model = WriteModel();
+        // 64 calibration rows for x [4, 64] (16 batches), written as a NumPy .npy beside the recipe.
+        var random = new Random(3);
+        var rows = new float[64 * 64];
+        for (int i = 0; i < rows.Length; i++) rows[i] = random.NextSingle() + (i % 64) * 0.01f;
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (64, 64), }".PadRight(128 - 11) + "\n";
+        File.WriteAllBytes(Path.Combine(_dir, "calib.npy"),
+            [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. System.Text.Encoding.ASCII.GetBytes(header), .. MemoryMarshal.AsBytes(rows.AsSpan())]);
+        const string Pass = "  - quantize-weights-int8: { method: gptq, bias-correction: true, min-elements: 64 }\n";
+
+        var result = Compressor.Run(Request(model, WriteRecipe("extends: optimize\ncalibration: calib.npy\npasses:\n" + Pass + "verify:\n  min-cosine: 0.999\n")));
+        var notes = Notes(result.ReportPath);
+        Console.WriteLine($"with calibration: {notes}");
+        StringAssert.Contains(notes, "'W': relative layer output error on calibration data: gptq");
+        StringAssert.Contains(notes, "bias 'b' corrected", "after fuse-matmul-add the bias is Gemm's C");
+
+        var without = Compressor.Run(Request(model, WriteRecipe("passes:\n" + Pass)));
+        notes = Notes(without.ReportPath);
+        Console.WriteLine($"without calibration: {notes}");
+        StringAssert.Contains(notes, "'W': method: gptq needs calibration data");
+    }
+
+    private static string Notes(string reportPath)
+    {
+        using var report = JsonDocument.Parse(File.ReadAllText(reportPath));
+        var pass = report.RootElement.GetProperty("passes").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "quantize-weights-int8");
+        return string.Join("; ", pass.GetProperty("notes").EnumerateArray().Select(n => n.GetString()));
+    }
+
+    [TestMethod]
     public void WhenRecipeRuns_OutputIsSmallerReportedAndVerified()
     {
         var model = WriteModel();

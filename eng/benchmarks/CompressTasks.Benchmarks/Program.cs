@@ -12,6 +12,9 @@ return args switch
     ["optimize", .. var rest] => OptimizeBenchmark.Run(rest),
     ["precision", .. var rest] => PrecisionBenchmark.Run(rest),
     ["quantize", .. var rest] => QuantizeBenchmark.Run(rest),
+    ["reconstruct", .. var rest] => ReconstructBenchmark.Run(rest, ChildRun, ChildPeak(["idle"])),
+    ["reconstruct-once", var model, var calibration, var method] => Report(ReconstructBenchmark.Once(model, calibration, method)),
+    ["reconstruct-kernels", .. var rest] => ReconstructBenchmark.Kernels(rest),
     ["load-save-once", var model, var output] => LoadSaveOnce(model, output),
     ["idle"] => Idle(),
     _ => Usage(),
@@ -23,6 +26,8 @@ static int Usage()
     Console.Error.WriteLine("       CompressTasks.Benchmarks optimize [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks precision [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize [--runs N] [--model NAME-PREFIX]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct [--runs N]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-kernels [K ...]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");
     return 2;
 }
@@ -107,8 +112,25 @@ static int Idle()
     return 0;
 }
 
+// Prints a child's result line, then its peak working set on the last line.
+static int Report(string line)
+{
+    Console.WriteLine(line);
+    Console.WriteLine(Process.GetCurrentProcess().PeakWorkingSet64.ToString(CultureInfo.InvariantCulture));
+    return 0;
+}
+
+// Runs this program again: its output's last line is its peak working set, the line before its result.
+static (long Peak, string Line) ChildRun(string[] args)
+{
+    var lines = ChildOutput(args).Trim().Split('\n');
+    return (long.Parse(lines[^1].Trim(), CultureInfo.InvariantCulture), lines.Length > 1 ? lines[^2].Trim() : "");
+}
+
 // Runs this program again and reads the peak working set it reports just before exiting (VmHWM on Linux).
-static long ChildPeak(string[] args)
+static long ChildPeak(string[] args) => long.Parse(ChildOutput(args).Trim(), CultureInfo.InvariantCulture);
+
+static string ChildOutput(string[] args)
 {
     var self = Environment.ProcessPath!;
     var info = new ProcessStartInfo(self) { RedirectStandardOutput = true };
@@ -118,7 +140,7 @@ static long ChildPeak(string[] args)
     var text = child.StandardOutput.ReadToEnd();
     child.WaitForExit();
     if (child.ExitCode != 0) throw new InvalidOperationException($"child {string.Join(' ', args)} failed with {child.ExitCode}");
-    return long.Parse(text.Trim(), CultureInfo.InvariantCulture);
+    return text;
 }
 
 static double Median(List<double> values)

@@ -10,6 +10,12 @@ public abstract class GraphPass
 
     /// <summary>Runs the pass over <paramref name="main"/> (and, as the pass decides, its subgraphs).</summary>
     public abstract void Run(Graph main, PassArguments arguments, PassResult result);
+
+    /// <summary>
+    /// Runs the pass with a <paramref name="context"/> (teacher and calibration data). Passes that need neither
+    /// keep the default, which ignores it.
+    /// </summary>
+    public virtual void Run(Graph main, PassArguments arguments, PassResult result, PassContext context) => Run(main, arguments, result);
 }
 
 /// <summary>

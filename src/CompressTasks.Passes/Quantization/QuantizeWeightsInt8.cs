@@ -29,6 +29,9 @@ namespace CompressTasks.Passes.Quantization;
 /// opset is never raised); W is a float32 constant chosen by the shared <see cref="WeightSelection"/> parameters, all finite; an
 /// initializer that is also a graph input (IR 4 and later) is a default the caller may override, so it is left alone.
 /// Bias inputs (input 2) are never quantized.
+/// <c>method: gptq</c> and <c>bias-correction: true</c> fit MatMul/Gemm weights to the teacher's outputs on the
+/// recipe's calibration data (see <see cref="WeightReconstruction"/>); the stored format is the same. Without
+/// calibration data every candidate is skipped, saying so.
 /// </remarks>
 public sealed class QuantizeWeightsInt8 : GraphPass
 {
@@ -41,6 +44,7 @@ public sealed class QuantizeWeightsInt8 : GraphPass
             ParameterSpec.Bool("per-channel", true, "One scale per output channel (needs opset 13) instead of one per tensor (opset 10)."),
             ParameterSpec.Bool("symmetric", true, "int8 with zero point 0 and scale max|w|/127; false: uint8 with a zero point from min/max."),
             .. WeightSelection.Parameters(Supported, 1024),
+            .. WeightReconstruction.Parameters,
         ],
         "- quantize-weights-int8: { per-channel: true, symmetric: true, min-elements: 1024 }");
 
@@ -51,7 +55,9 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         public HashSet<int> Axes { get; } = [];
     }
 
-    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result) => Run(main, arguments, result, PassContext.None);
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result, PassContext context)
     {
         bool perChannel = arguments.GetBool("per-channel");
         bool symmetric = arguments.GetBool("symmetric");
@@ -67,6 +73,8 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         }
 
         long opset = main.GetOpsetVersion("") ?? 0;
+        var reconstruction = WeightReconstruction.Create(arguments, context, out string? missingCalibration);
+        var accepted = new List<(Constant Constant, int Axis)>();
         foreach (var candidate in candidates.Values)
         {
             var constant = candidate.Constant;
@@ -74,12 +82,17 @@ public sealed class QuantizeWeightsInt8 : GraphPass
             int axis = perChannel && candidate.Axes.Count == 1 ? candidate.Axes.Single() : -1;
             if (perChannel && candidate.Axes.Count > 1)
                 result.Note($"'{constant.Name}': readers want different channel axes ({string.Join(", ", candidate.Axes.Order())}); one scale per tensor");
-            if (Skip(constant, opset, perChannel) is { } reason)
+            if ((Skip(constant, opset, perChannel) ?? (missingCalibration is null ? null : $"'{constant.Name}': {missingCalibration}")) is { } reason)
             {
                 result.Skip(reason);
                 continue;
             }
-            Rewrite(constant, axis, symmetric);
+            accepted.Add((constant, axis));
+        }
+        reconstruction?.Collect(accepted.Select(a => a.Constant));
+        foreach (var (constant, axis) in accepted)
+        {
+            Rewrite(constant, axis, reconstruction?.Quantize(constant, axis, symmetric, result) ?? QuantizeNearest(constant, axis, symmetric));
             result.RecordRewrite();
         }
     }
@@ -104,9 +117,8 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         return null;
     }
 
-    private static void Rewrite(Constant constant, int axis, bool symmetric)
+    private static QuantizedWeight QuantizeNearest(Constant constant, int axis, bool symmetric)
     {
-        var graph = constant.Graph;
         var dims = constant.Dims.ToArray();
         var values = constant.AsFloat();
         // View the weight as [outer, channels, inner] around the channel axis (channels = 1 per tensor).
@@ -117,7 +129,6 @@ public sealed class QuantizeWeightsInt8 : GraphPass
             if (axis < 0 || d > axis) inner *= dims[d];
             else if (d < axis) outer *= dims[d];
         }
-        long[] paramDims = axis < 0 ? [] : [channels];
         var scales = new float[channels];
         byte[] quantized = new byte[values.Length];
         byte[] zeroPoints = new byte[channels];
@@ -134,11 +145,18 @@ public sealed class QuantizeWeightsInt8 : GraphPass
             Int8Quantization.QuantizeAsymmetric(values, scales, zeroPoints, (int)outer, (int)inner, quantized);
             elementType = (int)TensorProto.Types.DataType.Uint8;
         }
+        return new QuantizedWeight(quantized, scales, zeroPoints, elementType);
+    }
 
+    private static void Rewrite(Constant constant, int axis, QuantizedWeight weight)
+    {
+        var graph = constant.Graph;
+        var dims = constant.Dims.ToArray();
+        long[] paramDims = axis < 0 ? [] : [weight.Scales.Length];
         string name = constant.Name;
-        var q = Weights.Add(graph, name + "_quantized", elementType, dims, quantized);
-        var s = Weights.Add(graph, name + "_scale", 1, paramDims, MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
-        var z = Weights.Add(graph, name + "_zero_point", elementType, paramDims, zeroPoints);
+        var q = Weights.Add(graph, name + "_quantized", weight.ElementType, dims, weight.Values);
+        var s = Weights.Add(graph, name + "_scale", 1, paramDims, MemoryMarshal.AsBytes(weight.Scales.AsSpan()).ToArray());
+        var z = Weights.Add(graph, name + "_zero_point", weight.ElementType, paramDims, weight.ZeroPoints);
         int at = 0;
         if (constant.Node is { } node)
         {

@@ -1,0 +1,124 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+
+namespace CompressTasks.Kernels.Reconstruction;
+
+/// <summary>
+/// The state GPTQ and SparseGPT share: the (possibly permuted) working copy of the weight, the upper Cholesky
+/// factor U of the damped inverse second moment, and the block of scaled errors waiting for the lazy update.
+/// </summary>
+internal sealed class Workspace : IDisposable
+{
+    private readonly int _k, _n, _block;
+
+    public Workspace(int k, int n, int block)
+    {
+        _k = k;
+        _n = n;
+        _block = block;
+        Weights = ArrayPool<float>.Shared.Rent(k * n);
+        Factor = ArrayPool<double>.Shared.Rent(k * k);
+        Errors = ArrayPool<float>.Shared.Rent(block * n);
+        Row = new float[n];
+    }
+
+    /// <summary>Working weights [K, N], rows in processing order.</summary>
+    public float[] Weights { get; }
+
+    /// <summary>U [K, K], upper: H⁻¹ = Uᵀ U in processing order.</summary>
+    public double[] Factor { get; }
+
+    /// <summary>Scaled errors (w − q) / U[i, i] of the current block's rows.</summary>
+    public float[] Errors { get; }
+
+    /// <summary>One row of scratch.</summary>
+    public float[] Row { get; }
+
+    /// <summary>
+    /// Copies the weights (rows permuted by decreasing H[k, k] when <paramref name="actOrder"/>), decouples dead inputs,
+    /// damps H and turns it into U. Fills <paramref name="order"/> (processing position → original row). Returns the
+    /// number of dead inputs (rows kept).
+    /// </summary>
+    public int Prepare(ReadOnlySpan<float> weights, ReadOnlySpan<double> hessian, bool actOrder, double damp, int[] order, out double dampUsed)
+    {
+        int k = _k, n = _n, dead = 0;
+        for (int i = 0; i < k; i++) order[i] = i;
+        if (actOrder)
+        {
+            // Decreasing diagonal, ties by index: a total order, so the permutation is deterministic.
+            var keys = new double[k];
+            for (int i = 0; i < k; i++) keys[i] = hessian[i * k + i];
+            Array.Sort(order, (a, b) => keys[b] != keys[a] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
+        }
+        var h = Factor.AsSpan(0, k * k);
+        for (int i = 0; i < k; i++)
+        {
+            int oi = order[i];
+            weights.Slice(oi * n, n).CopyTo(Weights.AsSpan(i * n, n));
+            for (int j = 0; j < k; j++) h[i * k + j] = hessian[oi * k + order[j]];
+        }
+        // An input never seen non-zero gets H[i, i] = 1, which decouples it: its row is rounded on its own, with no
+        // error pushed to or from it. The row is kept, not zeroed as in the paper: the input may fire on other data.
+        for (int i = 0; i < k; i++)
+        {
+            if (h[i * k + i] != 0) continue;
+            h[i * k + i] = 1;
+            dead++;
+        }
+        dampUsed = Cholesky.FactorDamped(h, k, damp);
+        Cholesky.InverseUpperFactor(h, k);
+        return dead;
+    }
+
+    /// <summary>
+    /// Row <paramref name="i"/> becomes <paramref name="replacement"/>; its scaled error goes into the block's
+    /// errors and onto the block's remaining rows up to <paramref name="blockEnd"/>.
+    /// </summary>
+    public void Propagate(int i, int blockEnd, ReadOnlySpan<float> replacement)
+    {
+        int k = _k, n = _n;
+        var row = Weights.AsSpan(i * n, n);
+        var error = Errors.AsSpan((i % _block) * n, n);
+        TensorPrimitives.Subtract(row, replacement, error);
+        TensorPrimitives.Divide(error, (float)Factor[i * k + i], error);
+        replacement.CopyTo(row);
+        for (int j = i + 1; j < blockEnd; j++)
+        {
+            var target = Weights.AsSpan(j * n, n);
+            TensorPrimitives.MultiplyAdd(error, (float)-Factor[i * k + j], target, target);
+        }
+    }
+
+    /// <summary>w_j ← w_j − Σ_{i ∈ block} U[i, j] · e_i for every row j after the block, rows in parallel.</summary>
+    public void LazyUpdate(int b0, int b1)
+    {
+        int k = _k, n = _n;
+        if (b1 >= k) return;
+        var weights = Weights;
+        var factor = Factor;
+        var errors = Errors;
+        int block = _block;
+        void Update(int j)
+        {
+            var target = weights.AsSpan(j * n, n);
+            for (int i = b0; i < b1; i++)
+                TensorPrimitives.MultiplyAdd(errors.AsSpan((i % block) * n, n), (float)-factor[i * k + j], target, target);
+        }
+        if ((long)(k - b1) * (b1 - b0) * n < 1 << 16)
+            for (int j = b1; j < k; j++) Update(j);
+        else Parallel.For(b1, k, Update);
+    }
+
+    /// <summary>Writes the working rows back in their original order.</summary>
+    public void Restore(Span<float> weights, int[] order)
+    {
+        for (int i = 0; i < _k; i++) Weights.AsSpan(i * _n, _n).CopyTo(weights.Slice(order[i] * _n, _n));
+    }
+
+    public void Dispose()
+    {
+        ArrayPool<float>.Shared.Return(Weights);
+        ArrayPool<double>.Shared.Return(Factor);
+        ArrayPool<float>.Shared.Return(Errors);
+    }
+}

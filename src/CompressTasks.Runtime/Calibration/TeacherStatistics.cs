@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using CompressTasks.Model;
+using CompressTasks.Model.Onnx;
+using CompressTasks.Runtime.Data;
+using Google.Protobuf;
+
+namespace CompressTasks.Runtime.Calibration;
+
+/// <summary>
+/// Layer input statistics of the teacher (the original model) on calibration data: the model runs in ONNX Runtime,
+/// with optimizations disabled so every value keeps its name, the requested values exposed as extra graph outputs,
+/// one batch at a time; each batch's activations are folded into <see cref="LayerStatistics"/> and dropped, so
+/// memory is bounded by the H matrices, never by the number of samples.
+/// </summary>
+/// <remarks>
+/// Created once per model and calibration source; nothing runs until <see cref="Collect"/> is called, and values
+/// already collected are served from memory, so several passes can ask for what they need. Values that are not a
+/// float32 activation of the main graph come back in <see cref="Problems"/> with the reason instead of statistics.
+/// Data are read with <see cref="FeedLoader"/> (a .npy/.npz/.pb file or a folder; one-input models).
+/// </remarks>
+public sealed class TeacherStatistics
+{
+    private readonly string _modelPath;
+    private readonly string _calibrationPath;
+    private readonly int _maxRows;
+    private readonly Dictionary<StatisticsRequest, LayerStatistics> _collected = [];
+    private readonly Dictionary<StatisticsRequest, string> _problems = [];
+
+    /// <summary>Statistics of the model at <paramref name="modelPath"/> on the data at <paramref name="calibrationPath"/>.</summary>
+    public TeacherStatistics(string modelPath, string calibrationPath, int maxRows = 4096)
+    {
+        _modelPath = modelPath;
+        _calibrationPath = calibrationPath;
+        _maxRows = maxRows;
+    }
+
+    /// <summary>The calibration data path.</summary>
+    public string CalibrationPath => _calibrationPath;
+
+    /// <summary>Requests that could not be served, with the reason.</summary>
+    public IReadOnlyDictionary<StatisticsRequest, string> Problems => _problems;
+
+    /// <summary>Calibration batches run so far (over all sweeps).</summary>
+    public int Batches { get; private set; }
+
+    /// <summary>Time spent running the teacher and accumulating.</summary>
+    public TimeSpan Elapsed { get; private set; }
+
+    /// <summary>Bytes held by all statistics collected.</summary>
+    public long Bytes => _collected.Values.Sum(s => s.Bytes);
+
+    /// <summary>
+    /// Returns the statistics of every request that can be served, running the teacher once over the calibration
+    /// data for those not collected yet. Unreadable data or a model ONNX Runtime cannot run throw CT3002/CT3001.
+    /// </summary>
+    public IReadOnlyDictionary<StatisticsRequest, LayerStatistics> Collect(IReadOnlyList<StatisticsRequest> requests)
+    {
+        var missing = requests.Distinct().Where(r => !_collected.ContainsKey(r) && !_problems.ContainsKey(r)).ToList();
+        if (missing.Count > 0) Sweep(missing);
+        var result = new Dictionary<StatisticsRequest, LayerStatistics>();
+        foreach (var r in requests)
+            if (_collected.TryGetValue(r, out var s)) result[r] = s;
+        return result;
+    }
+
+    private void Sweep(List<StatisticsRequest> requests)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var model = OnnxModel.Load(_modelPath);
+        var graph = model.Proto.Graph;
+        if (graph.Initializer.Any(TensorData.IsExternal))
+        {
+            foreach (var r in requests) _problems[r] = "teacher statistics need the weights inside the model file (external data is not supported)";
+            return;
+        }
+        var inputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var produced = graph.Node.SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
+        var copy = model.Proto.Clone();
+        var outputs = copy.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var served = new List<StatisticsRequest>();
+        foreach (var r in requests)
+        {
+            if (!inputs.Contains(r.Value) && !produced.Contains(r.Value))
+            {
+                _problems[r] = $"the original model has no value '{r.Value}' in its main graph (renamed by an earlier pass, or inside a subgraph)";
+                continue;
+            }
+            served.Add(r);
+            // A name-only output: ONNX Runtime infers type and shape.
+            if (!inputs.Contains(r.Value) && outputs.Add(r.Value)) copy.Graph.Output.Add(new ValueInfoProto { Name = r.Value });
+        }
+        if (served.Count == 0) return;
+        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.Disabled };
+        using var session = ModelSession.Open(copy.ToByteArray(), $"{Path.GetFileName(_modelPath)} (teacher statistics)", runtime);
+        var names = served.Select(r => r.Value).Where(v => !inputs.Contains(v)).Distinct().ToArray();
+        var accumulators = new Dictionary<StatisticsRequest, LayerStatistics>();
+        foreach (var feed in FeedLoader.Load(_calibrationPath, session.Inputs, _maxRows))
+        {
+            // Only graph inputs asked for: the feed itself is the data, nothing to run.
+            var results = names.Length > 0 ? session.Run(feed, names) : [];
+            Batches++;
+            foreach (var r in served)
+            {
+                if (_problems.ContainsKey(r)) continue;
+                var value = inputs.Contains(r.Value) ? feed[r.Value] : results[Array.IndexOf(names, r.Value)];
+                if (Add(r, value, accumulators) is { } problem)
+                {
+                    _problems[r] = problem;
+                    accumulators.Remove(r);
+                }
+            }
+        }
+        foreach (var (r, s) in accumulators) _collected[r] = s;
+        Elapsed += Stopwatch.GetElapsedTime(start);
+    }
+
+    private static string? Add(StatisticsRequest r, TensorValue value, Dictionary<StatisticsRequest, LayerStatistics> accumulators)
+    {
+        if (value.ElementType != 1) return $"'{r.Value}' is not float32 (element type {value.ElementType})";
+        if (value.Shape.Length == 0 || (r.Transposed && value.Shape.Length != 2)) return $"'{r.Value}' has shape [{string.Join(", ", value.Shape)}], not the layer input expected";
+        long features = r.Transposed ? value.Shape[0] : value.Shape[^1];
+        if (features < 1 || features > 16384) return $"'{r.Value}' has {features} features; statistics are kept for 1 to 16384";
+        if (!accumulators.TryGetValue(r, out var statistics)) accumulators[r] = statistics = new LayerStatistics((int)features);
+        else if (statistics.Features != features) return $"'{r.Value}' changes its feature count between batches";
+        if (r.Transposed) statistics.AddTransposed(value.As<float>());
+        else statistics.Add(value.As<float>());
+        return null;
+    }
+}

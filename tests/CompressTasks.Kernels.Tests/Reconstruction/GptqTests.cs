@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using CompressTasks.Kernels.Reconstruction;
+
+namespace CompressTasks.Kernels.Tests.Reconstruction;
+
+[TestClass]
+public sealed class GptqTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    [DataRow(8, 0, false, false)]
+    [DataRow(8, 0, false, true)]
+    [DataRow(8, 0, true, false)]
+    [DataRow(4, 32, false, false)]
+    [DataRow(4, 32, false, true)]
+    [DataRow(4, 32, true, true)]
+    [DataRow(4, 0, true, false)]
+    public void WhenInputsAreCorrelated_GptqOutputErrorIsBelowRoundToNearest(int bits, int group, bool symmetric, bool actOrder)
+    {
+        var layer = new CorrelatedLayer(128, 48, 512, seed: bits * 7 + group);
+        var rtn = new float[layer.W.Length];
+        new LinearWeightQuantizer(layer.K, layer.N, bits, symmetric, group).QuantizeNearest(layer.W, rtn);
+
+        var gptq = (float[])layer.W.Clone();
+        var quantizer = new LinearWeightQuantizer(layer.K, layer.N, bits, symmetric, group);
+        var info = Gptq.Quantize(gptq, layer.H, quantizer, new GptqOptions(BlockSize: 32, Damp: 0.01, ActOrder: actOrder));
+
+        // The weights handed back are exactly what the stored codes, scales and zero points dequantize to.
+        var check = new float[layer.W.Length];
+        Dequantize(quantizer, check);
+        CollectionAssert.AreEqual(check, gptq, "codes and dequantized weights agree");
+
+        double rtnError = layer.OutputError(rtn), gptqError = layer.OutputError(gptq);
+        double predicted = LayerError.Relative(layer.H, layer.W, gptq, layer.K, layer.N);
+        TestContext.WriteLine($"int{bits} group {group} symmetric {symmetric} act-order {actOrder}: relative output error RTN {rtnError:E3}, GPTQ {gptqError:E3} ({rtnError / gptqError:F2}× lower; from H: {predicted:E3}); damp {info.DampUsed}");
+        Assert.IsTrue(gptqError < rtnError, $"GPTQ {gptqError} vs RTN {rtnError}");
+        Assert.AreEqual(gptqError, predicted, gptqError * 1e-3, "tr(ΔᵀHΔ)/tr(WᵀHW) is the measured error");
+    }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenEightBitsPerChannel_RoundToNearestIsInt8QuantizationExactly(bool symmetric)
+    {
+        var layer = new CorrelatedLayer(40, 24, 8, seed: 3);
+        var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 8, symmetric);
+        quantizer.QuantizeNearest(layer.W, []);
+        var scales = new float[layer.N];
+        var zero = new byte[layer.N];
+        var codes = new byte[layer.W.Length];
+        if (symmetric)
+        {
+            Int8Quantization.ComputeSymmetricScales(layer.W, layer.K, 1, scales);
+            Int8Quantization.QuantizeSymmetric(layer.W, scales, layer.K, 1, MemoryMarshal.Cast<byte, sbyte>(codes.AsSpan()));
+        }
+        else
+        {
+            Int8Quantization.ComputeAsymmetricParameters(layer.W, layer.K, 1, scales, zero);
+            Int8Quantization.QuantizeAsymmetric(layer.W, scales, zero, layer.K, 1, codes);
+        }
+        CollectionAssert.AreEqual(scales, quantizer.Scales);
+        CollectionAssert.AreEqual(zero, quantizer.ZeroPoints);
+        CollectionAssert.AreEqual(codes, quantizer.Codes);
+    }
+
+    [TestMethod]
+    public void WhenAnInputIsAlwaysZero_ItsRowIsRoundedToNearestAndTheRestStillImproves()
+    {
+        var layer = new CorrelatedLayer(64, 16, 256, seed: 11);
+        // Input 5 never fires: zero its samples and rebuild H.
+        for (int s = 0; s < layer.Samples; s++) layer.X[s * layer.K + 5] = 0;
+        Array.Clear(layer.H);
+        Array.Clear(layer.Sum);
+        SecondMoment.Accumulate(layer.X, layer.K, layer.H, layer.Sum);
+        var gptq = (float[])layer.W.Clone();
+        var info = Gptq.Quantize(gptq, layer.H, new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16), new GptqOptions(16));
+        var rtn = new float[layer.W.Length];
+        new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16).QuantizeNearest(layer.W, rtn);
+        TestContext.WriteLine($"dead inputs {info.DeadInputs}; error RTN {layer.OutputError(rtn):E3}, GPTQ {layer.OutputError(gptq):E3}");
+        Assert.AreEqual(1, info.DeadInputs);
+        // The dead row is rounded to nearest on its own, so it still serves data where the input fires.
+        for (int c = 0; c < layer.N; c++) Assert.AreEqual(rtn[5 * layer.N + c], gptq[5 * layer.N + c]);
+        Assert.IsTrue(layer.OutputError(gptq) < layer.OutputError(rtn));
+    }
+
+    internal static void Dequantize(LinearWeightQuantizer q, float[] result)
+    {
+        for (int k = 0; k < q.Rows; k++)
+            for (int c = 0; c < q.Columns; c++)
+            {
+                int p = q.GroupOf(k) * q.Columns + c;
+                int code = q.Symmetric ? (sbyte)q.Codes[k * q.Columns + c] : q.Codes[k * q.Columns + c];
+                result[k * q.Columns + c] = (code - (q.Symmetric ? 0 : q.ZeroPoints[p])) * q.Scales[p];
+            }
+    }
+}

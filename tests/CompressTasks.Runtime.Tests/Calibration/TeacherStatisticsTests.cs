@@ -1,0 +1,85 @@
+using CompressTasks.Model;
+using CompressTasks.Runtime.Calibration;
+using CompressTasks.Runtime.Data;
+using CompressTasks.TestSupport;
+
+namespace CompressTasks.Runtime.Tests.Calibration;
+
+[TestClass]
+public sealed class TeacherStatisticsTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void WhenMnistMlpRunsOnCalibrationData_TheStatisticsAreThoseOfTheActivations()
+    {
+        var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var calibration = Path.Combine(Path.GetDirectoryName(model)!, "data", "calib_images.npy");
+        var teacher = new TeacherStatistics(model, calibration);
+        var input = new StatisticsRequest("input");
+        var hidden = new StatisticsRequest("relu1");
+        var absent = new StatisticsRequest("no-such-value");
+        var stats = teacher.Collect([input, hidden, absent]);
+        TestContext.WriteLine($"{teacher.Batches} batches in {teacher.Elapsed.TotalMilliseconds:F0} ms; {teacher.Bytes:N0} bytes of statistics; problems: {string.Join("; ", teacher.Problems.Values)}");
+
+        // Reference: the activations recomputed here in double from the calibration rows and fc1's weights.
+        var x = NpyReader.Read(calibration).As<float>();
+        int rows = x.Length / 784;
+        using var onnx = OnnxModel.Load(model);
+        var w1 = Floats(onnx, "fc1.weight");
+        var b1 = Floats(onnx, "fc1.bias");
+        var relu = new double[rows * 512];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < 512; c++)
+            {
+                double v = b1[c];
+                for (int i = 0; i < 784; i++) v += (double)x[r * 784 + i] * w1[i * 512 + c];
+                relu[r * 512 + c] = Math.Max(0, v);
+            }
+
+        Assert.AreEqual(2, stats.Count);
+        Assert.IsTrue(teacher.Problems.ContainsKey(absent), "an unknown value is a problem with a reason, not an exception");
+        Assert.AreEqual((784, rows), (stats[input].Features, (int)stats[input].Samples));
+        Assert.AreEqual((512, rows), (stats[hidden].Features, (int)stats[hidden].Samples));
+        double worst = 0;
+        var h = stats[hidden].SecondMoment;
+        for (int i = 0; i < 512; i += 7)
+            for (int j = 0; j < 512; j += 5)
+            {
+                double expected = 0;
+                for (int r = 0; r < rows; r++) expected += relu[r * 512 + i] * relu[r * 512 + j];
+                worst = Math.Max(worst, Math.Abs(h[i * 512 + j] - expected) / (1 + Math.Abs(expected)));
+            }
+        for (int i = 0; i < 784; i += 13)
+        {
+            double expected = 0;
+            for (int r = 0; r < rows; r++) expected += (double)x[r * 784 + i] * x[r * 784 + i];
+            Assert.AreEqual(expected, stats[input].SecondMoment[i * 784 + i], 1e-4 * (1 + expected));
+        }
+        TestContext.WriteLine($"relu1: worst relative difference of H against the recomputed activations {worst:E2}");
+        Assert.IsTrue(worst < 1e-4, $"{worst}");
+
+        // A second request for the same values does not run the model again.
+        int batches = teacher.Batches;
+        Assert.AreSame(stats[hidden], teacher.Collect([hidden])[hidden]);
+        Assert.AreEqual(batches, teacher.Batches);
+    }
+
+    [TestMethod]
+    public void WhenOnlyTheGraphInputIsAskedFor_TheFeedsAreTheSamples()
+    {
+        var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var calibration = Path.Combine(Path.GetDirectoryName(model)!, "data", "calib_images.npy");
+        var stats = new TeacherStatistics(model, calibration).Collect([new StatisticsRequest("input")]);
+        var x = NpyReader.Read(calibration).As<float>();
+        double expected = 0;
+        foreach (var v in x) expected += v;
+        double sum = stats.Single().Value.Sum.Sum();
+        TestContext.WriteLine($"Σ x over {stats.Single().Value.Samples} rows: {sum} (direct {expected})");
+        Assert.AreEqual(expected, sum, 1e-6 * Math.Abs(expected));
+    }
+
+    private static float[] Floats(OnnxModel model, string name) =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(
+            model.GetTensorBytes(model.Proto.Graph.Initializer.Single(t => t.Name == name)).Span).ToArray();
+}
