@@ -61,7 +61,9 @@ public static class Compressor
         using (var model = OnnxModel.Load(request.ModelPath))
         {
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
-            var steps = (recipe?.Passes ?? []).Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments)).ToList();
+            // The recipe's calibration data travels with every pass's arguments; passes that need it read it from there.
+            var calibration = recipe?.Calibration is { } data ? new CalibrationData(data.FullPath) : null;
+            var steps = (recipe?.Passes ?? []).Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments.WithCalibration(calibration))).ToList();
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
             runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"));

@@ -22,6 +22,7 @@ public static class PassRegistry
         new FuseMatMulAdd(),
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
+        new QuantizeStatic(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

@@ -14,6 +14,8 @@ namespace CompressTasks.Kernels.Calibration;
 ///   T = i*·w with i* = argmin D(i) (the first one on ties)
 ///   range = [max(min x, −T), min(max x, T)], widened to contain 0
 /// </code>
+/// Exact zeros are left out of the histogram: 0 is always in the range and quantizes without error, and after a
+/// Relu half the values are 0, a spike in the first bin that would otherwise drive the search to the smallest T.
 /// </remarks>
 public sealed class EntropyEstimator(int levels = 128, int bins = 4096) : IRangeEstimator
 {
@@ -23,7 +25,7 @@ public sealed class EntropyEstimator(int levels = 128, int bins = 4096) : IRange
     public int Levels { get; } = levels >= 1 ? levels : throw new ArgumentOutOfRangeException(nameof(levels));
 
     /// <inheritdoc/>
-    public void Observe(ReadOnlySpan<float> values) => _histogram.Add(values);
+    public void Observe(ReadOnlySpan<float> values) => _histogram.Add(values, ignoreZeros: true);
 
     /// <inheritdoc/>
     public (float Min, float Max) Range()

@@ -42,8 +42,8 @@ public sealed class Histogram
     /// <summary>Width of one bin, 2R / bins.</summary>
     public float BinWidth => 2 * Radius / _counts.Length;
 
-    /// <summary>Adds the finite values of a batch.</summary>
-    public void Add(ReadOnlySpan<float> values)
+    /// <summary>Adds the finite values of a batch; with <paramref name="ignoreZeros"/> exact zeros are not counted.</summary>
+    public void Add(ReadOnlySpan<float> values, bool ignoreZeros = false)
     {
         float magnitude = 0;
         foreach (var v in values)
@@ -62,7 +62,7 @@ public sealed class Histogram
         float inverse = Radius > 0 ? bins / (2 * Radius) : 0;
         foreach (var v in values)
         {
-            if (!float.IsFinite(v)) continue;
+            if (!float.IsFinite(v) || (ignoreZeros && v == 0)) continue;
             // With no nonzero value yet (R = 0) every value is 0 and falls in the middle bin.
             int bin = Radius > 0 ? (int)MathF.Floor((v + Radius) * inverse) : bins / 2;
             _counts[Math.Clamp(bin, 0, bins - 1)]++;
