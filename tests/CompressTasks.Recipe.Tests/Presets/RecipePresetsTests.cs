@@ -7,7 +7,7 @@ public sealed class RecipePresetsTests
 {
     [TestMethod]
     public void Names_ListTheEmbeddedPresets() =>
-        CollectionAssert.AreEqual(new[] { "int8", "optimize" }, RecipePresets.Names.ToArray());
+        CollectionAssert.AreEqual(new[] { "int8", "int8-static", "optimize" }, RecipePresets.Names.ToArray());
 
     [TestMethod]
     public void EveryPreset_LoadsAgainstTheRealPassRegistry()
@@ -40,6 +40,29 @@ public sealed class RecipePresetsTests
         CollectionAssert.AreEqual(
             new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-weights-int8" },
             recipe.Passes.Select(p => p.Name).ToArray());
+    }
+
+    [TestMethod]
+    public void Int8Static_IsOptimizeThenStaticQuantizationWithTheExtendingRecipesCalibrationData()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"ct-preset-{Guid.NewGuid():N}")).FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "calib.npy"), "");
+            var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+                .Parse("extends: int8-static\ncalibration: calib.npy\npasses:\n  - quantize-static: { method: entropy }\n", Path.Combine(dir, "compression.yaml"))
+                .GetRecipeOrThrow();
+
+            CollectionAssert.AreEqual(
+                new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-static" },
+                recipe.Passes.Select(p => p.Name).ToArray());
+            Assert.AreEqual("entropy", recipe.Passes[^1].Arguments.GetString("method"), "the child's entry replaces the preset's");
+            Assert.AreEqual(Path.Combine(dir, "calib.npy"), recipe.Calibration!.FullPath);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [TestMethod]
