@@ -68,7 +68,8 @@ internal sealed class ActivationCalibrator : IDisposable
         var outputs = names.Where(n => !inputs.Contains(n)).ToArray();
         foreach (var feed in feeds)
         {
-            var values = _session.Run(feed, outputs);
+            // Only graph inputs asked for: nothing to run (ONNX Runtime refuses a run with no outputs).
+            var values = outputs.Length > 0 ? _session.Run(feed, outputs) : [];
             for (int i = 0, o = 0; i < names.Count; i++)
             {
                 var value = inputs.Contains(names[i]) ? feed[names[i]] : values[o++];
