@@ -22,9 +22,13 @@ public static class EntropyThreshold
         {
             int best = n;
             double bestDivergence = double.PositiveInfinity;
+            // The clipped tail Σ h[i..] for i = levels, shrunk as i grows (one pass instead of one per candidate).
+            long tail = 0;
+            for (int j = levels; j < n; j++) tail += histogram[j];
             for (int i = levels; i <= n; i++)
             {
-                double d = Divergence(histogram, i, levels, buffer.AsSpan(0, i), buffer.AsSpan(n, i));
+                double d = Divergence(histogram, i, levels, tail, buffer.AsSpan(0, i), buffer.AsSpan(n, i));
+                if (i < n) tail -= histogram[i];
                 if (d < bestDivergence)
                 {
                     bestDivergence = d;
@@ -52,6 +56,11 @@ public static class EntropyThreshold
     {
         long tail = 0;
         for (int j = keep; j < histogram.Length; j++) tail += histogram[j];
+        return Divergence(histogram, keep, levels, tail, p, q);
+    }
+
+    private static double Divergence(ReadOnlySpan<long> histogram, int keep, int levels, long tail, Span<double> p, Span<double> q)
+    {
         for (int j = 0; j < keep; j++) p[j] = histogram[j];
         p[keep - 1] += tail;
 

@@ -87,9 +87,11 @@ public sealed class QuantizeStatic : GraphPass
         }
         using (calibrator)
         {
-            var weighted = uses.Where(u => WeightSkip(u.Weight) is null).Select(u => u.Node).ToHashSet();
+            // Each weight is checked once, however many readers it has.
+            var rejected = new Dictionary<string, string?>(StringComparer.Ordinal);
             foreach (var use in uses)
-                if (WeightSkip(use.Weight) is { } reason) result.Skip(reason);
+                if (!rejected.ContainsKey(use.Weight.Name) && (rejected[use.Weight.Name] = WeightSkip(use.Weight)) is { } reason) result.Skip(reason);
+            var weighted = uses.Where(u => rejected[u.Weight.Name] is null).Select(u => u.Node).ToHashSet();
             var plan = QdqPlan.Build(main, weighted, activationOps, calibrator.ElementTypes, result);
             if (plan.Nodes.Count == 0) return;
 

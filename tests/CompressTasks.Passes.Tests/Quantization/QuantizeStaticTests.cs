@@ -189,6 +189,70 @@ public sealed class QuantizeStaticTests
     }
 
     [TestMethod]
+    public void WhenAnActivationIsAGraphOutput_ItKeepsItsFloatValueAndName()
+    {
+        using var dir = new TestDirectory();
+        var m = Cnn();
+        m.Graph.Output.Add(ValueInfo("r1", [1, 8, 16, 16]));
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [3, 16, 16]), ("calibration-batches", 2)));
+        StringAssert.Contains(string.Join("\n", result.Notes), "on 2 batch(es)", "calibration-batches limits the runs");
+        var graph = model.Proto.Graph;
+        CollectionAssert.AreEqual(new[] { "y", "r1" }, graph.Output.Select(o => o.Name).ToArray());
+        Assert.AreEqual("Relu", graph.Node.Single(n => n.Output.Contains("r1")).OpType, "r1 is still the Relu's float output");
+        Assert.IsFalse(graph.Node.Any(n => n.OpType == "Conv" && n.Input[0] == "r1"), "the Conv reads the dequantized r1");
+        var after = PassHarness.Bytes(model);
+        AssertAgreement(before, after, "with r1 as an output");
+        foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
+        {
+            var options = new RuntimeOptions { Optimization = level, IntraOpThreads = 1 };
+            using var original = ModelSession.Open(before, "original", options);
+            using var rewritten = ModelSession.Open(after, "rewritten", options);
+            var feed = new Dictionary<string, TensorValue> { ["x"] = TensorValue.FromFloats(Images(1, 3 * 16 * 16, 5), 1, 3, 16, 16) };
+            // r1 is computed by the quantized Conv, so it moves a little, but it stays a float32 output of that name.
+            var (e, a) = (original.Run(feed, ["r1"])[0], rewritten.Run(feed, ["r1"])[0]);
+            Assert.AreEqual(1, a.ElementType);
+            double cosine = TensorPrimitives.CosineSimilarity(e.ToFloats(), a.ToFloats());
+            Assert.IsTrue(cosine >= MinCosine, $"r1 at {level}: cosine {cosine}");
+        }
+    }
+
+    [TestMethod]
+    public void WhenAWeightIsShared_OneDequantizeServesBothConvsAndTheSharedBiasStaysFloat()
+    {
+        using var dir = new TestDirectory();
+        var m = new TestModels().Input("x", 1, 8, 8, 8).Output("y", 1, 8, 8, 8).Weight("W", [8, 8, 3, 3], 1, -0.3f, 0.3f).Weight("b", [8], 2, -0.1f, 0.1f);
+        m.Node("Conv", ["x", "W", "b"], ["c1"], Ints("pads", 1, 1, 1, 1)).Node("Relu", ["c1"], ["r1"])
+            .Node("Conv", ["r1", "W", "b"], ["y"], Ints("pads", 1, 1, 1, 1));
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        var calibration = Path.Combine(dir.Path, "calib.npy");
+        NpyFile.Write(calibration, Images(8, 8 * 8 * 8, 100), 8, 8, 8, 8);
+        var result = PassHarness.Run(model, Pass, Args(new CalibrationData(calibration)));
+        Assert.AreEqual(2, result.Rewritten);
+        var graph = model.Proto.Graph;
+        Assert.AreEqual(1, graph.Node.Count(n => n.OpType == "DequantizeLinear" && n.Output[0] == "W"));
+        Assert.AreEqual(1, graph.Initializer.Single(t => t.Name == "b").DataType, "b has two readers with different input scales");
+        StringAssert.Contains(string.Join("\n", result.Notes), "bias stays float32 (shared with other readers)");
+        AssertAgreement(before, PassHarness.Bytes(model), "shared weight");
+    }
+
+    [TestMethod]
+    public void WhenTheModelHasTwoInputs_CalibrationDataDoesNotFitAndThePassSkips()
+    {
+        using var dir = new TestDirectory();
+        var m = new TestModels().Input("x", 4, 64).Input("z", 4, 32).Output("y", 4, 32).Weight("W", [64, 32], 1);
+        m.Node("MatMul", ["x", "W"], ["h"]).Node("Add", ["h", "z"], ["y"]);
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [64])));
+        StringAssert.Contains(result.Notes[^1], "does not fit the model");
+        Assert.AreEqual(0, result.Rewritten);
+        CollectionAssert.AreEqual(before, PassHarness.Bytes(model));
+    }
+
+    [TestMethod]
     public void WhenRunTwiceOnTheSameData_TheBytesAreTheSame()
     {
         using var dir = new TestDirectory();

@@ -12,7 +12,8 @@ namespace CompressTasks.Passes.Quantization.Static;
 /// graph exposed as an output, so activation ranges can be measured on calibration data.
 /// </summary>
 /// <remarks>
-/// Graph optimizations are disabled so no value is fused away or renamed; the copy is opened from memory, with
+/// Graph optimizations are disabled so no value is fused away or renamed, and one thread keeps the ranges
+/// independent of the machine's core count; the copy is opened from memory, with
 /// weights stored in external files read into it. Batches stream: each is run, its activations go to one
 /// <see cref="IRangeEstimator"/> per value, and only the estimators' fixed-size summaries are kept.
 /// </remarks>
@@ -49,8 +50,10 @@ internal sealed class ActivationCalibrator : IDisposable
         foreach (var node in copy.Graph.Node)
             foreach (var output in node.Output)
                 if (output.Length > 0 && exposed.Add(output)) copy.Graph.Output.Add(new ValueInfoProto { Name = output });
+        // One thread: some kernels split reductions by thread count, and the same data must give the same ranges
+        // (and so the same bytes) on every machine.
         var session = ModelSession.Open(copy.ToByteArray(), "model exposed for calibration",
-            new RuntimeOptions { Optimization = OptimizationLevel.Disabled });
+            new RuntimeOptions { Optimization = OptimizationLevel.Disabled, IntraOpThreads = 1 });
         var types = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var info in session.Inputs.Concat(session.Outputs)) types[info.Name] = info.ElementType;
         return new ActivationCalibrator(session, types);
