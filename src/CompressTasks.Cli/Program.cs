@@ -8,6 +8,8 @@ var commands = new Dictionary<string, (string Summary, Func<string[], TextWriter
     ["run"] = ("Compress models with a recipe: one (MODEL -o OUT) or many (--response FILE).", RunCommand.Run),
     ["passes"] = ("List the passes a recipe can use; --schema FILE writes the recipe JSON Schema.", PassesCommand.Run),
     ["inspect"] = ("Show a model's versions, inputs/outputs, operators, parameters and storage.", InspectCommand.Run),
+    ["sensitivity"] = ("Try each auto: candidate on each layer alone: cosine and bytes saved per layer.", SensitivityCommand.Run),
+    ["tune"] = ("Choose one auto: candidate per layer within the verify budget; writes the resolved recipe.", TuneCommand.Run),
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")

@@ -4,6 +4,7 @@ using CompressTasks.Diagnostics;
 using CompressTasks.Model;
 using CompressTasks.Passes;
 using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Engine.Tuning;
 using CompressTasks.Recipe;
 using CompressTasks.Runtime;
 using CompressTasks.Runtime.Data;
@@ -24,6 +25,9 @@ namespace CompressTasks.Engine;
 public static class Compressor
 {
     /// <summary>The tool's version; part of every cache key, so a new version never reuses old results.</summary>
+    /// <summary>The resolved recipe of an <c>auto:</c> recipe, written beside the report: <c>model.onnx.tuned.yaml</c>.</summary>
+    public const string TunedRecipeSuffix = ".tuned.yaml";
+
     public static string ToolVersion { get; } =
         typeof(Compressor).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
 
@@ -46,12 +50,20 @@ public static class Compressor
             return cached;
         }
 
-        var result = Compress(request, recipe);
+        TuneResult? tuning = null;
+        var budgetAt = recipe?.VerifyLocation;
+        if (recipe?.Auto is not null)
+        {
+            // auto: the first build tunes (cached by content), later builds reuse the resolved recipe.
+            tuning = Tuner.Tune(request.ModelPath, request.RecipePath!, new TuneOptions { CacheDirectory = request.CacheDirectory, Progress = request.Progress });
+            recipe = new RecipeLoader(PassRegistry.Catalog).Parse(tuning.TunedRecipeText, request.RecipePath!).GetRecipeOrThrow();
+        }
+        var result = Compress(request, recipe, tuning, budgetAt);
         cache?.Store(key!, request, result);
         return result;
     }
 
-    private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe)
+    private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe, TuneResult? tuning, RecipeLocation? budgetAt)
     {
         ModelStatistics original, compressed;
         IReadOnlyList<PassRun> runs;
@@ -63,7 +75,12 @@ public static class Compressor
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
             // The recipe's calibration data travels with every pass's arguments; passes that need it read it from there.
             var calibration = recipe?.Calibration is { } data ? new CalibrationData(data.FullPath) : null;
-            var steps = (recipe?.Passes ?? []).Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments.WithCalibration(calibration))).ToList();
+            var steps = new List<PassStep>();
+            foreach (var pass in recipe?.Passes ?? [])
+            {
+                LayerNames.CheckOverrides(pass, model.Proto, request.ModelPath);
+                steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments.WithCalibration(calibration))));
+            }
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
             runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"));
@@ -88,15 +105,24 @@ public static class Compressor
             verification)
         {
             Layers = layers,
+            Tuning = tuning?.ToSummary(),
         };
         var reportPath = ReportWriter.Write(report, request.ReportDirectory, Path.GetFileName(request.OutputPath));
+        if (tuning is not null)
+        {
+            // Next to the report, so the user can commit it and drop auto: (paths stay relative to the original recipe).
+            var resolved = Path.Combine(request.ReportDirectory, Path.GetFileName(request.OutputPath) + TunedRecipeSuffix);
+            File.WriteAllText(resolved, tuning.TunedRecipeText);
+            progress?.Invoke($"{name}: tuned recipe written to {resolved}");
+        }
         if (violations.Count > 0)
         {
             DeleteOutput(request.OutputPath);
-            var (line, column) = recipe is null ? (0, 0) : FindKey(request.RecipePath!, "verify");
+            // At the verify: that set the budget (a base recipe's, if it came from there); without one, the defaults were
+            // broken, so the recipe (or the model) itself is named.
             throw new CompressTasksException(DiagnosticCodes.BudgetExceeded,
                 $"{Path.GetFileName(request.ModelPath)} breaks the accuracy budget: {string.Join("; ", violations)}{(verification.FirstDivergence is { } d ? $"; {d}" : "")} (report: {reportPath})",
-                request.RecipePath ?? request.ModelPath, line, column);
+                budgetAt?.File ?? request.RecipePath ?? request.ModelPath, budgetAt?.Line ?? 0, budgetAt?.Column ?? 0);
         }
         return new CompressionResult(request.OutputPath, reportPath, original.FileBytes, compressed.FileBytes,
             runs.Select(r => r.Name).ToArray(), $"{report.SummaryLine()}; report: {reportPath}")
@@ -198,14 +224,6 @@ public static class Compressor
     }
 
     // Where a top-level key is written in the recipe, for diagnostics about settings (1-based; 0 when absent).
-    private static (int Line, int Column) FindKey(string path, string key)
-    {
-        var lines = File.ReadAllLines(path);
-        for (int i = 0; i < lines.Length; i++)
-            if (lines[i].StartsWith(key + ":", StringComparison.Ordinal)) return (i + 1, 1);
-        return (0, 0);
-    }
-
     private static void DeleteOutput(string path)
     {
         File.Delete(path);

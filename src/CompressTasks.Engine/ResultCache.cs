@@ -54,6 +54,8 @@ internal sealed class ResultCache(string directory)
         CopyAtomically(Path.Combine(entry, name), request.OutputPath);
         foreach (var ext in new[] { ".report.json", ".report.md", ".report.html" })
             CopyAtomically(Path.Combine(entry, name + ext), Path.Combine(request.ReportDirectory, name + ext));
+        if (File.Exists(Path.Combine(entry, name + Compressor.TunedRecipeSuffix)))
+            CopyAtomically(Path.Combine(entry, name + Compressor.TunedRecipeSuffix), Path.Combine(request.ReportDirectory, name + Compressor.TunedRecipeSuffix));
         var reportPath = Path.Combine(request.ReportDirectory, name + ".report.json");
         var summary = File.ReadAllText(Path.Combine(entry, "summary.txt"));
         var warnings = File.ReadAllLines(Path.Combine(entry, "warnings.txt"));
@@ -78,6 +80,8 @@ internal sealed class ResultCache(string directory)
             if (File.Exists(request.OutputPath + ".data")) File.Copy(request.OutputPath + ".data", Path.Combine(temp, name + ".data"));
             foreach (var ext in new[] { ".report.json", ".report.md", ".report.html" })
                 File.Copy(Path.Combine(request.ReportDirectory, name + ext), Path.Combine(temp, name + ext));
+            if (File.Exists(Path.Combine(request.ReportDirectory, name + Compressor.TunedRecipeSuffix)))
+                File.Copy(Path.Combine(request.ReportDirectory, name + Compressor.TunedRecipeSuffix), Path.Combine(temp, name + Compressor.TunedRecipeSuffix));
             int at = result.Summary.LastIndexOf(ReportMarker, StringComparison.Ordinal);
             File.WriteAllText(Path.Combine(temp, "summary.txt"), at < 0 ? result.Summary : result.Summary[..at]);
             File.WriteAllLines(Path.Combine(temp, "warnings.txt"), result.Warnings);

@@ -22,6 +22,13 @@ public static class PassRegistry
         new FuseMatMulAdd(),
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
+        new FuseTransposes(),
+        new FuseReshapes(),
+        new FoldReshapeShape(),
+        new FuseBatchNormIntoGemm(),
+        new FuseConvMulAdd(),
+        new FuseLayerNorm(),
+        new FuseGelu(),
         new QuantizeStatic(),
     ];
 

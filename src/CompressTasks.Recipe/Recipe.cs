@@ -37,6 +37,12 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <summary><c>labels:</c> the labels file for the evaluation data.</summary>
     public DataPath? Labels { get; init; }
 
+    /// <summary>Where the <c>verify:</c> in effect was written (a base recipe's, when it came from there); takes no part in equality.</summary>
+    public RecipeLocation? VerifyLocation { get; init; }
+
+    /// <summary><c>auto:</c> the per-layer search, or null when the recipe is fixed.</summary>
+    public AutoSettings? Auto { get; init; }
+
     /// <inheritdoc/>
     public bool Equals(Recipe? other) =>
         other is not null
@@ -48,7 +54,8 @@ public sealed class Recipe : IEquatable<Recipe>
         && Equals(Verify, other.Verify)
         && Equals(Calibration, other.Calibration)
         && Equals(Evaluation, other.Evaluation)
-        && Equals(Labels, other.Labels);
+        && Equals(Labels, other.Labels)
+        && Equals(Auto, other.Auto);
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => Equals(obj as Recipe);
@@ -56,3 +63,6 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(Passes.Count, Output, Opset);
 }
+
+/// <summary>A position in a recipe file, for diagnostics about what was written there.</summary>
+public sealed record RecipeLocation(string File, int Line, int Column);

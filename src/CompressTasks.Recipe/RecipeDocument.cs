@@ -21,11 +21,15 @@ internal sealed class RecipeDocument
 
     public VerifySettings? Verify { get; set; }
 
+    public RecipeLocation? VerifyLocation { get; set; }
+
     public DataPath? Calibration { get; set; }
 
     public DataPath? Evaluation { get; set; }
 
     public DataPath? Labels { get; set; }
+
+    public AutoSettings? Auto { get; set; }
 
     /// <summary>
     /// A <c>passes:</c> entry: a pass to run, or (<see cref="Remove"/>) <c>- name: off</c>, which drops the

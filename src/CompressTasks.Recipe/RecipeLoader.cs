@@ -65,9 +65,11 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Opset = recipe.Opset,
             Inputs = recipe.Inputs,
             Verify = recipe.Verify,
+            VerifyLocation = recipe.VerifyLocation,
             Calibration = recipe.Calibration,
             Evaluation = recipe.Evaluation,
             Labels = recipe.Labels,
+            Auto = recipe.Auto,
         }, errors);
     }
 
@@ -147,9 +149,11 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Opset = baseRecipe.Opset,
             Inputs = baseRecipe.Inputs,
             Verify = baseRecipe.Verify,
+            VerifyLocation = baseRecipe.VerifyLocation,
             Calibration = baseRecipe.Calibration,
             Evaluation = baseRecipe.Evaluation,
             Labels = baseRecipe.Labels,
+            Auto = baseRecipe.Auto,
         };
     }
 
@@ -202,9 +206,11 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Opset = child.Opset ?? baseRecipe?.Opset,
             Inputs = inputs,
             Verify = child.Verify ?? baseRecipe?.Verify,
+            VerifyLocation = child.Verify is not null ? child.VerifyLocation : baseRecipe?.VerifyLocation,
             Calibration = child.Calibration ?? baseRecipe?.Calibration,
             Evaluation = child.Evaluation ?? baseRecipe?.Evaluation,
             Labels = child.Labels ?? baseRecipe?.Labels,
+            Auto = child.Auto ?? baseRecipe?.Auto,
         };
     }
 

@@ -9,7 +9,7 @@ namespace CompressTasks.Recipe;
 internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, string baseDirectory)
 {
     /// <summary>The top-level keys, in the order <see cref="RecipeWriter"/> prints them.</summary>
-    public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes"];
+    public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes", "auto"];
 
     /// <summary>The keys of a <c>verify:</c> mapping.</summary>
     public static readonly string[] VerifyKeys = ["min-cosine", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
@@ -86,9 +86,14 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
                     break;
                 case "verify":
                     document.Verify = ReadVerify(value);
+                    var mark = root.Children.Keys.First(k => k is YamlScalarNode { Value: "verify" }).Start;
+                    document.VerifyLocation = new RecipeLocation(reader.File, (int)mark.Line, (int)mark.Column);
                     break;
                 case "passes":
                     ReadPasses(value, document);
+                    break;
+                case "auto":
+                    document.Auto = ReadAuto(value);
                     break;
             }
         }
@@ -219,6 +224,67 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
         return settings;
     }
 
+    private AutoSettings? ReadAuto(YamlNode node)
+    {
+        if (node is not YamlMappingNode mapping)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType,
+                $"'auto' must be a mapping of {string.Join(", ", AutoSettings.Keys)}, not {ValueReader.Describe(node)}.", node);
+            return null;
+        }
+
+        string objective = "size";
+        var candidates = new List<RecipePass>();
+        bool ok = true;
+        foreach (var (key, value) in Entries(mapping, AutoSettings.Keys, "'auto' setting"))
+        {
+            if (key == "objective")
+            {
+                objective = reader.Enum(value, "'objective'", AutoSettings.Objectives) ?? objective;
+                continue;
+            }
+
+            if (value is not YamlSequenceNode sequence)
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType, $"'candidates' must be a list of weight passes, not {ValueReader.Describe(value)}.", value);
+                ok = false;
+                continue;
+            }
+
+            foreach (var item in sequence.Children)
+            {
+                var entry = ReadPass(item);
+                if (entry?.Pass is not { } pass)
+                {
+                    if (entry is not null)
+                    {
+                        reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"A candidate is a pass to try; '{entry.Name}: off' removes nothing here.", item);
+                    }
+
+                    ok = false;
+                }
+                else if (pass.Arguments.Pass.FindParameter("include") is null)
+                {
+                    reader.Error(DiagnosticCodes.RecipeInvalidStructure,
+                        $"Candidate '{pass.Name}' does not work layer by layer; candidates are weight passes (quantization, pruning).", item);
+                    ok = false;
+                }
+                else
+                {
+                    candidates.Add(pass);
+                }
+            }
+        }
+
+        if (ok && candidates.Count == 0)
+        {
+            reader.Error(DiagnosticCodes.RecipeInvalidStructure, "'auto' needs at least one entry under 'candidates'.", node);
+            return null;
+        }
+
+        return ok ? new AutoSettings(objective, candidates, (int)node.Start.Line, (int)node.Start.Column) : null;
+    }
+
     private void ReadPasses(YamlNode node, RecipeDocument document)
     {
         if (ValueReader.IsNull(node))
@@ -284,6 +350,7 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
 
         var values = new List<KeyValuePair<string, object>>();
         var ok = true;
+        YamlNode? layers = null;
         if (parameters is not null && !ValueReader.IsNull(parameters))
         {
             if (parameters is not YamlMappingNode parameterMap)
@@ -293,44 +360,141 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
                 return null;
             }
 
-            var valid = pass.Parameters.Select(p => p.Name).ToList();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (keyNode, valueNode) in parameterMap.Children)
+            ok = ReadParameters(pass, parameterMap, values, forbidden: [], out layers);
+        }
+
+        var overrides = layers is null ? [] : ReadLayers(pass, layers, values, ref ok);
+        return ok ? new(name, new RecipePass(new PassArguments(pass, values), reader.File, (int)item.Start.Line, (int)item.Start.Column) { Layers = overrides }, Remove: false) : null;
+    }
+
+    // Reads `parameter: value` pairs into `values`; `layers:` (weight passes only) is handed back for ReadLayers.
+    private bool ReadParameters(PassDescriptor pass, YamlMappingNode parameterMap, List<KeyValuePair<string, object>> values,
+        IReadOnlyList<string> forbidden, out YamlNode? layers)
+    {
+        string name = pass.Name;
+        bool ok = true;
+        layers = null;
+        var valid = pass.Parameters.Select(p => p.Name).ToList();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (keyNode, valueNode) in parameterMap.Children)
+        {
+            var key = reader.Scalar(keyNode, "A parameter name");
+            if (key is null)
             {
-                var key = reader.Scalar(keyNode, "A parameter name");
-                if (key is null)
-                {
-                    ok = false;
-                    continue;
-                }
+                ok = false;
+                continue;
+            }
 
-                if (pass.FindParameter(key) is not { } spec)
+            if (key == "layers" && forbidden.Count == 0)
+            {
+                if (pass.FindParameter("include") is null)
                 {
-                    var list = valid.Count == 0 ? $"'{name}' takes no parameters." : $"Parameters of '{name}': {string.Join(", ", valid)}.";
                     reader.Error(DiagnosticCodes.RecipeUnknownParameter,
-                        $"Pass '{name}' has no parameter '{key}'.{NameSuggestions.DidYouMean(key, valid)} {list}", keyNode);
+                        $"Pass '{name}' does not work layer by layer, so it takes no 'layers:'; weight passes (quantization, pruning) do.", keyNode);
                     ok = false;
-                    continue;
                 }
-
-                if (!seen.Add(key))
+                else if (!seen.Add(key))
                 {
                     reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{name}' parameter '{key}' appears twice; keep one.", keyNode);
                     ok = false;
-                    continue;
                 }
+                else layers = valueNode;
+                continue;
+            }
 
-                var value = reader.Parameter(spec, valueNode, name);
-                if (value is null)
+            if (forbidden.Contains(key, StringComparer.Ordinal))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure,
+                    $"A layer override selects its layers by its pattern, so it cannot set '{key}'; set it on '{name}' itself.", keyNode);
+                ok = false;
+                continue;
+            }
+
+            if (pass.FindParameter(key) is not { } spec)
+            {
+                var list = valid.Count == 0 ? $"'{name}' takes no parameters." : $"Parameters of '{name}': {string.Join(", ", valid)}.";
+                reader.Error(DiagnosticCodes.RecipeUnknownParameter,
+                    $"Pass '{name}' has no parameter '{key}'.{NameSuggestions.DidYouMean(key, valid)} {list}", keyNode);
+                ok = false;
+                continue;
+            }
+
+            if (!seen.Add(key))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{name}' parameter '{key}' appears twice; keep one.", keyNode);
+                ok = false;
+                continue;
+            }
+
+            var value = reader.Parameter(spec, valueNode, name);
+            if (value is null)
+            {
+                ok = false;
+                continue;
+            }
+
+            values.Add(new(key, value));
+        }
+
+        return ok;
+    }
+
+    // `layers: { "glob": skip | { parameter: value, ... } }`: each override starts from the entry's own values.
+    private List<LayerOverride> ReadLayers(PassDescriptor pass, YamlNode node, List<KeyValuePair<string, object>> baseValues, ref bool ok)
+    {
+        var overrides = new List<LayerOverride>();
+        if (node is not YamlMappingNode map)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType,
+                $"'layers' of '{pass.Name}' must be a mapping of name patterns to 'skip' or to parameters, not {ValueReader.Describe(node)}.", node);
+            ok = false;
+            return overrides;
+        }
+
+        var patterns = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (patternNode, valueNode) in map.Children)
+        {
+            var pattern = reader.Scalar(patternNode, "A layer pattern");
+            if (pattern is null || pattern.Length == 0)
+            {
+                ok = false;
+                continue;
+            }
+
+            if (!patterns.Add(pattern))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Layer pattern '{pattern}' appears twice under '{pass.Name}'; keep one.", patternNode);
+                ok = false;
+                continue;
+            }
+
+            PassArguments? arguments = null;
+            if (valueNode is YamlScalarNode { Value: "skip" } && !ValueReader.IsNull(valueNode))
+            {
+            }
+            else if (valueNode is YamlMappingNode parameterMap)
+            {
+                var values = new List<KeyValuePair<string, object>>();
+                if (!ReadParameters(pass, parameterMap, values, LayerOverride.SelectionParameters, out _))
                 {
                     ok = false;
                     continue;
                 }
 
-                values.Add(new(key, value));
+                var merged = baseValues.Where(kv => !values.Any(v => v.Key == kv.Key) && !LayerOverride.SelectionParameters.Contains(kv.Key)).Concat(values);
+                arguments = new PassArguments(pass, merged);
             }
+            else
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType,
+                    $"Layer pattern '{pattern}' of '{pass.Name}' takes 'skip' or a mapping of parameters, not {ValueReader.Describe(valueNode)}.", valueNode);
+                ok = false;
+                continue;
+            }
+
+            overrides.Add(new LayerOverride(pattern, arguments, reader.File, (int)patternNode.Start.Line, (int)patternNode.Start.Column));
         }
 
-        return ok ? new(name, new RecipePass(new PassArguments(pass, values), reader.File, (int)item.Start.Line, (int)item.Start.Column), Remove: false) : null;
+        return overrides;
     }
 }

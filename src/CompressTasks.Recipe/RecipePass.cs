@@ -24,8 +24,39 @@ public sealed class RecipePass(PassArguments arguments, string? file = null, int
     /// <summary>1-based column of the entry, or 0.</summary>
     public int Column { get; } = column;
 
+    /// <summary><c>layers:</c> per-layer overrides, in the order written; the first whose pattern matches a layer wins.</summary>
+    public IReadOnlyList<LayerOverride> Layers { get; init; } = [];
+
+    /// <summary>
+    /// The runs this entry stands for, in order: one per override that is not a skip (its parameters, its layers only,
+    /// none an earlier override claimed), then the entry's own parameters on every layer no override claims.
+    /// </summary>
+    public IReadOnlyList<PassArguments> Runs()
+    {
+        if (Layers.Count == 0) return [Arguments];
+        var runs = new List<PassArguments>();
+        var claimed = new List<string>();
+        foreach (var layer in Layers)
+        {
+            if (layer.Arguments is { } arguments)
+                runs.Add(Narrow(arguments, include: [layer.Pattern], exclude: claimed));
+            claimed.Add(layer.Pattern);
+        }
+        runs.Add(Narrow(Arguments, include: null, exclude: claimed));
+        return runs;
+    }
+
+    // The arguments with `include` replaced (when given) and `exclude` extended.
+    private static PassArguments Narrow(PassArguments arguments, IReadOnlyList<string>? include, IReadOnlyList<string> exclude)
+    {
+        var values = arguments.Explicit.Where(kv => kv.Key is not ("include" or "exclude")).ToList();
+        values.Add(new("include", include ?? arguments.GetStringList("include")));
+        values.Add(new("exclude", (IReadOnlyList<string>)[.. arguments.GetStringList("exclude"), .. exclude]));
+        return new PassArguments(arguments.Pass, values);
+    }
+
     /// <inheritdoc/>
-    public bool Equals(RecipePass? other) => other is not null && Arguments.Equals(other.Arguments);
+    public bool Equals(RecipePass? other) => other is not null && Arguments.Equals(other.Arguments) && Layers.SequenceEqual(other.Layers);
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => Equals(obj as RecipePass);

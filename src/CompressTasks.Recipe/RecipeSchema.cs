@@ -90,6 +90,24 @@ public static class RecipeSchema
                     ["description"] = "The passes, in run order.",
                     ["items"] = new JsonObject { ["$ref"] = "#/definitions/pass-entry" },
                 },
+                ["auto"] = new JsonObject
+                {
+                    ["type"] = "object",
+                    ["additionalProperties"] = false,
+                    ["description"] = "Per-layer search (compress tune): one candidate treatment per layer, smallest or fastest within the verify budget.",
+                    ["required"] = new JsonArray("candidates"),
+                    ["properties"] = new JsonObject
+                    {
+                        ["objective"] = new JsonObject { ["enum"] = Strings(AutoSettings.Objectives), ["default"] = "size", ["description"] = "What the search minimises." },
+                        ["candidates"] = new JsonObject
+                        {
+                            ["type"] = "array",
+                            ["minItems"] = 1,
+                            ["description"] = "Weight passes to try on every layer they select.",
+                            ["items"] = new JsonObject { ["$ref"] = "#/definitions/pass-entry" },
+                        },
+                    },
+                },
             },
             ["definitions"] = definitions,
         };
@@ -101,6 +119,29 @@ public static class RecipeSchema
         foreach (var p in pass.Parameters)
         {
             parameters[p.Name] = Parameter(p);
+        }
+
+        if (pass.FindParameter("include") is not null)
+        {
+            var overridable = new JsonObject();
+            foreach (var p in pass.Parameters.Where(p => !LayerOverride.SelectionParameters.Contains(p.Name)))
+            {
+                overridable[p.Name] = Parameter(p);
+            }
+
+            parameters["layers"] = new JsonObject
+            {
+                ["description"] = "Per-layer overrides: node or weight name glob → 'skip' or parameters for those layers (the first matching pattern wins).",
+                ["type"] = "object",
+                ["additionalProperties"] = new JsonObject
+                {
+                    ["oneOf"] = new JsonArray
+                    {
+                        new JsonObject { ["const"] = "skip", ["description"] = "Leave these layers as they are." },
+                        new JsonObject { ["type"] = "object", ["additionalProperties"] = false, ["properties"] = overridable },
+                    },
+                },
+            };
         }
 
         return new JsonObject

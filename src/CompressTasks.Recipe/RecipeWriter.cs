@@ -1,3 +1,4 @@
+using CompressTasks.Passes.Infrastructure;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -81,22 +82,57 @@ public static partial class RecipeWriter
         s.AppendLine("passes:");
         foreach (var pass in recipe.Passes)
         {
-            var values = pass.Arguments.Explicit;
-            s.Append("  - ").Append(pass.Name);
-            if (values.Count == 0)
-            {
-                s.AppendLine();
-                continue;
-            }
+            WritePass(s, pass, "  ");
+        }
 
-            s.AppendLine(":");
-            foreach (var (name, value) in values)
+        if (recipe.Auto is { } auto)
+        {
+            s.AppendLine("auto:");
+            s.Append("  objective: ").AppendLine(auto.Objective);
+            s.AppendLine("  candidates:");
+            foreach (var candidate in auto.Candidates)
             {
-                s.Append("      ").Append(name).Append(": ").AppendLine(FormatValue(value));
+                WritePass(s, candidate, "    ");
             }
         }
 
         return s.ToString();
+    }
+
+    private static void WritePass(StringBuilder s, RecipePass pass, string indent)
+    {
+        var values = pass.Arguments.Explicit;
+        s.Append(indent).Append("- ").Append(pass.Name);
+        if (values.Count == 0 && pass.Layers.Count == 0)
+        {
+            s.AppendLine();
+            return;
+        }
+
+        s.AppendLine(":");
+        foreach (var (name, value) in values)
+        {
+            s.Append(indent).Append("    ").Append(name).Append(": ").AppendLine(FormatValue(value));
+        }
+
+        if (pass.Layers.Count > 0)
+        {
+            s.Append(indent).AppendLine("    layers:");
+        }
+
+        foreach (var layer in pass.Layers)
+        {
+            s.Append(indent).Append("      ").Append(Quote(layer.Pattern)).Append(": ");
+            if (layer.Arguments is not { } arguments)
+            {
+                s.AppendLine("skip");
+                continue;
+            }
+
+            // Only what differs from the entry: the override started from the entry's own values.
+            var own = arguments.Explicit.Where(kv => !values.Any(v => v.Key == kv.Key && PassArguments.ValueEquals(v.Value, kv.Value)));
+            s.Append("{ ").Append(string.Join(", ", own.Select(kv => $"{kv.Key}: {FormatValue(kv.Value)}"))).AppendLine(" }");
+        }
     }
 
     /// <summary>A parameter value as YAML: <c>true</c>, <c>3</c>, <c>0.5</c>, <c>text</c>, <c>[a, "b c"]</c>.</summary>

@@ -37,6 +37,10 @@ public sealed record ComparisonResult(IReadOnlyList<OutputMetrics> Outputs, int 
 /// Runs the original model (teacher) and the compressed one (student) on the same inputs with the same session
 /// options and measures how far the student's outputs drift.
 /// </summary>
+/// <summary>The teacher's outputs on a fixed set of feeds: each output's values over all feeds, concatenated.</summary>
+public sealed record TeacherRecording(
+    IReadOnlyList<string> OutputNames, IReadOnlyList<IReadOnlyDictionary<string, TensorValue>> Feeds, IReadOnlyList<float[]> Outputs, IReadOnlyList<int> Classes);
+
 public static class ModelComparer
 {
     public static ComparisonResult Compare(string teacherPath, string studentPath, ComparisonOptions options)
@@ -46,43 +50,57 @@ public static class ModelComparer
         return Compare(teacher, student, options);
     }
 
-    public static ComparisonResult Compare(ModelSession teacher, ModelSession student, ComparisonOptions options)
+    public static ComparisonResult Compare(ModelSession teacher, ModelSession student, ComparisonOptions options) =>
+        Compare(Record(teacher, options), student, options);
+
+    /// <summary>Runs the teacher once on the options' feeds (or generated inputs), for comparing many students.</summary>
+    public static TeacherRecording Record(ModelSession teacher, ComparisonOptions options)
     {
         var feeds = options.Feeds ?? Enumerable.Range(0, options.Samples)
             .Select(i => (IReadOnlyDictionary<string, TensorValue>)InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed + i))
             .ToList();
         var names = teacher.Outputs.Select(o => o.Name).ToArray();
         var t = names.Select(_ => new List<float>()).ToArray();
-        var s = names.Select(_ => new List<float>()).ToArray();
         var classes = new int[names.Length];
         foreach (var feed in feeds)
         {
             var teacherOut = teacher.Run(feed, names);
-            var studentOut = student.Run(feed, names);
             for (int i = 0; i < names.Length; i++)
             {
                 t[i].AddRange(teacherOut[i].ToFloats());
-                s[i].AddRange(studentOut[i].ToFloats());
                 var shape = teacherOut[i].Shape;
                 // Only a [rows, classes] output is read as class scores for top-k agreement.
                 classes[i] = shape.Length == 2 && shape[1] > 1 ? (int)shape[1] : 0;
             }
         }
-        var metrics = new OutputMetrics[names.Length];
-        for (int i = 0; i < names.Length; i++)
-            metrics[i] = OutputMetrics.Compute(names[i], t[i].ToArray(), s[i].ToArray(), classes[i]);
-        int scored = Array.FindIndex(classes, c => c > 1);
-        if (options.Labels is null || scored < 0) return new ComparisonResult(metrics, feeds.Count);
-        return new ComparisonResult(metrics, feeds.Count)
+        return new TeacherRecording(names, feeds, [.. t.Select(l => l.ToArray())], classes);
+    }
+
+    /// <summary>Compares a student against a recorded teacher, on the recording's feeds.</summary>
+    public static ComparisonResult Compare(TeacherRecording teacher, ModelSession student, ComparisonOptions options)
+    {
+        var names = teacher.OutputNames;
+        var s = names.Select(_ => new List<float>()).ToArray();
+        foreach (var feed in teacher.Feeds)
         {
-            TeacherAccuracy = Accuracy(t[scored], classes[scored], options.Labels),
-            StudentAccuracy = Accuracy(s[scored], classes[scored], options.Labels),
+            var studentOut = student.Run(feed, names);
+            for (int i = 0; i < names.Count; i++) s[i].AddRange(studentOut[i].ToFloats());
+        }
+        var metrics = new OutputMetrics[names.Count];
+        for (int i = 0; i < names.Count; i++)
+            metrics[i] = OutputMetrics.Compute(names[i], teacher.Outputs[i], s[i].ToArray(), teacher.Classes[i]);
+        int scored = Array.FindIndex(teacher.Classes.ToArray(), c => c > 1);
+        if (options.Labels is null || scored < 0) return new ComparisonResult(metrics, teacher.Feeds.Count);
+        return new ComparisonResult(metrics, teacher.Feeds.Count)
+        {
+            TeacherAccuracy = Accuracy(teacher.Outputs[scored], teacher.Classes[scored], options.Labels),
+            StudentAccuracy = Accuracy(s[scored].ToArray(), teacher.Classes[scored], options.Labels),
         };
     }
 
-    private static double Accuracy(List<float> scores, int classes, IReadOnlyList<long> labels)
+    private static double Accuracy(float[] scores, int classes, IReadOnlyList<long> labels)
     {
-        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(scores);
+        var span = scores.AsSpan();
         int rows = Math.Min(span.Length / classes, labels.Count), correct = 0;
         for (int r = 0; r < rows; r++)
             if (OutputMetrics.ArgMax(span.Slice(r * classes, classes)) == labels[r]) correct++;

@@ -192,6 +192,18 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    public void WhenTheBrokenBudgetComesFromABaseRecipe_TheErrorPointsAtTheBase()
+    {
+        var model = WriteModel();
+        var baseRecipe = Path.Combine(_dir, "base.yaml");
+        File.WriteAllText(baseRecipe, "# shared budget\npasses:\n  - convert-weights-fp16\n  # indented: the key's column counts\n  \nverify:   \n  max-abs-error: 0.0000001\n");
+        var recipe = WriteRecipe("extends: ./base.yaml\npasses:\n  - eliminate-identity\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, recipe)));
+        Assert.AreEqual(DiagnosticCodes.BudgetExceeded, e.Code);
+        Assert.AreEqual((Path.GetFullPath(baseRecipe), 6, 1), (e.File, e.Line, e.Column));
+    }
+
+    [TestMethod]
     public void WhenCosineBudgetIsBroken_MessageAndReportNameTheFirstDivergingNode()
     {
         var model = WriteModel();

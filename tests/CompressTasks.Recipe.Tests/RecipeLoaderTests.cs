@@ -207,9 +207,9 @@ public sealed class RecipeLoaderTests
             """).GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "fold-constants", "eliminate-identity", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-dynamic" },
+            new[] { "lift-constants", "fold-constants", "fold-reshape-shape", "eliminate-identity", "fuse-reshapes", "fuse-transposes", "fuse-conv-bn", "fuse-conv-mul-add", "fuse-gemm-bn", "fuse-matmul-add", "fuse-layernorm", "fuse-gelu", "dedupe-initializers", "quantize-dynamic" },
             recipe.Passes.Select(p => p.Name).ToArray());
-        Assert.AreEqual(0.001, recipe.Passes[3].Arguments.GetDouble("epsilon"));
+        Assert.AreEqual(0.001, recipe.Passes.Single(p => p.Name == "fuse-conv-bn").Arguments.GetDouble("epsilon"));
         CollectionAssert.AreEqual(new[] { "optimize" }, recipe.ExtendsChain.ToArray());
     }
 
@@ -247,11 +247,11 @@ public sealed class RecipeLoaderTests
         Assert.AreEqual("a=1,3;b=4", string.Join(";", recipe.Inputs.Select(i => i.Key + "=" + string.Join(",", i.Value))));
         // Each level replaces the first not-yet-replaced entry of that name in place; the base's second eliminate-dead stays.
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "prune-magnitude", "eliminate-dead" },
+            new[] { "lift-constants", "fold-constants", "fold-reshape-shape", "eliminate-identity", "eliminate-dead", "fuse-reshapes", "fuse-transposes", "fuse-conv-bn", "fuse-conv-mul-add", "fuse-gemm-bn", "fuse-matmul-add", "fuse-layernorm", "fuse-gelu", "dedupe-initializers", "prune-magnitude", "eliminate-dead" },
             recipe.Passes.Select(p => p.Name).ToArray());
         // Replaced entirely: the base's sparsity is not inherited.
-        Assert.AreEqual(0.5, recipe.Passes[7].Arguments.GetDouble("sparsity"));
-        Assert.AreEqual(8, recipe.Passes[7].Arguments.GetInt("min-size"));
+        Assert.AreEqual(0.5, recipe.Passes.Single(p => p.Name == "prune-magnitude").Arguments.GetDouble("sparsity"));
+        Assert.AreEqual(8, recipe.Passes.Single(p => p.Name == "prune-magnitude").Arguments.GetInt("min-size"));
         CollectionAssert.AreEqual(new[] { "shared/base.yaml", "optimize" }, recipe.ExtendsChain.ToArray());
     }
 

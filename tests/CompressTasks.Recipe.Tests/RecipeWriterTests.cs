@@ -81,10 +81,17 @@ public sealed class RecipeWriterTests
             passes:
               - lift-constants
               - fold-constants
+              - fold-reshape-shape
               - eliminate-identity
               - eliminate-dead
+              - fuse-reshapes
+              - fuse-transposes
               - fuse-conv-bn
+              - fuse-conv-mul-add
+              - fuse-gemm-bn
               - fuse-matmul-add
+              - fuse-layernorm
+              - fuse-gelu
               - dedupe-initializers
               - prune-magnitude:
                   min-size: 8

@@ -24,6 +24,13 @@ internal static class TestCatalog
                 ParameterSpec.StringList("exclude-ops", "Op types left in float."),
             ]),
         new PassDescriptor("lift-constants", PassKind.Folding, "Turns Constant nodes into initializers."),
+        new PassDescriptor("fold-reshape-shape", PassKind.Folding, "Turns self-shape Reshape targets into constants."),
+        new PassDescriptor("fuse-reshapes", PassKind.Fusion, "Collapses shape-op chains into one Reshape."),
+        new PassDescriptor("fuse-transposes", PassKind.Fusion, "Composes consecutive Transposes."),
+        new PassDescriptor("fuse-conv-mul-add", PassKind.Fusion, "Folds per-channel Mul/Add into Conv."),
+        new PassDescriptor("fuse-gemm-bn", PassKind.Fusion, "Folds BatchNormalization into Gemm."),
+        new PassDescriptor("fuse-layernorm", PassKind.Fusion, "Fuses decomposed LayerNorm."),
+        new PassDescriptor("fuse-gelu", PassKind.Fusion, "Fuses erf GELU."),
         new PassDescriptor("prune-magnitude", PassKind.Pruning, "Zeroes the smallest weights.",
             [
                 ParameterSpec.Ratio("sparsity", 0.5, "Fraction of weights to zero."),
@@ -34,6 +41,8 @@ internal static class TestCatalog
         new PassDescriptor("quantize-static", PassKind.Quantization, "Calibrated int8 weights and activations (the int8-static preset's pass)."),
         new PassDescriptor("fold-constants", PassKind.Folding, "Evaluates nodes whose inputs are all constants.",
             [ParameterSpec.Int("max-elements", 1_000_000, "Largest result folded, in elements.", minimum: 1)]),
+        new PassDescriptor("quantize-layered", PassKind.Quantization, "A weight pass that selects layers (WeightSelection's parameters).",
+            [ParameterSpec.Bool("per-channel", true, "One scale per output channel."), .. WeightSelection.Parameters(["MatMul", "Gemm"], 16)]),
     ]);
 }
 

@@ -14,11 +14,15 @@ using TensorValue = CompressTasks.Runtime.TensorValue;
 /// </summary>
 internal static class OptimizeBenchmark
 {
-    private static readonly string[] Passes = ["lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "eliminate-dead"];
-
     public static int Run(string[] args)
     {
-        int runs = args is ["--runs", var n, ..] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 15;
+        int runs = 15;
+        string? keep = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--runs") runs = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
+            else if (args[i] == "--keep") keep = args[++i];
+        }
         var temp = Directory.CreateTempSubdirectory("ct-bench-opt-").FullName;
         try
         {
@@ -29,11 +33,18 @@ internal static class OptimizeBenchmark
                 var ours = Path.Combine(temp, "ours.onnx");
                 using (var model = OnnxModel.Load(path))
                 {
-                    PassManager.Run(model, Passes.Select(p => new PassStep(PassRegistry.Get(p), new PassArguments(PassRegistry.Get(p).Descriptor))).ToList(), rounds: 4);
+                    PassManager.Run(model, Steps(), rounds: 4);
                     model.Save(ours);
                 }
                 var basic = Path.Combine(temp, "ort-basic.onnx");
                 using (ModelSession.Open(path, new RuntimeOptions { Optimization = OptimizationLevel.Basic, OptimizedModelPath = basic })) { }
+                if (keep is not null)
+                {
+                    // --keep DIR: leave both optimized files for inspection, e.g. to diff op-type histograms.
+                    Directory.CreateDirectory(keep);
+                    File.Copy(ours, Path.Combine(keep, Path.GetFileNameWithoutExtension(path) + ".ours.onnx"), overwrite: true);
+                    File.Copy(basic, Path.Combine(keep, Path.GetFileNameWithoutExtension(path) + ".ort-basic.onnx"), overwrite: true);
+                }
                 foreach (var (variant, file) in new[] { ("original", path), ("ours", ours), ("ort-basic", basic) })
                 {
                     var (create, infer) = Time(file, shapes, fixedInputs, runs);
@@ -64,6 +75,15 @@ internal static class OptimizeBenchmark
         var latency = CompressTasks.Verification.LatencyMeter.Measure(session, feed, warmup: 3, runs: runs);
         Array.Sort(creates);
         return (creates[runs / 2], latency.MedianMs);
+    }
+
+    // The shipped optimize preset, then eliminate-dead for what the last round's fusions left unread.
+    internal static List<PassStep> Steps()
+    {
+        var recipe = new CompressTasks.Recipe.RecipeLoader(PassRegistry.Catalog)
+            .Parse("extends: optimize\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+        var dead = PassRegistry.Get("eliminate-dead");
+        return [.. recipe.Passes.Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments)), new PassStep(dead, new PassArguments(dead.Descriptor))];
     }
 
     private static int Nodes(string file)

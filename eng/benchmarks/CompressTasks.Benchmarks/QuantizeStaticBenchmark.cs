@@ -16,8 +16,6 @@ using TensorValue = CompressTasks.Runtime.TensorValue;
 /// </summary>
 internal static class QuantizeStaticBenchmark
 {
-    private static readonly string[] Optimize = ["lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "eliminate-dead"];
-
     private sealed record Case(string Name, string Path, string Calibration, (string Name, object Value)[] Arguments, long[] Shape, string? Images = null, string? Labels = null);
 
     public static int Run(string[] args)
@@ -36,7 +34,7 @@ internal static class QuantizeStaticBenchmark
                 long floatWeightBytes;
                 using (var model = OnnxModel.Load(c.Path))
                 {
-                    PassManager.Run(model, [.. Optimize.Select(p => Step(p))], rounds: 4);
+                    PassManager.Run(model, OptimizeBenchmark.Steps(), rounds: 4);
                     model.Save(optimized);
                     floatWeightBytes = PassManager.CountBytes(model);
                     var run = PassManager.Run(model, [Step("quantize-static", new CalibrationData(c.Calibration), c.Arguments)]);

@@ -79,6 +79,9 @@ public static class DiagnosticCodes
     /// <summary>A chain of <c>extends:</c> leads back to a recipe already in the chain.</summary>
     public const string RecipeExtendsCycle = "CT1013";
 
+    /// <summary>A <c>layers:</c> pattern matches no node or weight name of the model.</summary>
+    public const string RecipeLayerMatchesNothing = "CT1014";
+
     /// <summary>A pass left the graph invalid: a bug in CompressTasks, reported rather than written out.</summary>
     public const string PassBrokeGraph = "CT2001";
 

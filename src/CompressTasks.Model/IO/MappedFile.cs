@@ -23,9 +23,13 @@ internal sealed unsafe class MappedFile : MemoryManager<byte>
     private readonly byte* _pointer;
     private readonly int _length;
 
+    /// <summary>The mapped file's handle, open as long as the mapping: payload ranges can be copied from it by the kernel.</summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle Handle { get; }
+
     /// <summary>Maps the first <paramref name="length"/> bytes of <paramref name="stream"/>, which the mapping then owns.</summary>
     public MappedFile(FileStream stream, int length)
     {
+        Handle = stream.SafeFileHandle;
         _file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         _view = _file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
         byte* pointer = null;

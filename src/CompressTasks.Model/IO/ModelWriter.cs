@@ -1,6 +1,7 @@
 using System.Globalization;
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
+using CompressTasks.Model.Wire;
 using Google.Protobuf;
 
 namespace CompressTasks.Model;
@@ -67,10 +68,9 @@ internal static class ModelWriter
                 if (!external[i] && TensorData.IsExternal(originals[i]))
                     TensorData.SetBytes(copies[i], model.GetTensorBytes(originals[i]));
             }
-            using (var stream = new FileStream(tempModel, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            using (var output = File.OpenHandle(tempModel, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                clone.WriteTo(stream);
-                stream.Flush();
+                HollowWriter.Write(clone, output);
             }
             if (dataName is not null) File.Move(tempData!, Path.Combine(directory, dataName), overwrite: true);
             File.Move(tempModel, fullPath, overwrite: true);

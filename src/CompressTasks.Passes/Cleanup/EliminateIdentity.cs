@@ -5,12 +5,20 @@ using CompressTasks.Passes.Infrastructure;
 namespace CompressTasks.Passes.Cleanup;
 
 /// <summary>
-/// Removes nodes that pass their input through unchanged: Identity, and Dropout in inference mode.
+/// Removes nodes that pass their input through unchanged: Identity, Dropout in inference mode, and ops that are
+/// no-ops here: Cast to the type it already has, Transpose with the identity permutation, Pad with all-zero pads,
+/// Slice covering the whole tensor, Concat of one input, and Reshape/Expand/Flatten/Squeeze/Unsqueeze whose output
+/// shape equals the input shape.
 /// </summary>
 /// <remarks>
 /// <code>
 ///   a ─Identity─▶ b ─▶ readers      ⇒      a ─▶ readers
+///   a[2,3] ─Reshape([2,-1])─▶ b     ⇒      a      (likewise Cast(to=float) of a float, Transpose(perm=[0,1]), …)
 /// </code>
+/// Shapes and element types come from <see cref="StaticShapes"/> (declared shapes, constants and forward propagation
+/// through common ops); a node is removed only when they prove it a no-op, and silently kept otherwise. A Slice is
+/// whole when every sliced axis has step 1, starts at 0 (or at or below −dim) and ends at or past the dim (ends of
+/// 2³¹−1 or more count without knowing the dim).
 /// Readers of b are rewired to a. When b is a graph output its name must survive, so instead a's producer is
 /// renamed to produce b (only if a is a node output read by nothing else and is not itself a graph output).
 /// Dropout counts only in inference mode (no training_mode input, or a constant false one) with its mask unused.
@@ -19,14 +27,16 @@ public sealed class EliminateIdentity : PatternPass<Node>
 {
     public override PassDescriptor Descriptor { get; } = new(
         "eliminate-identity", PassKind.Cleanup,
-        "Removes Identity and inference-mode Dropout nodes, keeping graph output names intact.");
+        "Removes Identity, inference-mode Dropout and no-op Cast/Reshape/Transpose/Pad/Slice/Concat/Expand/Flatten/Squeeze/Unsqueeze nodes, keeping graph output names intact.");
 
-    protected override IReadOnlySet<string> TargetOpTypes { get; } = new HashSet<string> { "Identity", "Dropout" };
+    protected override IReadOnlySet<string> TargetOpTypes { get; } = new HashSet<string>
+        { "Identity", "Dropout", "Cast", "Transpose", "Pad", "Slice", "Concat", "Reshape", "Expand", "Flatten", "Squeeze", "Unsqueeze" };
 
     protected override Node? Match(Node node, PassArguments arguments, PassResult result)
     {
         if (node.Inputs.Count < 1 || node.Inputs[0].Length == 0 || node.Outputs.Count < 1) return null;
         var graph = node.Graph!;
+        if (node.OpType is not ("Identity" or "Dropout")) return IsNoOp(graph, node) ? node : null;
         if (node.Is("Dropout"))
         {
             if (node.Outputs.Count > 1 && node.Outputs[1].Length > 0 && (graph.UseCount(node.Outputs[1]) > 0 || graph.MustKeepName(node.Outputs[1])))
@@ -45,6 +55,69 @@ public sealed class EliminateIdentity : PatternPass<Node>
             }
         }
         return node;
+    }
+
+    // Whether a shape or type op leaves its first input unchanged, as far as static knowledge proves it.
+    private static bool IsNoOp(Graph graph, Node node)
+    {
+        if (node.Outputs.Count != 1) return false;
+        string x = node.Inputs[0];
+        switch (node.OpType)
+        {
+            case "Cast":
+                return StaticShapes.ElementType(graph, x) is { } type && type == node.GetInt("to", -1);
+            case "Transpose":
+                var perm = node.GetInts("perm");
+                if (perm is null) return StaticShapes.Of(graph, x) is { Length: <= 1 };
+                for (int i = 0; i < perm.Count; i++)
+                    if (perm[i] != i) return false;
+                return true;
+            case "Concat":
+                return node.Inputs.Count == 1;
+            case "Pad":
+                var pads = node.GetInts("pads")?.ToArray() ?? (node.Inputs.Count > 1 ? StaticShapes.ConstantInts(graph, node.Inputs[1]) : null);
+                return pads is not null && pads.All(p => p == 0);
+            case "Slice":
+                return IsWholeSlice(graph, node);
+            default:
+                // Reshape, Expand, Flatten, Squeeze, Unsqueeze: no-ops exactly when the output shape is the input's.
+                return StaticShapes.Of(graph, x) is { } input && StaticShapes.Of(graph, node.Outputs[0]) is { } output && input.AsSpan().SequenceEqual(output);
+        }
+    }
+
+    private static bool IsWholeSlice(Graph graph, Node node)
+    {
+        long[]? starts, ends, axes, steps = null;
+        if (node.Inputs.Count >= 3)
+        {
+            starts = StaticShapes.ConstantInts(graph, node.Inputs[1]);
+            ends = StaticShapes.ConstantInts(graph, node.Inputs[2]);
+            axes = node.Inputs.Count > 3 && node.Inputs[3].Length > 0 ? StaticShapes.ConstantInts(graph, node.Inputs[3]) : null;
+            if (node.Inputs.Count > 4 && node.Inputs[4].Length > 0 && (steps = StaticShapes.ConstantInts(graph, node.Inputs[4])) is null) return false;
+            if (node.Inputs.Count > 3 && node.Inputs[3].Length > 0 && axes is null) return false;
+        }
+        else
+        {
+            starts = node.GetInts("starts")?.ToArray();
+            ends = node.GetInts("ends")?.ToArray();
+            axes = node.GetInts("axes")?.ToArray();
+        }
+        if (starts is null || ends is null || starts.Length != ends.Length) return false;
+        long[]? shape = null;
+        for (int i = 0; i < starts.Length; i++)
+        {
+            if (steps is not null && steps[i] != 1) return false;
+            if (ends[i] >= int.MaxValue && starts[i] == 0) continue;
+            shape ??= StaticShapes.Of(graph, node.Inputs[0]);
+            if (shape is null) return false;
+            long axis = axes is null ? i : axes[i] < 0 ? axes[i] + shape.Length : axes[i];
+            if (axis < 0 || axis >= shape.Length) return false;
+            long dim = shape[axis];
+            bool fromStart = starts[i] == 0 || starts[i] <= -dim;
+            bool toEnd = ends[i] >= dim;
+            if (!fromStart || !toEnd) return false;
+        }
+        return true;
     }
 
     protected override bool Rewrite(Graph graph, Node node, PassArguments arguments, PassResult result)

@@ -116,7 +116,8 @@ public sealed class PassArguments : IEquatable<PassArguments>
         _ => false,
     };
 
-    private static bool ValueEquals(object a, object b) =>
+    /// <summary>Whether two parameter values are equal (lists by content).</summary>
+    public static bool ValueEquals(object a, object b) =>
         a is IReadOnlyList<string> la && b is IReadOnlyList<string> lb ? la.SequenceEqual(lb, StringComparer.Ordinal) : a.Equals(b);
 
     private static string Format(object value) => value is IReadOnlyList<string> list ? "[" + string.Join(", ", list) + "]" : value.ToString() ?? "";

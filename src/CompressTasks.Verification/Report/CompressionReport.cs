@@ -64,6 +64,9 @@ public sealed record CompressionReport(
     /// <summary>Every initializer compression changed (type, bits, elements, sparsity after); empty when none did.</summary>
     public IReadOnlyList<LayerChange> Layers { get; init; } = [];
 
+    /// <summary>How an <c>auto:</c> recipe was resolved; null for a fixed recipe.</summary>
+    public TuningSummary? Tuning { get; init; }
+
     /// <summary>Original size over compressed size (file plus external data).</summary>
     public double SizeRatio => Compressed.FileBytes == 0 ? 0 : (double)Original.FileBytes / Compressed.FileBytes;
 

@@ -7,7 +7,7 @@ using System.Text.Json.Serialization;
 namespace CompressTasks.Verification;
 
 /// <summary>Writes a report as JSON (machine-readable), Markdown and a self-contained HTML page with SVG charts.</summary>
-public static class ReportWriter
+public static partial class ReportWriter
 {
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -67,6 +67,7 @@ public static class ReportWriter
             foreach (var l in r.Layers)
                 s.Append(CultureInfo.InvariantCulture, $"| {l.Name} | {l.TypeBefore} → {l.TypeAfter} | {l.BitsBefore} → {l.BitsAfter} | {l.Elements} | {l.BytesBefore} → {l.BytesAfter} | {(l.Sparsity is { } z ? $"{100 * z:0.0}%" : "—")} |\n");
         }
+        if (r.Tuning is { } tuning) AppendTuningMarkdown(s, tuning);
         return s.ToString();
     }
 
@@ -109,6 +110,8 @@ public static class ReportWriter
             foreach (var o in r.Verification.Outputs)
                 s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(o.Output)}</td><td>{o.Cosine:0.000000}</td><td>{o.MaxAbsError:G4}</td><td>{o.RelativeError:G4}</td><td>{o.SnrDb:0.0}</td></tr>\n");
             s.Append("</table>\n");
+            s.Append("<h3>Error per output (relative error, ‖student − teacher‖ / ‖teacher‖)</h3>\n");
+            s.Append(BarChart("error-chart", v.Outputs.Select(o => (o.Output, o.RelativeError, $"cosine {o.Cosine:0.########}, max abs {o.MaxAbsError:G4}")).ToList(), x => x.ToString("G3", CultureInfo.InvariantCulture)));
             foreach (var violation in r.Verification.BudgetViolations)
                 s.Append("<p><strong>Budget broken:</strong> ").Append(WebUtility.HtmlEncode(violation)).Append("</p>\n");
             if (r.Verification.FirstDivergence is { } d)
@@ -116,7 +119,11 @@ public static class ReportWriter
         }
         else s.Append("<p>Verification was turned off in the recipe.</p>\n");
         if (r.Verification.OriginalLatency is { } a && r.Verification.CompressedLatency is { } b)
+        {
             s.Append(CultureInfo.InvariantCulture, $"<p id=\"latency\">Latency (median / p90 of {a.Runs} runs): {a.MedianMs:0.00} / {a.P90Ms:0.00} ms → {b.MedianMs:0.00} / {b.P90Ms:0.00} ms</p>\n");
+            s.Append(PairedBarChart("latency-chart", [("median", a.MedianMs, b.MedianMs), ("p90", a.P90Ms, b.P90Ms)], x => x.ToString("0.00 ms", CultureInfo.InvariantCulture)));
+        }
+        if (r.Tuning is { } tuning) AppendTuningHtml(s, tuning);
         return s.Append("</body></html>\n").ToString();
     }
 
@@ -136,6 +143,25 @@ public static class ReportWriter
             s.Append(CultureInfo.InvariantCulture, $"<rect x=\"{labelWidth}\" y=\"{y}\" width=\"{wb:0.0}\" height=\"13\" fill=\"#9e9e9e\"><title>original {format(before)}</title></rect>");
             s.Append(CultureInfo.InvariantCulture, $"<rect x=\"{labelWidth}\" y=\"{y + 15}\" width=\"{wa:0.0}\" height=\"13\" fill=\"#1f77b4\"><title>compressed {format(after)}</title></rect>");
             s.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth + Math.Max(wb, wa) + 6:0.0}\" y=\"{y + 18}\">{WebUtility.HtmlEncode(format(before))} → {WebUtility.HtmlEncode(format(after))}</text>\n");
+        }
+        return s.Append("</svg>\n").ToString();
+    }
+
+    // One horizontal bar per row, scaled to the largest value; the title carries the detail.
+    private static string BarChart(string id, IReadOnlyList<(string Label, double Value, string Detail)> rows, Func<double, string> format)
+    {
+        const int labelWidth = 170, barWidth = 420, rowHeight = 22;
+        double max = rows.Count == 0 ? 1 : Math.Max(rows.Max(r => double.IsFinite(r.Value) ? r.Value : 0), 1e-30);
+        var s = new StringBuilder();
+        s.Append(CultureInfo.InvariantCulture, $"<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{labelWidth + barWidth + 120}\" height=\"{rows.Count * rowHeight + 10}\" role=\"img\">\n");
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var (label, value, detail) = rows[i];
+            int y = i * rowHeight + 5;
+            double w = double.IsFinite(value) ? barWidth * value / max : barWidth;
+            s.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y + 12}\">{WebUtility.HtmlEncode(label)}</text>");
+            s.Append(CultureInfo.InvariantCulture, $"<rect x=\"{labelWidth}\" y=\"{y}\" width=\"{Math.Max(w, 1):0.0}\" height=\"15\" fill=\"#d62728\"><title>{WebUtility.HtmlEncode(detail)}</title></rect>");
+            s.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth + w + 6:0.0}\" y=\"{y + 12}\">{WebUtility.HtmlEncode(format(value))}</text>\n");
         }
         return s.Append("</svg>\n").ToString();
     }

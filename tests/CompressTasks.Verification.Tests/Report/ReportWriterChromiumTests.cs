@@ -43,6 +43,12 @@ public sealed class ReportWriterChromiumTests
                 new LayerChange("fc<1>/W & 'b'", "float", "float16", 32, 16, 1_024, 4_096, 2_048, 0.25),
                 new LayerChange("fc2/W", "float", "int8", 32, 8, 1_056, 4_224, 1_056, null),
             ],
+            Tuning = new TuningSummary("size", 0.999,
+                new SensitivityTable(["quantize <int8>", "prune & 'half'"], ["fc<1>/W", "fc2/W"],
+                    [new("fc<1>/W", 0, 3_000, 0.99999), new("fc<1>/W", 1, 2_000, 0.98), new("fc2/W", 0, 3_100, 0.9999)], 8_400, 4),
+                new Dictionary<string, int> { ["fc<1>/W"] = 0, ["fc2/W"] = -1 },
+                [new("base", 8_400, 1, true), new("fc<1>/W → quantize <int8>", 5_400, 0.99999, true), new("fc2/W → quantize <int8>", 2_300, 0.998, false), new("chosen", 5_400, 0.99999, true, Chosen: true)],
+                ["fc2/W kept as is: <reason>"], FromCache: false),
         };
     }
 
@@ -50,6 +56,10 @@ public sealed class ReportWriterChromiumTests
     [DataRow("size-chart")]
     [DataRow("nodes-chart")]
     [DataRow("layers-chart")]
+    [DataRow("error-chart")]
+    [DataRow("latency-chart")]
+    [DataRow("sensitivity-chart")]
+    [DataRow("pareto-chart")]
     public void WhenChromiumParsesTheReport_ChartKeepsEveryElement(string id)
     {
         var html = ReportWriter.ToHtml(Report());
@@ -59,7 +69,7 @@ public sealed class ReportWriterChromiumTests
         var parsed = Chart(dom, id);
         Assert.IsNotNull(written, $"the report has no {id}");
         Assert.IsNotNull(parsed, $"{id} did not survive parsing:\n{dom}");
-        foreach (var tag in new[] { "<rect", "<text", "<title>" })
+        foreach (var tag in new[] { "<rect", "<text", "<title>", "<circle", "<line" })
             Assert.AreEqual(Count(written, tag), Count(parsed, tag), $"{tag} in {id}");
         StringAssert.Contains(dom, "<p id=\"first-divergence\">", "content after the charts is still in the body");
     }
@@ -74,6 +84,7 @@ public sealed class ReportWriterChromiumTests
         Assert.IsFalse(dom.Contains("parsererror", StringComparison.Ordinal), dom);
         StringAssert.Contains(dom, "id=\"nodes-chart\"");
         StringAssert.Contains(dom, "id=\"layers-chart\"");
+        StringAssert.Contains(dom, "id=\"pareto-chart\"");
     }
 
     private string DumpDom(string page, string name)

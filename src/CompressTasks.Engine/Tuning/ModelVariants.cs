@@ -1,0 +1,53 @@
+using CompressTasks.Model;
+using CompressTasks.Model.Onnx;
+using CompressTasks.Passes;
+using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Recipe;
+using Google.Protobuf;
+
+namespace CompressTasks.Engine.Tuning;
+
+/// <summary>Applies pass lists to in-memory copies of a model: the variants the search measures.</summary>
+internal static class ModelVariants
+{
+    /// <summary>The steps a recipe's passes stand for (per-layer overrides expanded), in order.</summary>
+    public static List<PassStep> Steps(IEnumerable<RecipePass> passes) =>
+        [.. passes.SelectMany(p => p.Runs().Select(arguments => new PassStep(PassRegistry.Get(p.Name), arguments)))];
+
+    /// <summary>Runs <paramref name="steps"/> on a copy of <paramref name="model"/> (bytes) and returns the result's bytes.</summary>
+    public static byte[] Apply(byte[] model, IReadOnlyList<PassStep> steps, string? sourcePath)
+    {
+        using var copy = OnnxModel.Parse(model, sourcePath);
+        bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
+        PassManager.Run(copy, steps, rounds: lossless ? 4 : 1);
+        return copy.Proto.ToByteArray();
+    }
+
+    /// <summary>The candidate's arguments narrowed to exactly <paramref name="layers"/> (weight names).</summary>
+    public static PassArguments Narrow(RecipePass candidate, IReadOnlyList<string> layers)
+    {
+        var values = candidate.Arguments.Explicit.Where(kv => kv.Key is not ("include" or "exclude" or "keep-first" or "keep-last")).ToList();
+        values.Add(new("include", layers));
+        return new PassArguments(candidate.Arguments.Pass, values);
+    }
+
+    /// <summary>
+    /// The main-graph float weights a step list changed: initializers of <paramref name="before"/> that are gone from
+    /// <paramref name="after"/> or hold other bytes or another type there. Generic over passes, so any weight pass is a candidate.
+    /// </summary>
+    public static List<string> ChangedWeights(byte[] before, byte[] after)
+    {
+        using var a = OnnxModel.Parse(before);
+        using var b = OnnxModel.Parse(after);
+        var later = b.Proto.Graph.Initializer.ToDictionary(t => t.Name);
+        var changed = new List<string>();
+        foreach (var t in a.Proto.Graph.Initializer)
+        {
+            if (t.DataType != (int)TensorProto.Types.DataType.Float) continue;
+            if (!later.TryGetValue(t.Name, out var u) || u.DataType != t.DataType
+                || !a.GetTensorBytes(t).Span.SequenceEqual(b.GetTensorBytes(u).Span))
+                changed.Add(t.Name);
+        }
+        return changed;
+    }
+}

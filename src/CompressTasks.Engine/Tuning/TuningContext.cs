@@ -1,0 +1,103 @@
+using CompressTasks.Recipe;
+using CompressTasks.Runtime;
+using CompressTasks.Runtime.Data;
+using CompressTasks.Verification;
+
+namespace CompressTasks.Engine.Tuning;
+
+/// <summary>
+/// What the search works from: the base model (the recipe's own passes applied), the teacher's recorded outputs on the
+/// tuning data (the recipe's <c>calibration:</c>, or generated inputs) and on held-out data (<c>evaluation:</c>, or
+/// generated inputs with another seed), and the session options every measurement uses.
+/// </summary>
+internal sealed class TuningContext
+{
+    private TuningContext(string modelPath, byte[] baseModel, IReadOnlyList<RecipePass> candidates, RuntimeOptions runtime, ComparisonOptions heldOutOptions,
+        TeacherRecording tuning, TeacherRecording heldOut, string tuningData, string heldOutData, Action<string>? progress)
+    {
+        ModelPath = modelPath;
+        BaseModel = baseModel;
+        Candidates = candidates;
+        Runtime = runtime;
+        HeldOutOptions = heldOutOptions;
+        Tuning = tuning;
+        HeldOut = heldOut;
+        TuningData = tuningData;
+        HeldOutData = heldOutData;
+        Progress = progress;
+    }
+
+    public string ModelPath { get; }
+
+    public byte[] BaseModel { get; }
+
+    public IReadOnlyList<RecipePass> Candidates { get; }
+
+    public RuntimeOptions Runtime { get; }
+
+    public ComparisonOptions HeldOutOptions { get; }
+
+    public TeacherRecording Tuning { get; }
+
+    public TeacherRecording HeldOut { get; }
+
+    public string TuningData { get; }
+
+    public string HeldOutData { get; }
+
+    public Action<string>? Progress { get; }
+
+    /// <summary>Sample counts: enough for a stable cosine, few enough that a cell costs one short session.</summary>
+    private const int TuningRows = 64, HeldOutRows = 256, GeneratedSamples = 4;
+
+    public static TuningContext Create(string modelPath, Recipe.Recipe recipe, IReadOnlyList<RecipePass> candidates, Action<string>? progress)
+    {
+        var original = File.ReadAllBytes(modelPath);
+        var baseModel = ModelVariants.Apply(original, ModelVariants.Steps(recipe.Passes), modelPath);
+        var runtime = new RuntimeOptions { IntraOpThreads = recipe.Verify?.Threads ?? 0 };
+        var pinned = recipe.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
+        using var teacher = ModelSession.Open(modelPath, runtime);
+        var tuningOptions = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, Samples = GeneratedSamples };
+        string tuningData = "generated inputs";
+        if (recipe.Calibration is { } calibration)
+        {
+            tuningOptions = tuningOptions with { Feeds = FeedLoader.Load(calibration.FullPath, teacher.Inputs, TuningRows) };
+            tuningData = calibration.Written;
+        }
+        // Held out: the evaluation data, or inputs the tuning never saw (another seed).
+        var heldOutOptions = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, Samples = GeneratedSamples, Seed = 7_000_001 };
+        string heldOutData = "generated inputs (another seed)";
+        if (recipe.Evaluation is { } evaluation)
+        {
+            heldOutOptions = heldOutOptions with
+            {
+                Feeds = FeedLoader.Load(evaluation.FullPath, teacher.Inputs, HeldOutRows),
+                Labels = recipe.Labels is { } labels ? FeedLoader.LoadLabels(labels.FullPath) : null,
+            };
+            heldOutData = evaluation.Written;
+        }
+        return new TuningContext(modelPath, baseModel, candidates, runtime, heldOutOptions,
+            ModelComparer.Record(teacher, tuningOptions), ModelComparer.Record(teacher, heldOutOptions), tuningData, heldOutData, progress);
+    }
+
+    /// <summary>Lowest output cosine of <paramref name="model"/> against the teacher on the tuning data.</summary>
+    public double Cosine(byte[] model)
+    {
+        using var session = ModelSession.Open(model, "variant", Runtime);
+        return ModelComparer.Compare(Tuning, session, new ComparisonOptions { Runtime = Runtime }).MinCosine;
+    }
+
+    /// <summary>The full comparison of <paramref name="model"/> against the teacher on the held-out data.</summary>
+    public ComparisonResult CompareHeldOut(byte[] model)
+    {
+        using var session = ModelSession.Open(model, "variant", Runtime);
+        return ModelComparer.Compare(HeldOut, session, HeldOutOptions);
+    }
+
+    /// <summary>Median latency of <paramref name="model"/> on the first tuning feed.</summary>
+    public double Latency(byte[] model)
+    {
+        using var session = ModelSession.Open(model, "variant", Runtime);
+        return LatencyMeter.Measure(session, Tuning.Feeds[0]).MedianMs;
+    }
+}

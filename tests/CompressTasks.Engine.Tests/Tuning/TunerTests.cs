@@ -1,0 +1,137 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using CompressTasks.Diagnostics;
+using CompressTasks.Engine.Tuning;
+using CompressTasks.Model.Onnx;
+using CompressTasks.TestSupport;
+using Google.Protobuf;
+
+namespace CompressTasks.Engine.Tests.Tuning;
+
+[TestClass]
+public sealed class TunerTests
+{
+    private string _dir = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestInitialize]
+    public void Setup() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), $"ct-tune-{Guid.NewGuid():N}"));
+
+    [TestCleanup]
+    public void Cleanup() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    // x[8,64] ─MatMul(A[64,64])─ Relu ─MatMul(B[64,16])─▶ y. B holds one weight of 1000 among values in ±1: with one
+    // int8 scale per tensor (1000/127) every other weight of B rounds to 0, so B alone breaks any tight budget, A does not.
+    private string OutlierModel()
+    {
+        var random = new Random(3);
+        float[] Values(int n) => [.. Enumerable.Range(0, n).Select(_ => random.NextSingle() * 2 - 1)];
+        var a = Values(64 * 64);
+        var b = Values(64 * 16);
+        b[5] = 1000;
+        var model = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "g" }, OpsetImport = { new OperatorSetIdProto { Version = 13 } } };
+        var g = model.Graph;
+        g.Input.Add(Info("x", 8, 64));
+        g.Output.Add(Info("y", 8, 16));
+        g.Initializer.Add(new TensorProto { Name = "A", DataType = 1, Dims = { 64, 64 }, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(a.AsSpan())) });
+        g.Initializer.Add(new TensorProto { Name = "B", DataType = 1, Dims = { 64, 16 }, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(b.AsSpan())) });
+        g.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm1", Input = { "x", "A" }, Output = { "h" } });
+        g.Node.Add(new NodeProto { OpType = "Relu", Name = "relu", Input = { "h" }, Output = { "r" } });
+        g.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm2", Input = { "r", "B" }, Output = { "y" } });
+        var path = Path.Combine(_dir, "outlier.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+        return path;
+    }
+
+    private static ValueInfoProto Info(string name, params long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
+    }
+
+    private const string OutlierRecipe = "verify:\n  min-cosine: 0.999\npasses:\n  - eliminate-identity\nauto:\n  candidates:\n    - quantize-weights-int8: { per-channel: false }\n";
+
+    [TestMethod]
+    public void WhenOneLayerIsSensitive_ItStaysAsItIsAndTheOtherIsCompressed()
+    {
+        var result = Tuner.Tune(OutlierModel(), Write("compression.yaml", OutlierRecipe), new TuneOptions());
+
+        Assert.AreEqual(0, result.Assignment["A"], "A takes the treatment");
+        Assert.AreEqual(-1, result.Assignment["B"], "B's outlier breaks the budget, so B stays float");
+        Assert.IsLessThan(0.999, result.Table.Find("B", 0)!.Cosine, "B alone breaks the budget");
+        Assert.IsGreaterThanOrEqualTo(0.999, result.TuningCosine);
+        Assert.IsGreaterThanOrEqualTo(0.999, result.HeldOutCosine);
+        Assert.IsTrue(result.Notes.Any(n => n.StartsWith("B kept as is", StringComparison.Ordinal)), string.Join("\n", result.Notes));
+        StringAssert.Contains(result.TunedRecipeText, "include: [A]");
+        Assert.IsNull(new Recipe.RecipeLoader(Passes.PassRegistry.Catalog).Parse(result.TunedRecipeText, Path.Combine(_dir, "t.yaml")).GetRecipeOrThrow().Auto,
+            "the resolved recipe is an ordinary recipe");
+    }
+
+    [TestMethod]
+    public void WhenTheCacheHoldsTheTune_NothingIsRecomputedAndTheRecipeIsTheSame()
+    {
+        var model = OutlierModel();
+        var recipe = Write("compression.yaml", OutlierRecipe);
+        var cache = Path.Combine(_dir, "cache");
+        var first = Tuner.Tune(model, recipe, new TuneOptions { CacheDirectory = cache });
+        var progress = new List<string>();
+        var second = Tuner.Tune(model, recipe, new TuneOptions { CacheDirectory = cache, Progress = progress.Add });
+
+        Assert.IsFalse(first.FromCache);
+        Assert.IsTrue(second.FromCache);
+        Assert.AreEqual(first.TunedRecipeText, second.TunedRecipeText);
+        Assert.IsFalse(progress.Any(p => p.StartsWith("sensitivity", StringComparison.Ordinal) || p.StartsWith("tune:", StringComparison.Ordinal)), "no layer was measured again");
+        var third = Tuner.Tune(model, recipe, new TuneOptions { CacheDirectory = cache, MinCosine = 0.99 });
+        Assert.IsFalse(third.FromCache, "another budget is another tune");
+    }
+
+    [TestMethod]
+    public void WhenTheRecipeHasNoAuto_CT1005()
+    {
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Tuner.Tune(OutlierModel(), Write("compression.yaml", "passes:\n  - eliminate-identity\n"), new TuneOptions()));
+        Assert.AreEqual(DiagnosticCodes.RecipeInvalidStructure, e.Code);
+    }
+
+    // mnist-mlp (labelled): the auto recipe builds, meets its budget on the held-out digits, writes its resolved recipe
+    // beside the report, and is no larger than any uniform candidate that also meets the budget.
+    [TestMethod]
+    public void WhenMnistIsTuned_TheBuildMeetsTheBudgetAndBeatsOrTiesEveryUniformCandidate()
+    {
+        var data = Path.GetDirectoryName(TestPaths.SharedModel("mnist-mlp/data/calib_images.npy"));
+        string Common(string extra) => $"extends: optimize\ncalibration: {data}/calib_images.npy\nevaluation: {data}/test_images.npy\nlabels: {data}/test_labels.npy\n" +
+            "verify:\n  min-cosine: 0.99999\n  max-top1-drop: 1%\n" + extra;
+        string[] candidates = ["quantize-weights-int8", "quantize-weights-int8: { per-channel: false, symmetric: false }"];
+        var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var tuned = Compressor.Run(new CompressionRequest(model, Write("auto.yaml", Common("auto:\n  candidates:\n" + string.Concat(candidates.Select(c => $"    - {c}\n")))),
+            Path.Combine(_dir, "tuned.onnx"), _dir));
+
+        Assert.IsTrue(File.Exists(Path.Combine(_dir, "tuned.onnx" + Compressor.TunedRecipeSuffix)));
+        using var report = JsonDocument.Parse(File.ReadAllText(tuned.ReportPath));
+        Assert.AreEqual(JsonValueKind.Object, report.RootElement.GetProperty("tuning").ValueKind);
+        StringAssert.Contains(File.ReadAllText(tuned.ReportPath.Replace(".json", ".html")), "id=\"pareto-chart\"");
+        TestContext.WriteLine($"tuned: {tuned.OutputBytes:N0} bytes; {tuned.Summary}");
+        for (int i = 0; i < candidates.Length; i++)
+        {
+            var recipe = Write($"uniform{i}.yaml", Common($"passes:\n  - {candidates[i]}\n"));
+            try
+            {
+                var uniform = Compressor.Run(new CompressionRequest(model, recipe, Path.Combine(_dir, $"uniform{i}.onnx"), _dir));
+                TestContext.WriteLine($"uniform {candidates[i]}: {uniform.OutputBytes:N0} bytes; {uniform.Summary}");
+                Assert.IsLessThanOrEqualTo(uniform.OutputBytes, tuned.OutputBytes, $"tuned vs uniform {candidates[i]}");
+            }
+            catch (CompressTasksException e) when (e.Code == DiagnosticCodes.BudgetExceeded)
+            {
+                TestContext.WriteLine($"uniform {candidates[i]}: breaks the budget ({e.Message})");
+            }
+        }
+    }
+}
