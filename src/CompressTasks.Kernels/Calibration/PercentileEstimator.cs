@@ -17,10 +17,10 @@ public sealed class PercentileEstimator(double percentile = 99.99, int bins = 40
 {
     private readonly Histogram _histogram = new(bins);
 
-    /// <summary>The percentile kept, in (50, 100].</summary>
-    public double Percentile { get; } = percentile is > 50 and <= 100
+    /// <summary>The percentile kept, in [50, 100] (the recipe parameter's range).</summary>
+    public double Percentile { get; } = percentile is >= 50 and <= 100
         ? percentile
-        : throw new ArgumentOutOfRangeException(nameof(percentile), percentile, "in (50, 100]");
+        : throw new ArgumentOutOfRangeException(nameof(percentile), percentile, "in [50, 100]");
 
     /// <inheritdoc/>
     public void Observe(ReadOnlySpan<float> values) => _histogram.Add(values);

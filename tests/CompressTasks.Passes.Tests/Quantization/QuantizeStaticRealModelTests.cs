@@ -118,6 +118,68 @@ public sealed class QuantizeStaticRealModelTests
         }
     }
 
+    [TestMethod]
+    [DataRow("wakeword-hello/hello_deepa.onnx", new long[] { 25, 96 }, 16, true)]
+    [DataRow("ppocr-det/ch_PP-OCRv4_det_infer.onnx", new long[] { 3, 96, 96 }, 50, false)]
+    public void WhenOtherSharedModelsAreQuantized_TheyRunInOrtAndPassTheChecker(string name, long[] rowShape, int rows, bool perChannel)
+    {
+        // No real inputs in MANIFEST.md for these: uniform random rows calibrate and check them. ppocr-det is opset 11,
+        // so per tensor; its outputs are printed, not asserted (random pixels give a near-zero probability map).
+        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"ct-static-real-{Guid.NewGuid():N}")).FullName;
+        try
+        {
+            long rowLength = rowShape.Aggregate(1L, (a, d) => a * d);
+            var calibration = Path.Combine(dir, "calib.npy");
+            NpyFile.Write(calibration, Images(rows, (int)rowLength, 100), [rows, .. rowShape]);
+            using var model = OnnxModel.Load(TestPaths.SharedModel(name));
+            var before = PassHarness.Bytes(model);
+            var runs = PassManager.Run(model, [.. OptimizePreset.Steps(), Step("quantize-static", new CalibrationData(calibration), ("per-channel", perChannel))],
+                rounds: 1, validateEachPass: true);
+            var result = runs[^1].Result;
+            Assert.IsTrue(result.Rewritten > 0, string.Join("\n", result.Notes));
+            var after = PassHarness.Bytes(model);
+            var feed = new Dictionary<string, TensorValue>();
+            double cosine;
+            using (var original = ModelSession.Open(before, "original", new RuntimeOptions { Optimization = OptimizationLevel.All }))
+            using (var quantized = ModelSession.Open(after, "quantized", new RuntimeOptions { Optimization = OptimizationLevel.All }))
+            {
+                feed[original.Inputs[0].Name] = TensorValue.FromFloats(Images(1, (int)rowLength, 3), [1, .. rowShape]);
+                cosine = TensorPrimitives.CosineSimilarity(original.Run(feed)[0].ToFloats(), quantized.Run(feed)[0].ToFloats());
+            }
+            TestContext.WriteLine($"{name}: {result.Rewritten} nodes quantized, {before.Length:N0} → {after.Length:N0} bytes "
+                + $"({(double)before.Length / after.Length:F2}×), output cosine {cosine:F5} on a random input; "
+                + $"ONNX Runtime at All runs {string.Join(", ", QuantizeStaticTests.OptimizedOpTypes(after).Order())}");
+            Assert.IsTrue((double)before.Length / after.Length > 3, "weights are int8");
+            AssertChecker(after, name);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void WhenSileroKeepsItsWeightsInSubgraphs_NothingIsQuantizedAndThePassSaysWhy()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"ct-static-silero-{Guid.NewGuid():N}")).FullName;
+        try
+        {
+            var calibration = Path.Combine(dir, "calib.npy");
+            NpyFile.Write(calibration, Images(4, 512, 1), 4, 512);
+            using var model = OnnxModel.Load(TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx"));
+            var runs = PassManager.Run(model, [Step("quantize-static", new CalibrationData(calibration))]);
+            var notes = string.Join("\n", runs[0].Result.Notes);
+            TestContext.WriteLine(notes);
+            // Its LSTM and Conv weights live inside the If branches; calibration sees the main graph only.
+            Assert.AreEqual(0, runs[0].Result.Rewritten);
+            StringAssert.Contains(notes, "nodes inside subgraphs are left float");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     // onnx's version converter needs every initializer declared as a graph input in this IR 3 export.
     private static void UpgradeToOpset13(string source, string destination)
     {
