@@ -43,6 +43,9 @@ internal sealed record QdqOperator(string OpType, QdqRole Role, int MinOpset, st
 /// output reuses their input's.</item>
 /// <item>Relu and Clip are not listed: a Relu whose output is quantized with zero point = qmin is redundant
 /// (QuantizeLinear saturates at 0), and ONNX Runtime removes it and fuses the operator before it.</item>
+/// <item>Add and Mul are quantized only when both inputs are activations (residual adds, gating); with a constant
+/// input (a bias or scale the fusions could not fold) they stay float rather than quantizing the constant per tensor.</item>
+/// <item>MatMul with two activation inputs (attention) is not quantized yet: only weighted MatMuls are.</item>
 /// <item>Softmax has a QLinear kernel too but is left float: it usually produces the model's output
 /// probabilities, where 8 bits cost the most accuracy and save the least time.</item>
 /// </list>
