@@ -34,6 +34,7 @@ public static class PassRegistry
         new ConvertToFloat16(),
         new QuantizeWeightsInt4(),
         new QuantizeDynamic(),
+        new QuantizeStatic(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
