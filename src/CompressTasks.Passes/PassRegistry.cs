@@ -1,6 +1,7 @@
 using CompressTasks.Passes.Cleanup;
 using CompressTasks.Passes.Folding;
 using CompressTasks.Passes.Fusion;
+using CompressTasks.Passes.Pruning;
 using CompressTasks.Passes.Quantization;
 using CompressTasks.Passes.Infrastructure;
 
@@ -22,6 +23,7 @@ public static class PassRegistry
         new FuseMatMulAdd(),
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
+        new PruneMagnitude(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
