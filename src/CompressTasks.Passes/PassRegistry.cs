@@ -24,6 +24,7 @@ public static class PassRegistry
         new ConvertWeightsToFloat16(),
         new QuantizeWeightsInt8(),
         new PruneMagnitude(),
+        new ClipWeights(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
