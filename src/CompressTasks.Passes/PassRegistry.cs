@@ -25,6 +25,7 @@ public static class PassRegistry
         new QuantizeWeightsInt8(),
         new PruneMagnitude(),
         new ClipWeights(),
+        new PruneChannels(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>
