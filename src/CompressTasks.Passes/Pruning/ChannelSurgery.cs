@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using CompressTasks.Graphs;
 using CompressTasks.Kernels;
+using CompressTasks.Model.Onnx;
 
 namespace CompressTasks.Passes.Pruning;
 
@@ -80,6 +81,10 @@ internal static class ChannelSurgery
             var kept = WeightPruning.KeepChannels(constant.AsFloat(), (int)outer, channels, factor, (int)inner, keep);
             dims[s.Axis] = (long)keep.Length * factor;
             constant.Replace(1, dims, MemoryMarshal.AsBytes(kept.AsSpan()).ToArray());
+            // Before IR 4 the initializer is also declared as a graph input, shape included.
+            foreach (var input in graph.Proto.Input)
+                if (input.Name == s.Name && input.Type?.TensorType?.Shape is { } shape && shape.Dim.Count == dims.Length)
+                    shape.Dim[s.Axis] = new TensorShapeProto.Types.Dimension { DimValue = dims[s.Axis] };
         }
         foreach (var node in group.Depthwise) node.FindAttribute("group")!.I = keep.Length;
         var stale = group.Values.ToHashSet(StringComparer.Ordinal);
