@@ -21,7 +21,8 @@ namespace CompressTasks.Passes.Pruning;
 /// BatchNormalization is handled (fold it first with fuse-conv-bn or not; both work). Preconditions (skips naming
 /// the node and why): every producer in a group is selected (<see cref="WeightSelection"/>), every constant to slice
 /// is float32 and read by that node only, and the channels never reach a graph output or an op that is not
-/// understood. A pruned channel's contribution is removed, not compensated: a later <c>reconstruct:</c> parameter
+/// understood; with <c>prune-coupled: false</c>, channels several producers share (residual streams, which are the
+/// most sensitive) stay whole. A pruned channel's contribution is removed, not compensated: a later <c>reconstruct:</c> parameter
 /// can refit the consumers (least squares) by calling a kernel.
 /// </remarks>
 public sealed class PruneChannels : GraphPass
@@ -36,6 +37,7 @@ public sealed class PruneChannels : GraphPass
             ParameterSpec.Enum("criterion", "l1", ["l1", "l2", "bn-gamma"], "Channel importance: L1 or L2 norm of its weights, or |γ| of the BatchNormalization after it."),
             ParameterSpec.Enum("scope", "layer", ["layer", "global"], "layer: each group loses the ratio; global: lowest relative scores across all groups."),
             ParameterSpec.Ratio("max-layer-ratio", 0.75, "scope: global only: no group loses more than this fraction of its channels."),
+            ParameterSpec.Bool("prune-coupled", true, "Also prune channel groups that several layers share (a residual stream); false leaves them whole."),
             .. WeightSelection.Parameters(Supported, 256),
         ],
         "- prune-channels: { ratio: 0.25, criterion: l1, keep-last: true }");
@@ -47,6 +49,7 @@ public sealed class PruneChannels : GraphPass
         var selection = WeightSelection.From(arguments, Supported, result);
         var selected = selection.Select(main, result, _ => 1).Where(u => u.Node.Graph == main).Select(u => u.Node).ToHashSet();
         string criterion = arguments.GetString("criterion");
+        bool pruneCoupled = arguments.GetBool("prune-coupled");
         var groups = ChannelGroups.Find(main, IsProducer);
         var planned = new List<Planned>();
         bool fellBack = false;
@@ -55,6 +58,7 @@ public sealed class PruneChannels : GraphPass
             result.RecordMatch();
             if (group.Refusal is null && group.Producers.FirstOrDefault(p => !selected.Contains(p)) is { } unselected)
                 group.Refusal = $"{unselected} is not selected";
+            if (!pruneCoupled && group.Refusal is null && group.Producers.Count > 1) group.Refusal = "coupled channels are left whole (prune-coupled: false)";
             if (ChannelSurgery.Plan(main, group, out int channels, out string? refusal) is not { } slices)
             {
                 result.Skip($"channels of {group.Describe()}: {refusal}");

@@ -8,8 +8,9 @@ namespace CompressTasks.Verification;
 /// <summary>
 /// Parameters and floating-point operations of a model on one input: what structured pruning should shrink.
 /// </summary>
-/// <param name="Parameters">Elements of every floating-point initializer and Constant node tensor of the main graph
-/// (a sparse initializer counts its stored non-zeros).</param>
+/// <param name="Parameters">Elements of every floating-point or 8/4-bit integer initializer and Constant node tensor
+/// of the main graph, i.e. weights however they are stored (a sparse initializer counts its stored non-zeros; int64
+/// shape tensors are not parameters).</param>
 /// <param name="Flops">2 × multiply-accumulates of Conv, ConvTranspose, Gemm and MatMul in the main graph (other ops are
 /// cheap next to them and not counted).</param>
 public sealed record ModelCost(long Parameters, long Flops)
@@ -30,12 +31,12 @@ public sealed record ModelCost(long Parameters, long Flops)
         foreach (var t in graph.Initializer)
         {
             dims[t.Name] = [.. t.Dims];
-            if (IsFloat(t.DataType)) parameters += TensorData.ElementCount(t);
+            if (IsWeightType(t.DataType)) parameters += TensorData.ElementCount(t);
         }
         foreach (var s in graph.SparseInitializer)
         {
             dims[s.Values.Name] = [.. s.Dims];
-            if (IsFloat(s.Values.DataType)) parameters += TensorData.ElementCount(s.Values);
+            if (IsWeightType(s.Values.DataType)) parameters += TensorData.ElementCount(s.Values);
         }
         foreach (var n in graph.Node)
         {
@@ -43,7 +44,7 @@ public sealed record ModelCost(long Parameters, long Flops)
             if (n.Attribute.FirstOrDefault(a => a.Name == "value") is { T: { } t })
             {
                 dims[n.Output[0]] = [.. t.Dims];
-                if (IsFloat(t.DataType) && t.Dims.Count > 0) parameters += TensorData.ElementCount(t);
+                if (IsWeightType(t.DataType) && t.Dims.Count > 0) parameters += TensorData.ElementCount(t);
             }
         }
         foreach (var (name, value) in feed) dims[name] = value.Shape;
@@ -79,7 +80,8 @@ public sealed record ModelCost(long Parameters, long Flops)
         return new ModelCost(parameters, flops);
     }
 
-    private static bool IsFloat(int dataType) => dataType is 1 or 10 or 11 or 16;
+    // float32, float16, float64, bfloat16, and the integer types quantized weights are stored in (uint8, int8, uint4, int4).
+    private static bool IsWeightType(int dataType) => dataType is 1 or 10 or 11 or 16 or 2 or 3 or 21 or 22;
 
     private static long GetInt(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.I ?? 0;
 }

@@ -124,6 +124,12 @@ public sealed class PruneChannelsTests
         CollectionAssert.AreEqual(new long[] { 6, 3, 3, 3 }, Dims(model, "A"));
         CollectionAssert.AreEqual(new long[] { 6, 6, 3, 3 }, Dims(model, "B"), "B loses output and input channels");
         CollectionAssert.AreEqual(new long[] { 4, 6, 3, 3 }, Dims(model, "C"));
+
+        // prune-coupled: false leaves the residual stream whole.
+        using var again = m.Build();
+        var kept = PassHarness.Run(again, Pass, Args(("ratio", 0.25), ("prune-coupled", false)));
+        Assert.AreEqual(0, kept.Rewritten);
+        StringAssert.Contains(string.Join("\n", kept.Notes), "Conv 'Conv_0', Conv 'Conv_2': coupled channels are left whole");
     }
 
     [TestMethod]
