@@ -10,6 +10,7 @@ return args switch
 {
     ["load-save", .. var rest] => LoadSave(rest),
     ["optimize", .. var rest] => OptimizeBenchmark.Run(rest),
+    ["prune", .. var rest] => PruneBenchmark.Run(rest),
     ["load-save-once", var model, var output] => LoadSaveOnce(model, output),
     ["idle"] => Idle(),
     _ => Usage(),
@@ -19,6 +20,7 @@ static int Usage()
 {
     Console.Error.WriteLine("usage: CompressTasks.Benchmarks load-save [--runs N] [model.onnx ...]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks optimize [--runs N]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks prune [--runs N]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");
     return 2;
 }

@@ -26,6 +26,7 @@ internal static class SparseStorage
         if (weight.Graph.Model.Proto.IrVersion < MinIrVersion)
             return $"IR version {weight.Graph.Model.Proto.IrVersion} has no sparse initializers (needs {MinIrVersion})";
         if (weight.Node is not null) return "it is a Constant node (run lift-constants first)";
+        if (weight.Graph.Parent is not null) return "it lives in a subgraph";
         if (weight.Graph.MustKeepName(weight.Name) || weight.Graph.IsGraphInput(weight.Name)) return "it is a graph input or output";
         return null;
     }
