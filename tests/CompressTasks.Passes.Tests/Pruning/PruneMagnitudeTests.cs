@@ -18,7 +18,7 @@ public sealed class PruneMagnitudeTests
     private static PassArguments Args(params (string Name, object Value)[] values) =>
         new(Pass.Descriptor, values.Append(("min-elements", 64)).Select(v => new KeyValuePair<string, object>(v.Name, v.Value)));
 
-    // x ─MatMul(W1 [64,48])─ Gemm(W2 [32,48], b2, transB=1) ─ Conv-free tail Gemm(W3 [32,16], b3) ─▶ y
+    // x ─MatMul(W1 [64,48])─ Gemm(W2 [32,48], b2, transB=1) ─ Gemm(W3 [32,16], b3) ─▶ y
     private static TestModels Dense(long ir = 8)
     {
         var m = new TestModels(13, ir).Input("x", 4, 64).Output("y", 4, 16)
