@@ -7,7 +7,7 @@ public sealed class RecipePresetsTests
 {
     [TestMethod]
     public void Names_ListTheEmbeddedPresets() =>
-        CollectionAssert.AreEqual(new[] { "fp16", "int4", "int8", "int8-static", "optimize" }, RecipePresets.Names.ToArray());
+        CollectionAssert.AreEqual(new[] { "deep-compression", "fp16", "int4", "int8", "int8-static", "optimize" }, RecipePresets.Names.ToArray());
 
     [TestMethod]
     public void EveryPreset_LoadsAgainstTheRealPassRegistry()
@@ -107,6 +107,19 @@ public sealed class RecipePresetsTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [TestMethod]
+    public void DeepCompression_IsOptimizeThenMagnitudePruningThenInt8()
+    {
+        var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+            .Parse("extends: deep-compression\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "prune-magnitude", "quantize-weights-int8" },
+            recipe.Passes.Select(p => p.Name).ToArray());
+        var prune = recipe.Passes[^2].Arguments;
+        Assert.AreEqual((0.5, "global", "dense", true), (prune.GetDouble("sparsity"), prune.GetString("scope"), prune.GetString("storage"), prune.GetBool("keep-last")));
     }
 
     [TestMethod]
