@@ -103,6 +103,9 @@ namespace CompressTasks.Build
                 string verify = model.GetMetadata("Verify");
                 if (string.Equals(verify, "true", StringComparison.OrdinalIgnoreCase)) text.Append(",\"verify\":true");
                 else if (string.Equals(verify, "false", StringComparison.OrdinalIgnoreCase)) text.Append(",\"verify\":false");
+                string latency = model.GetMetadata("Latency");
+                if (string.Equals(latency, "true", StringComparison.OrdinalIgnoreCase)) text.Append(",\"latency\":true");
+                else if (string.Equals(latency, "false", StringComparison.OrdinalIgnoreCase)) text.Append(",\"latency\":false");
                 text.Append("}\n");
             }
             return text.ToString();

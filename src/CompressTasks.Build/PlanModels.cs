@@ -43,6 +43,9 @@ namespace CompressTasks.Build
         /// <summary>Default for the <c>Verify</c> metadata: true, false or empty (the recipe decides).</summary>
         public string? Verify { get; set; }
 
+        /// <summary>Default for the <c>Latency</c> metadata: true, false or empty (the recipe's <c>verify: latency</c> decides).</summary>
+        public string? Latency { get; set; }
+
         /// <summary>Every model to compress, with <c>CompressedPath</c>, <c>Recipe</c> (full path or empty), <c>ReportDirectory</c>, <c>ReportPath</c>, <c>Verify</c>, <c>OutputTargetPath</c> (not TargetPath: items derived from these must not inherit a copy destination).</summary>
         [Output]
         public ITaskItem[] Models { get; private set; } = Array.Empty<ITaskItem>();
@@ -127,6 +130,7 @@ namespace CompressTasks.Build
                 model.SetMetadata("ReportPath", reportDir + Path.GetFileName(compressed) + ".report.json");
                 model.SetMetadata("OutputTargetPath", targetPath);
                 model.SetMetadata("Verify", First(item.GetMetadata("Verify"), Verify));
+                model.SetMetadata("Latency", First(item.GetMetadata("Latency"), Latency));
                 models.Add(model);
 
                 // The replacement keeps every piece of copy metadata of the original (CopyToOutputDirectory,

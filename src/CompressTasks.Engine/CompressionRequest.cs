@@ -10,6 +10,9 @@ public sealed record CompressionRequest(string ModelPath, string? RecipePath, st
     /// <summary>Whether to verify the result against the original; null lets the recipe decide.</summary>
     public bool? Verify { get; init; }
 
+    /// <summary>Whether to time original and compressed (costs build time); null lets the recipe's <c>verify: latency</c> decide.</summary>
+    public bool? Latency { get; init; }
+
     /// <summary>Folder of cached results keyed by content hash; null disables the cache.</summary>
     public string? CacheDirectory { get; init; }
 

@@ -170,8 +170,9 @@ public static class Compressor
         request.Progress?.Invoke($"{name}: verified {comparison.Samples} sample(s) in {stopwatch.Elapsed.TotalSeconds:0.0} s");
         var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop);
         var (violations, nearMisses) = budget.Check(comparison);
-        if (settings.Latency) request.Progress?.Invoke($"{name}: measuring latency of original and compressed");
-        var (originalLatency, compressedLatency) = settings.Latency ? MeasureLatency(teacher, student, options) : (null, null);
+        bool latency = request.Latency ?? settings.Latency;
+        if (latency) request.Progress?.Invoke($"{name}: measuring latency of original and compressed");
+        var (originalLatency, compressedLatency) = latency ? MeasureLatency(teacher, student, options) : (null, null);
         var divergence = violations.Count > 0 ? FindDivergence(request, teacher, options, settings) : null;
         var summary = new VerificationSummary(true, inputs, comparison.Samples, runtime.Optimization.ToString(), comparison.Outputs,
             violations, nearMisses, originalLatency, compressedLatency)

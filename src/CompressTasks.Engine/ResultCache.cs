@@ -21,6 +21,7 @@ internal sealed class ResultCache(string directory)
         Text(toolVersion);
         Text(Path.GetFileName(request.OutputPath));
         Text(request.Verify?.ToString() ?? "recipe");
+        Text(request.Latency?.ToString() ?? "recipe");
         AppendFile(hash, request.ModelPath);
         using (var model = OnnxModel.Load(request.ModelPath))
         {

@@ -24,8 +24,9 @@ public sealed class BuildIntegrationTests
         TinyModels.WriteRelu(Path.Combine(project, "models", "relu.onnx"));
         File.WriteAllText(Path.Combine(project, "models", "compression.yaml"), TinyModels.Recipe);
 
-        // 1. Build: the compressed model (the engine's output in obj) is what lands in bin, and nothing else.
-        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+        // 1. Build: the compressed model (the engine's output in obj) is what lands in bin, and nothing else. The
+        //    recipe does not ask for latency; the property does (as a Release-only condition would).
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "-p:CompressTasksLatency=true"));
         Assert.AreEqual(0, code, log);
         string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "models", "relu.onnx");
         string report = compressed + ".report.json";
@@ -33,6 +34,9 @@ public sealed class BuildIntegrationTests
         Assert.IsTrue(File.Exists(report), log);
         StringAssert.Contains(log, "relu.onnx: ");
         StringAssert.Contains(log, "\"cacheDir\":");
+        StringAssert.Contains(log, "\"latency\":true");
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report)))
+            Assert.AreEqual(System.Text.Json.JsonValueKind.Object, json.RootElement.GetProperty("verification").GetProperty("originalLatency").ValueKind, "timed at the property's request");
         StringAssert.Contains(log, "report: " + report);
         StringAssert.Contains(log, $"Copying file from \"{compressed}\"");
         Assert.DoesNotContain($"Copying file from \"{Path.Combine(project, "models", "relu.onnx")}\"", log);

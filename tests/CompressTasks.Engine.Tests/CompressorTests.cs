@@ -110,13 +110,17 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
-    [DataRow(true)]
-    [DataRow(false)]
-    public void WhenLatencyIsAsked_ReportCarriesBothLatencies_AndNoneOtherwise(bool latency)
+    [DataRow(true, null)]
+    [DataRow(false, null)]
+    // The request (the build's CompressTasksLatency, the CLI's --latency) overrides the recipe either way.
+    [DataRow(true, false)]
+    [DataRow(false, true)]
+    public void WhenLatencyIsAsked_ReportCarriesBothLatencies_AndNoneOtherwise(bool inRecipe, bool? inRequest)
     {
+        bool latency = inRequest ?? inRecipe;
         var model = WriteModel();
-        var yaml = "passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n" + (latency ? "  latency: true\n" : "");
-        var result = Compressor.Run(Request(model, WriteRecipe(yaml)));
+        var yaml = "passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.999\n" + (inRecipe ? "  latency: true\n" : "");
+        var result = Compressor.Run(Request(model, WriteRecipe(yaml)) with { Latency = inRequest });
 
         using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
         var verification = report.RootElement.GetProperty("verification");

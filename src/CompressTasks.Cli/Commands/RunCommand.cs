@@ -23,8 +23,8 @@ internal static class RunCommand
     public const string ProgressPrefix = "progress: ";
 
     public const string Usage =
-        "usage: compress run MODEL [--recipe RECIPE] -o OUTPUT [--report-dir DIR] [--verify|--no-verify] [--cache-dir DIR]\n" +
-        "       compress run --response FILE [--cache-dir DIR]   (one JSON job per line: model, output, recipe?, reportDir?, verify?, cacheDir?)";
+        "usage: compress run MODEL [--recipe RECIPE] -o OUTPUT [--report-dir DIR] [--verify|--no-verify] [--latency|--no-latency] [--cache-dir DIR]\n" +
+        "       compress run --response FILE [--cache-dir DIR]   (one JSON job per line: model, output, recipe?, reportDir?, verify?, latency?, cacheDir?)";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -79,7 +79,7 @@ internal static class RunCommand
     internal static List<CompressionRequest> ParseArguments(string[] args)
     {
         string? model = null, recipe = null, output = null, reportDir = null, response = null, cacheDir = null;
-        bool? verify = null;
+        bool? verify = null, latency = null;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw UsageError($"option '{args[i]}' needs a value");
@@ -92,20 +92,22 @@ internal static class RunCommand
                 case "--cache-dir": cacheDir = Value(); break;
                 case "--verify": verify = true; break;
                 case "--no-verify": verify = false; break;
-                case var a when a.StartsWith('-'): throw UsageError($"unknown option '{a}'; options: --recipe, -o/--output, --report-dir, --verify, --no-verify, --cache-dir, --response");
+                case "--latency": latency = true; break;
+                case "--no-latency": latency = false; break;
+                case var a when a.StartsWith('-'): throw UsageError($"unknown option '{a}'; options: --recipe, -o/--output, --report-dir, --verify, --no-verify, --latency, --no-latency, --cache-dir, --response");
                 case var a when model is null: model = a; break;
                 default: throw UsageError($"unexpected argument '{args[i]}': give one model, or use --response for several");
             }
         }
         if (response is not null)
         {
-            if (model is not null || recipe is not null || output is not null || reportDir is not null || verify is not null)
+            if (model is not null || recipe is not null || output is not null || reportDir is not null || verify is not null || latency is not null)
                 throw UsageError("--response cannot be combined with a model or other options");
             return ReadResponseFile(response).Select(j => j with { CacheDirectory = j.CacheDirectory ?? cacheDir }).ToList();
         }
         if (model is null) throw UsageError("no model given");
         if (output is null) throw UsageError("no output given (-o OUTPUT)");
-        return [Request(model, recipe, output, reportDir, verify) with { CacheDirectory = cacheDir }];
+        return [Request(model, recipe, output, reportDir, verify) with { CacheDirectory = cacheDir, Latency = latency }];
     }
 
     internal static List<CompressionRequest> ReadResponseFile(string path)
@@ -133,7 +135,8 @@ internal static class RunCommand
                 bool? verify = root.TryGetProperty("verify", out var vv) && vv.ValueKind is JsonValueKind.True or JsonValueKind.False ? vv.GetBoolean() : null;
                 string model = Get("model") ?? throw new JsonException("missing \"model\"");
                 string output = Get("output") ?? throw new JsonException("missing \"output\"");
-                jobs.Add(Request(model, Get("recipe"), output, Get("reportDir"), verify) with { CacheDirectory = Get("cacheDir") });
+                bool? latency = root.TryGetProperty("latency", out var lv) && lv.ValueKind is JsonValueKind.True or JsonValueKind.False ? lv.GetBoolean() : null;
+                jobs.Add(Request(model, Get("recipe"), output, Get("reportDir"), verify) with { CacheDirectory = Get("cacheDir"), Latency = latency });
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException)
             {
