@@ -73,11 +73,13 @@ public static class Compressor
         using (var model = OnnxModel.Load(request.ModelPath))
         {
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
+            // The recipe's calibration data travels with every pass's arguments; passes that need it read it from there.
+            var calibration = recipe?.Calibration is { } data ? new CalibrationData(data.FullPath) : null;
             var steps = new List<PassStep>();
             foreach (var pass in recipe?.Passes ?? [])
             {
                 LayerNames.CheckOverrides(pass, model.Proto, request.ModelPath);
-                steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments)));
+                steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments.WithCalibration(calibration))));
             }
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);

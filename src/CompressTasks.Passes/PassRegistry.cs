@@ -1,6 +1,7 @@
 using CompressTasks.Passes.Cleanup;
 using CompressTasks.Passes.Folding;
 using CompressTasks.Passes.Fusion;
+using CompressTasks.Passes.Pruning;
 using CompressTasks.Passes.Quantization;
 using CompressTasks.Passes.Infrastructure;
 using CompressTasks.Passes.Versioning;
@@ -34,6 +35,10 @@ public static class PassRegistry
         new ConvertToFloat16(),
         new QuantizeWeightsInt4(),
         new QuantizeDynamic(),
+        new QuantizeStatic(),
+        new PruneMagnitude(),
+        new ClipWeights(),
+        new PruneChannels(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

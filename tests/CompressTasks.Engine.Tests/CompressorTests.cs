@@ -150,6 +150,38 @@ public sealed class CompressorTests
         StringAssert.Contains(File.ReadAllText(result.ReportPath.Replace(".report.json", ".report.md")), $"execution provider {ran}");
     }
 
+    // A NumPy v1 .npy of float32 rows: magic, version, header length, a dict header padded to 64 bytes, the data.
+    private string WriteNpy(string name, float[] values, params long[] shape)
+    {
+        var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({string.Join(", ", shape)}), }}".PadRight(64 - 10 - 1) + "\n";
+        var path = Path.Combine(_dir, name);
+        using var stream = File.Create(path);
+        stream.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)header.Length, 0]);
+        stream.Write(System.Text.Encoding.ASCII.GetBytes(header));
+        stream.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+        return path;
+    }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenRecipeNamesCalibrationData_QuantizeStaticRunsOnIt_AndSkipsWithoutIt(bool withData)
+    {
+        var model = WriteModel();
+        var random = new Random(9);
+        WriteNpy("calib.npy", Enumerable.Range(0, 40 * 64).Select(_ => random.NextSingle() * 2 - 1).ToArray(), 40, 64);
+        var result = Compressor.Run(Request(model, WriteRecipe(
+            $"extends: int8-static\n{(withData ? "calibration: calib.npy\n" : "")}verify:\n  min-cosine: 0.99\n")));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var pass = report.RootElement.GetProperty("passes").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "quantize-static");
+        var notes = string.Join("\n", pass.GetProperty("notes").EnumerateArray().Select(n => n.GetString()));
+        // The fused Gemm (input 4 rows, so 10 batches of 4) is quantized; without data the pass says why not.
+        Assert.AreEqual(withData ? 1 : 0, pass.GetProperty("rewritten").GetInt32(), notes);
+        StringAssert.Contains(notes, withData ? "on 10 batch(es)" : "no calibration data");
+        Assert.IsTrue(withData ? result.OutputBytes < result.InputBytes * 0.5 : result.OutputBytes > result.InputBytes * 0.9, $"{result.OutputBytes} vs {result.InputBytes}");
+    }
+
     [TestMethod]
     public void Report_ListsTheWeightsCompressionChanged()
     {

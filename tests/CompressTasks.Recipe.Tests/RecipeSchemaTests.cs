@@ -11,9 +11,11 @@ public sealed class RecipeSchemaTests
     [TestMethod]
     public void EveryPreset_ConformsToTheSchema()
     {
+        // Presets ship against the real registry (the stand-in catalog's passes have other parameters).
+        var real = new SchemaChecker(JsonNode.Parse(RecipeSchema.Generate(CompressTasks.Passes.PassRegistry.Catalog))!.AsObject());
         foreach (var name in RecipePresets.Names)
         {
-            var errors = Checker.Check(SchemaChecker.YamlToJson(RecipePresets.TryGetText(name)!));
+            var errors = real.Check(SchemaChecker.YamlToJson(RecipePresets.TryGetText(name)!));
             Assert.IsEmpty(errors, name + ": " + string.Join("\n", errors));
         }
     }

@@ -39,6 +39,7 @@ internal static class TestCatalog
             ]),
         new PassDescriptor("quantize-weights-int8", PassKind.Quantization, "Stores MatMul/Gemm/Conv weights as int8 (the int8 preset's pass)."),
         new PassDescriptor("quantize-int4", PassKind.Quantization, "Stores MatMul/Gemm weights as 4-bit blocks (the int4 preset's pass)."),
+        new PassDescriptor("quantize-static", PassKind.Quantization, "Calibrated int8 weights and activations (the int8-static preset's pass)."),
         new PassDescriptor("fold-constants", PassKind.Folding, "Evaluates nodes whose inputs are all constants.",
             [ParameterSpec.Int("max-elements", 1_000_000, "Largest result folded, in elements.", minimum: 1)]),
         new PassDescriptor("quantize-layered", PassKind.Quantization, "A weight pass that selects layers (WeightSelection's parameters).",

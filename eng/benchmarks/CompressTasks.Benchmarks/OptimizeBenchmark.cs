@@ -78,7 +78,7 @@ internal static class OptimizeBenchmark
     }
 
     // The shipped optimize preset, then eliminate-dead for what the last round's fusions left unread.
-    private static List<PassStep> Steps()
+    internal static List<PassStep> Steps()
     {
         var recipe = new CompressTasks.Recipe.RecipeLoader(PassRegistry.Catalog)
             .Parse("extends: optimize\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();

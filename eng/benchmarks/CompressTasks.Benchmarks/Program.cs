@@ -15,6 +15,8 @@ return args switch
     ["reconstruct", .. var rest] => ReconstructBenchmark.Run(rest, ChildRun, ChildPeak(["idle"])),
     ["reconstruct-once", var model, var calibration, var pass, var method] => Report(ReconstructBenchmark.Once(model, calibration, pass, method)),
     ["reconstruct-kernels", .. var rest] => ReconstructBenchmark.Kernels(rest),
+    ["quantize-static", .. var rest] => QuantizeStaticBenchmark.Run(rest),
+    ["prune", .. var rest] => PruneBenchmark.Run(rest),
     ["load-save-once", var model, var output] => LoadSaveOnce(model, output),
     ["idle"] => Idle(),
     _ => Usage(),
@@ -28,6 +30,8 @@ static int Usage()
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize [--runs N] [--model NAME-PREFIX]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-kernels [K ...]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-static [--runs N]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks prune [--runs N]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");
     return 2;
 }

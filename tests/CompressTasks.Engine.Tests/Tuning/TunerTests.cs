@@ -102,14 +102,15 @@ public sealed class TunerTests
     }
 
     // mnist-mlp (labelled): the auto recipe builds, meets its budget on the held-out digits, writes its resolved recipe
-    // beside the report, and is no larger than any uniform candidate that also meets the budget.
+    // beside the report, and is smaller than every uniform candidate that also meets the budget (int4 everywhere does
+    // not: its last layer is the sensitive one).
     [TestMethod]
-    public void WhenMnistIsTuned_TheBuildMeetsTheBudgetAndBeatsOrTiesEveryUniformCandidate()
+    public void WhenMnistIsTuned_TheBuildMeetsTheBudgetAndIsSmallerThanEveryUniformCandidateThatDoes()
     {
         var data = Path.GetDirectoryName(TestPaths.SharedModel("mnist-mlp/data/calib_images.npy"));
         string Common(string extra) => $"extends: optimize\ncalibration: {data}/calib_images.npy\nevaluation: {data}/test_images.npy\nlabels: {data}/test_labels.npy\n" +
-            "verify:\n  min-cosine: 0.99999\n  max-top1-drop: 1%\n" + extra;
-        string[] candidates = ["quantize-weights-int8", "quantize-weights-int8: { per-channel: false, symmetric: false }"];
+            "verify:\n  min-cosine: 0.9995\n  max-top1-drop: 0.5%\n" + extra;
+        string[] candidates = ["quantize-weights-int8", "quantize-weights-int8: { per-channel: false, symmetric: false }", "quantize-int4"];
         var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
         var tuned = Compressor.Run(new CompressionRequest(model, Write("auto.yaml", Common("auto:\n  candidates:\n" + string.Concat(candidates.Select(c => $"    - {c}\n")))),
             Path.Combine(_dir, "tuned.onnx"), _dir));
@@ -119,6 +120,7 @@ public sealed class TunerTests
         Assert.AreEqual(JsonValueKind.Object, report.RootElement.GetProperty("tuning").ValueKind);
         StringAssert.Contains(File.ReadAllText(tuned.ReportPath.Replace(".json", ".html")), "id=\"pareto-chart\"");
         TestContext.WriteLine($"tuned: {tuned.OutputBytes:N0} bytes; {tuned.Summary}");
+        int meeting = 0;
         for (int i = 0; i < candidates.Length; i++)
         {
             var recipe = Write($"uniform{i}.yaml", Common($"passes:\n  - {candidates[i]}\n"));
@@ -126,12 +128,14 @@ public sealed class TunerTests
             {
                 var uniform = Compressor.Run(new CompressionRequest(model, recipe, Path.Combine(_dir, $"uniform{i}.onnx"), _dir));
                 TestContext.WriteLine($"uniform {candidates[i]}: {uniform.OutputBytes:N0} bytes; {uniform.Summary}");
-                Assert.IsLessThanOrEqualTo(uniform.OutputBytes, tuned.OutputBytes, $"tuned vs uniform {candidates[i]}");
+                Assert.IsLessThan(uniform.OutputBytes, tuned.OutputBytes, $"tuned vs uniform {candidates[i]}");
+                meeting++;
             }
             catch (CompressTasksException e) when (e.Code == DiagnosticCodes.BudgetExceeded)
             {
                 TestContext.WriteLine($"uniform {candidates[i]}: breaks the budget ({e.Message})");
             }
         }
+        Assert.IsGreaterThan(0, meeting, "some uniform candidate meets the budget, so the comparison means something");
     }
 }

@@ -7,7 +7,7 @@ public sealed class RecipePresetsTests
 {
     [TestMethod]
     public void Names_ListTheEmbeddedPresets() =>
-        CollectionAssert.AreEqual(new[] { "fp16", "int4", "int8", "optimize" }, RecipePresets.Names.ToArray());
+        CollectionAssert.AreEqual(new[] { "deep-compression", "fp16", "int4", "int8", "int8-static", "optimize" }, RecipePresets.Names.ToArray());
 
     [TestMethod]
     public void EveryPreset_LoadsAgainstTheRealPassRegistry()
@@ -42,6 +42,11 @@ public sealed class RecipePresetsTests
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
+    // The optimize preset's pass names, so presets built on it are checked against it rather than a copy of its list.
+    private static string[] OptimizePasses() =>
+        [.. new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog).Parse("extends: optimize\n", Path.Combine(Path.GetTempPath(), "compression.yaml"))
+            .GetRecipeOrThrow().Passes.Select(p => p.Name)];
+
     [TestMethod]
     public void Fp16_IsOptimizeThenFloat16Conversion()
     {
@@ -49,7 +54,7 @@ public sealed class RecipePresetsTests
             .Parse("extends: fp16\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "convert-fp16" },
+            (string[])[.. OptimizePasses(), "convert-fp16"],
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
@@ -62,7 +67,7 @@ public sealed class RecipePresetsTests
             .Parse(Yaml, Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "convert-opset", "quantize-weights-int8" },
+            (string[])[.. OptimizePasses(), "convert-opset", "quantize-weights-int8"],
             recipe.Passes.Select(p => p.Name).ToArray());
     }
 
@@ -73,10 +78,48 @@ public sealed class RecipePresetsTests
             .Parse("extends: int4\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "quantize-int4" },
+            (string[])[.. OptimizePasses(), "quantize-int4"],
             recipe.Passes.Select(p => p.Name).ToArray());
         var int4 = recipe.Passes[^1].Arguments;
         Assert.AreEqual(("matmul-nbits", 32, true), (int4.GetString("format"), int4.GetInt("block-size"), int4.GetBool("symmetric")));
+    }
+
+    [TestMethod]
+    public void Int8Static_IsOptimizeThenStaticQuantizationWithTheExtendingRecipesCalibrationData()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"ct-preset-{Guid.NewGuid():N}")).FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "calib.npy"), "");
+            var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+                .Parse("extends: int8-static\ncalibration: calib.npy\npasses:\n  - quantize-static: { method: entropy }\n", Path.Combine(dir, "compression.yaml"))
+                .GetRecipeOrThrow();
+
+            var optimize = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+                .Parse("extends: optimize\n", Path.Combine(dir, "optimize.yaml")).GetRecipeOrThrow();
+            CollectionAssert.AreEqual(
+                optimize.Passes.Select(p => p.Name).Append("quantize-static").ToArray(),
+                recipe.Passes.Select(p => p.Name).ToArray());
+            Assert.AreEqual("entropy", recipe.Passes[^1].Arguments.GetString("method"), "the child's entry replaces the preset's");
+            Assert.AreEqual(Path.Combine(dir, "calib.npy"), recipe.Calibration!.FullPath);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void DeepCompression_IsOptimizeThenMagnitudePruningThenInt8()
+    {
+        var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+            .Parse("extends: deep-compression\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            new[] { "lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers", "prune-magnitude", "quantize-weights-int8" },
+            recipe.Passes.Select(p => p.Name).ToArray());
+        var prune = recipe.Passes[^2].Arguments;
+        Assert.AreEqual((0.5, "global", "dense", true), (prune.GetDouble("sparsity"), prune.GetString("scope"), prune.GetString("storage"), prune.GetBool("keep-last")));
     }
 
     [TestMethod]

@@ -1,0 +1,130 @@
+using System.Globalization;
+using CompressTasks.Graphs;
+using CompressTasks.Passes.Infrastructure;
+
+namespace CompressTasks.Passes.Pruning;
+
+/// <summary>
+/// Structured pruning: removes whole output channels of Conv (and output columns of Gemm/MatMul weights) and
+/// everything downstream that reads them, so tensors, parameters and FLOPs genuinely shrink.
+/// </summary>
+/// <remarks>
+/// <code>
+///   x ─Conv(W [C,..], b)─▶ BN(γ,β,μ,σ² [C]) ─Relu─▶ dwConv(group C) ─▶ Conv(V [O,C,..])
+///     ⇒ the same nodes with W [C',..], b, γ, β, μ, σ² [C'], the depthwise weight [C',1,..] and group C', V [O,C',..]
+/// </code>
+/// Channels are ranked by <c>criterion</c>: the L1 or L2 norm of each channel's weights (summed over coupled
+/// producers) or Σ|γ| of the BatchNormalizations they pass through (L1 where there are none); the lowest
+/// ⌊ratio·C⌋ go (<c>scope: layer</c>), or the lowest across all groups by score relative to the group's mean
+/// (<c>scope: global</c>, each group capped at <c>max-layer-ratio</c>). Ties go by index; at least one channel stays.
+/// Which ops the channels may pass through, and what makes a group coupled, is <see cref="ChannelGroups"/>.
+/// BatchNormalization is handled (fold it first with fuse-conv-bn or not; both work). Preconditions (skips naming
+/// the node and why): every producer in a group is selected (<see cref="WeightSelection"/>), every constant to slice
+/// is float32 and read by that node only, and the channels never reach a graph output or an op that is not
+/// understood; with <c>prune-coupled: false</c>, channels several producers share (residual streams, which are the
+/// most sensitive) stay whole. A pruned channel's contribution is removed, not compensated: a later <c>reconstruct:</c> parameter
+/// can refit the consumers (least squares) by calling a kernel.
+/// </remarks>
+public sealed class PruneChannels : GraphPass
+{
+    private static readonly string[] Supported = ["Conv", "Gemm", "MatMul"];
+
+    public override PassDescriptor Descriptor { get; } = new(
+        "prune-channels", PassKind.Pruning,
+        "Removes the least important output channels of Conv/Gemm/MatMul layers and rewires BN, depthwise convs, biases and the next layers' inputs.",
+        [
+            ParameterSpec.Ratio("ratio", 0.25, "Fraction of each layer's (or, with scope: global, of all) output channels to remove."),
+            ParameterSpec.Enum("criterion", "l1", ["l1", "l2", "bn-gamma"], "Channel importance: L1 or L2 norm of its weights, or |γ| of the BatchNormalization after it."),
+            ParameterSpec.Enum("scope", "layer", ["layer", "global"], "layer: each group loses the ratio; global: lowest relative scores across all groups."),
+            ParameterSpec.Ratio("max-layer-ratio", 0.75, "scope: global only: no group loses more than this fraction of its channels."),
+            ParameterSpec.Bool("prune-coupled", true, "Also prune channel groups that several layers share (a residual stream); false leaves them whole."),
+            .. WeightSelection.Parameters(Supported, 256),
+        ],
+        "- prune-channels: { ratio: 0.25, criterion: l1, keep-last: true }");
+
+    private sealed record Planned(ChannelGroup Group, List<ChannelSlice> Slices, int Channels, double[] Scores);
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    {
+        var selection = WeightSelection.From(arguments, Supported, result);
+        var selected = selection.Select(main, result, _ => 1).Where(u => u.Node.Graph == main).Select(u => u.Node).ToHashSet();
+        string criterion = arguments.GetString("criterion");
+        bool pruneCoupled = arguments.GetBool("prune-coupled");
+        var groups = ChannelGroups.Find(main, IsProducer);
+        var planned = new List<Planned>();
+        bool fellBack = false;
+        foreach (var group in groups)
+        {
+            result.RecordMatch();
+            if (group.Refusal is null && group.Producers.FirstOrDefault(p => !selected.Contains(p)) is { } unselected)
+                group.Refusal = $"{unselected} is not selected";
+            if (!pruneCoupled && group.Refusal is null && group.Producers.Count > 1) group.Refusal = "coupled channels are left whole (prune-coupled: false)";
+            if (ChannelSurgery.Plan(main, group, out int channels, out string? refusal) is not { } slices)
+            {
+                result.Skip($"channels of {group.Describe()}: {refusal}");
+                continue;
+            }
+            double[]? scores = criterion == "bn-gamma" ? ChannelSurgery.Gammas(main, group, channels) : null;
+            fellBack |= criterion == "bn-gamma" && scores is null;
+            scores ??= ChannelSurgery.Norms(main, group, channels, criterion == "l2");
+            planned.Add(new Planned(group, slices, channels, scores));
+        }
+        if (fellBack) result.Note("criterion bn-gamma: groups without a BatchNormalization were ranked by L1 norm");
+
+        double ratio = arguments.GetDouble("ratio");
+        var counts = arguments.GetString("scope") == "global"
+            ? GlobalCounts(planned, ratio, arguments.GetDouble("max-layer-ratio"))
+            : planned.Select(p => Math.Min((int)Math.Floor(ratio * p.Channels), p.Channels - 1)).ToArray();
+        long before = 0, after = 0;
+        for (int i = 0; i < planned.Count; i++)
+        {
+            var p = planned[i];
+            before += p.Channels;
+            after += p.Channels - counts[i];
+            if (counts[i] == 0) continue;
+            // The lowest scores go, ties by index; the kept channels stay in their order.
+            var order = Enumerable.Range(0, p.Channels).OrderBy(c => p.Scores[c]).ThenBy(c => c).ToArray();
+            var keep = order[counts[i]..].Order().ToArray();
+            ChannelSurgery.Apply(main, p.Group, p.Slices, p.Channels, keep);
+            result.RecordRewrite();
+            result.Note($"{p.Group.Describe()}: {p.Channels} → {keep.Length} channels");
+        }
+        if (planned.Count > 0)
+            result.Note(string.Create(CultureInfo.InvariantCulture, $"prunable channels {before:N0} → {after:N0} ({100.0 * (before - after) / before:F1}% removed) in {planned.Count} of {groups.Count} groups"));
+    }
+
+    // Conv (group 1), Gemm and MatMul with a 2-D float weight start a group of output channels.
+    private static bool IsProducer(Node node)
+    {
+        if (node.Inputs.Count < 2 || node.Graph!.TryGetConstant(node.Inputs[1]) is not { DataType: 1 } w) return false;
+        return node.OpType switch
+        {
+            "Conv" => node.GetInt("group", 1) == 1 && w.Dims.Count >= 3,
+            "Gemm" or "MatMul" => w.Dims.Count == 2,
+            _ => false,
+        };
+    }
+
+    // Global: every channel's score over its group's mean score, the lowest ratio·ΣC go, no group beyond its cap.
+    private static int[] GlobalCounts(List<Planned> planned, double ratio, double cap)
+    {
+        var all = new List<(double Score, int Group, int Channel)>();
+        for (int g = 0; g < planned.Count; g++)
+        {
+            double mean = planned[g].Scores.Average();
+            for (int c = 0; c < planned[g].Channels; c++) all.Add((mean > 0 ? planned[g].Scores[c] / mean : 0, g, c));
+        }
+        all.Sort();
+        var counts = new int[planned.Count];
+        long wanted = (long)Math.Floor(ratio * all.Count);
+        foreach (var (_, g, _) in all)
+        {
+            if (wanted == 0) break;
+            int limit = Math.Min((int)Math.Floor(cap * planned[g].Channels), planned[g].Channels - 1);
+            if (counts[g] >= limit) continue;
+            counts[g]++;
+            wanted--;
+        }
+        return counts;
+    }
+}
