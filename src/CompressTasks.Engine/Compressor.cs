@@ -74,15 +74,10 @@ public static class Compressor
         {
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
             // The recipe's calibration data travels with every pass's arguments; passes that need it read it from there.
-            var calibration = recipe?.Calibration is { } data ? new CalibrationData(data.FullPath) : null;
-            var steps = new List<PassStep>();
-            foreach (var pass in recipe?.Passes ?? [])
-            {
-                LayerNames.CheckOverrides(pass, model.Proto, request.ModelPath);
-                steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments.WithCalibration(calibration))));
-            }
+            foreach (var pass in recipe?.Passes ?? []) LayerNames.CheckOverrides(pass, model.Proto, request.ModelPath);
+            var steps = PipelineSteps.For(recipe);
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
-            bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
+            bool lossless = PipelineSteps.Lossless(steps);
             // The teacher is the file on disk, untouched by the passes; calibration comes from the recipe.
             var context = new PassContext(request.ModelPath, recipe?.Calibration?.FullPath);
             runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"),

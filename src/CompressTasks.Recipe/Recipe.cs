@@ -19,7 +19,7 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <summary><c>output:</c> the compressed model's file name, or null for the tool's default.</summary>
     public string? Output { get; init; }
 
-    /// <summary><c>opset:</c> the target default-domain opset for passes that need one; null keeps the model's.</summary>
+    /// <summary><c>opset:</c> upgrade the default domain to this opset (an explicit <c>convert-opset</c> before the passes); null keeps the model's.</summary>
     public int? Opset { get; init; }
 
     /// <summary><c>inputs:</c> input name → pinned shape, in the order written.</summary>

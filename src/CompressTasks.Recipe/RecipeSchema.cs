@@ -51,7 +51,7 @@ public static class RecipeSchema
                     ["examples"] = Strings(RecipePresets.Names),
                 },
                 ["output"] = Described("string", "File name of the compressed model."),
-                ["opset"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1, ["description"] = "Target opset for passes that need one; absent keeps the model's." },
+                ["opset"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1, ["description"] = "Upgrade the model to this default-domain opset before the passes run (convert-opset); absent keeps the model's." },
                 ["inputs"] = new JsonObject
                 {
                     ["type"] = "object",

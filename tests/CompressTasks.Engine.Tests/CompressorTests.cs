@@ -224,6 +224,25 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    public void WhenTheRecipeSetsAnOpset_TheModelIsUpgradedFirstSoInt8CanRun()
+    {
+        var path = WriteModel();
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        model.OpsetImport[0].Version = 9;
+        File.WriteAllBytes(path, model.ToByteArray());
+
+        var kept = Compressor.Run(Request(path, WriteRecipe("passes:\n  - quantize-weights-int8: { min-elements: 16 }\nverify:\n  min-cosine: 0.999\n")));
+        Assert.AreEqual(9, ModelProto.Parser.ParseFrom(File.ReadAllBytes(kept.OutputPath)).OpsetImport[0].Version, "no silent upgrade");
+        Assert.IsFalse(ModelProto.Parser.ParseFrom(File.ReadAllBytes(kept.OutputPath)).Graph.Node.Any(n => n.OpType == "DequantizeLinear"));
+
+        var upgraded = Compressor.Run(Request(path, WriteRecipe("opset: 13\npasses:\n  - quantize-weights-int8: { min-elements: 16 }\nverify:\n  min-cosine: 0.999\n")));
+        var output = ModelProto.Parser.ParseFrom(File.ReadAllBytes(upgraded.OutputPath));
+        Assert.AreEqual(13, output.OpsetImport.Single(o => o.Domain == "").Version);
+        Assert.IsTrue(output.Graph.Node.Any(n => n.OpType == "DequantizeLinear" && n.Attribute.Any(a => a.Name == "axis")), "per-channel int8 after the upgrade");
+        CollectionAssert.AreEqual(new[] { "convert-opset", "quantize-weights-int8" }, upgraded.PassesRun.ToArray());
+    }
+
+    [TestMethod]
     public void WhenTheBrokenBudgetComesFromABaseRecipe_TheErrorPointsAtTheBase()
     {
         var model = WriteModel();

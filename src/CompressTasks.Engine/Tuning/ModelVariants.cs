@@ -10,16 +10,13 @@ namespace CompressTasks.Engine.Tuning;
 /// <summary>Applies pass lists to in-memory copies of a model: the variants the search measures.</summary>
 internal static class ModelVariants
 {
-    /// <summary>The steps a recipe's passes stand for (per-layer overrides expanded), in order.</summary>
-    public static List<PassStep> Steps(IEnumerable<RecipePass> passes) =>
-        [.. passes.SelectMany(p => p.Runs().Select(arguments => new PassStep(PassRegistry.Get(p.Name), arguments)))];
-
     /// <summary>Runs <paramref name="steps"/> on a copy of <paramref name="model"/> (bytes) and returns the result's bytes.</summary>
-    public static byte[] Apply(byte[] model, IReadOnlyList<PassStep> steps, string? sourcePath)
+    /// <remarks>Teacher-guided passes read the original model at <paramref name="sourcePath"/> and the recipe's calibration data.</remarks>
+    public static byte[] Apply(byte[] model, IReadOnlyList<PassStep> steps, string? sourcePath, Recipe.Recipe recipe)
     {
         using var copy = OnnxModel.Parse(model, sourcePath);
-        bool lossless = steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
-        PassManager.Run(copy, steps, rounds: lossless ? 4 : 1);
+        var context = new PassContext(sourcePath, recipe.Calibration?.FullPath);
+        PassManager.Run(copy, steps, rounds: PipelineSteps.Lossless(steps) ? 4 : 1, context: context);
         return copy.Proto.ToByteArray();
     }
 

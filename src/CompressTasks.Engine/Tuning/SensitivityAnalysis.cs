@@ -24,13 +24,14 @@ internal static class SensitivityAnalysis
         double baseLatency = measureLatency ? context.Latency(context.BaseModel) : 0;
         for (int t = 0; t < candidates.Count; t++)
         {
-            var whole = ModelVariants.Apply(context.BaseModel, ModelVariants.Steps([candidates[t]]), context.ModelPath);
+            var whole = ModelVariants.Apply(context.BaseModel, PipelineSteps.For(context.Recipe, [candidates[t]], withOpset: false), context.ModelPath, context.Recipe);
             var touched = ModelVariants.ChangedWeights(context.BaseModel, whole);
             context.Progress?.Invoke($"sensitivity: {Label(candidates[t])} applies to {touched.Count} layer(s)");
             foreach (var layer in touched)
             {
-                var steps = new List<PassStep> { new(PassRegistry.Get(candidates[t].Name), ModelVariants.Narrow(candidates[t], [layer])) };
-                var variant = ModelVariants.Apply(context.BaseModel, steps, context.ModelPath);
+                var narrowed = ModelVariants.Narrow(candidates[t], [layer]).WithCalibration(PipelineSteps.Calibration(context.Recipe));
+                var steps = new List<PassStep> { new(PassRegistry.Get(candidates[t].Name), narrowed) };
+                var variant = ModelVariants.Apply(context.BaseModel, steps, context.ModelPath, context.Recipe);
                 if (ModelVariants.ChangedWeights(context.BaseModel, variant).Count == 0) continue;
                 double cosine = context.Cosine(variant);
                 double? saved = measureLatency ? baseLatency - context.Latency(variant) : null;

@@ -176,7 +176,7 @@ public static class Tuner
             Evaluation = recipe.Evaluation,
             Labels = recipe.Labels,
         };
-        return ModelVariants.Apply(context.BaseModel, ModelVariants.Steps(entries), context.ModelPath);
+        return ModelVariants.Apply(context.BaseModel, PipelineSteps.For(recipe, entries, withOpset: false), context.ModelPath, recipe);
     }
 
     private static (Recipe.Recipe, AutoSettings) Load(string recipePath)

@@ -12,9 +12,10 @@ namespace CompressTasks.Engine.Tuning;
 /// </summary>
 internal sealed class TuningContext
 {
-    private TuningContext(string modelPath, byte[] baseModel, IReadOnlyList<RecipePass> candidates, RuntimeOptions runtime, ComparisonOptions heldOutOptions,
+    private TuningContext(Recipe.Recipe recipe, string modelPath, byte[] baseModel, IReadOnlyList<RecipePass> candidates, RuntimeOptions runtime, ComparisonOptions heldOutOptions,
         TeacherRecording tuning, TeacherRecording heldOut, string tuningData, string heldOutData, Action<string>? progress)
     {
+        Recipe = recipe;
         ModelPath = modelPath;
         BaseModel = baseModel;
         Candidates = candidates;
@@ -26,6 +27,9 @@ internal sealed class TuningContext
         HeldOutData = heldOutData;
         Progress = progress;
     }
+
+    /// <summary>The recipe being tuned (its passes make the base model; its data and budget drive the search).</summary>
+    public Recipe.Recipe Recipe { get; }
 
     public string ModelPath { get; }
 
@@ -53,7 +57,7 @@ internal sealed class TuningContext
     public static TuningContext Create(string modelPath, Recipe.Recipe recipe, IReadOnlyList<RecipePass> candidates, Action<string>? progress)
     {
         var original = File.ReadAllBytes(modelPath);
-        var baseModel = ModelVariants.Apply(original, ModelVariants.Steps(recipe.Passes), modelPath);
+        var baseModel = ModelVariants.Apply(original, PipelineSteps.For(recipe), modelPath, recipe);
         var runtime = new RuntimeOptions { IntraOpThreads = recipe.Verify?.Threads ?? 0 };
         var pinned = recipe.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
         using var teacher = ModelSession.Open(modelPath, runtime);
@@ -76,7 +80,7 @@ internal sealed class TuningContext
             };
             heldOutData = evaluation.Written;
         }
-        return new TuningContext(modelPath, baseModel, candidates, runtime, heldOutOptions,
+        return new TuningContext(recipe, modelPath, baseModel, candidates, runtime, heldOutOptions,
             ModelComparer.Record(teacher, tuningOptions), ModelComparer.Record(teacher, heldOutOptions), tuningData, heldOutData, progress);
     }
 

@@ -42,7 +42,8 @@ public sealed class ConvertWeightsToFloat16 : GraphPass
                 if (graph.UseCount(name) == 0) continue;
                 result.RecordMatch();
                 var values = constant.AsFloat();
-                if (TensorPrimitives.MaxMagnitude(values) is var max && !(max <= (float)Half.MaxValue))
+                // MaxMagnitude keeps the sign: −1e6 is the largest magnitude but not above Half.MaxValue, so compare |max|.
+                if (TensorPrimitives.MaxMagnitude(values) is var max && !(Math.Abs(max) <= (float)Half.MaxValue))
                 {
                     result.Skip($"'{name}' holds {max:G4}, outside float16's range");
                     continue;

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using CompressTasks.Model;
 using CompressTasks.Passes.Quantization;
 using static CompressTasks.Passes.Tests.TestModels;
@@ -36,6 +37,22 @@ public sealed class ConvertWeightsToFloat16Tests
         Assert.IsTrue(graph.Initializer.All(t => t.DataType == 10));
         Assert.AreEqual(2, graph.Node.Count(n => n.OpType == "Conv" && n.Input[1] == "W"), "both convolutions still read the one W");
         PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), rtol: Rtol, atol: Atol);
+    }
+
+    [TestMethod]
+    [DataRow(1e6f)]
+    [DataRow(-1e6f)]
+    public void WhenAWeightIsOutsideFloat16sRange_WhateverItsSign_ItStaysFloat32(float extreme)
+    {
+        using var model = TwoConvsSharingAWeight().Build();
+        var w = model.Proto.Graph.Initializer.Single(t => t.Name == "W");
+        var values = MemoryMarshal.Cast<byte, float>(w.RawData.ToByteArray()).ToArray();
+        values[7] = extreme;
+        w.RawData = Google.Protobuf.ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()));
+
+        var result = PassHarness.Run(model, Pass, new(Pass.Descriptor, [new("min-elements", 4)]));
+        Assert.AreEqual(1, model.Proto.Graph.Initializer.Single(t => t.Name == "W").DataType, "no ±inf weights");
+        StringAssert.Contains(string.Join("\n", result.Notes), "outside float16's range");
     }
 
     [TestMethod]

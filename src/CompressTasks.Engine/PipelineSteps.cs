@@ -1,0 +1,34 @@
+using CompressTasks.Passes;
+using CompressTasks.Passes.Infrastructure;
+using CompressTasks.Recipe;
+
+namespace CompressTasks.Engine;
+
+/// <summary>The pass steps a recipe stands for: one place, so the build, the tuner and the CLI run the same pipeline.</summary>
+internal static class PipelineSteps
+{
+    /// <summary>
+    /// <c>opset: N</c> first, as an explicit <c>convert-opset</c> (the recipe asked for it; nothing upgrades silently), then
+    /// each entry's runs (per-layer overrides expanded) with the recipe's calibration data attached.
+    /// </summary>
+    public static List<PassStep> For(Recipe.Recipe? recipe, IEnumerable<RecipePass>? passes = null, bool withOpset = true)
+    {
+        var steps = new List<PassStep>();
+        if (withOpset && recipe?.Opset is { } target)
+        {
+            var convert = PassRegistry.Get("convert-opset");
+            steps.Add(new PassStep(convert, new PassArguments(convert.Descriptor, [new("target-opset", target)])));
+        }
+        var calibration = Calibration(recipe);
+        foreach (var pass in passes ?? recipe?.Passes ?? [])
+            steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments.WithCalibration(calibration))));
+        return steps;
+    }
+
+    /// <summary>The recipe's calibration data as passes read it, or null.</summary>
+    public static CalibrationData? Calibration(Recipe.Recipe? recipe) => recipe?.Calibration is { } data ? new CalibrationData(data.FullPath) : null;
+
+    /// <summary>Whether every step is lossless, so the list may repeat to a fixed point (one fusion can enable another).</summary>
+    public static bool Lossless(IEnumerable<PassStep> steps) =>
+        steps.All(s => s.Pass.Descriptor.Kind is PassKind.Cleanup or PassKind.Folding or PassKind.Fusion);
+}
