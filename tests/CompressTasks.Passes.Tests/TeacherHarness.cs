@@ -116,17 +116,18 @@ internal static class TeacherHarness
         }
     }
 
-    /// <summary>A model file and a calibration .npy [rows, features] in a temporary folder, deleted afterwards.</summary>
+    /// <summary>A model file and a calibration .npy [rows, ..rowShape] in a temporary folder, deleted afterwards.</summary>
     public sealed class TempFiles : IDisposable
     {
         private readonly string _dir = Directory.CreateTempSubdirectory("ct-recon-").FullName;
 
-        public (string Model, string Calibration) Write(OnnxModel model, float[] rows, int features)
+        public (string Model, string Calibration) Write(OnnxModel model, float[] rows, params int[] rowShape)
         {
+            int features = rowShape.Aggregate(1, (a, d) => a * d);
             var modelPath = System.IO.Path.Combine(_dir, "model.onnx");
             using (model) File.WriteAllBytes(modelPath, PassHarness.Bytes(model));
             var npy = System.IO.Path.Combine(_dir, "calibration.npy");
-            var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows.Length / features}, {features}), }}";
+            var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows.Length / features}, {string.Join(", ", rowShape)}), }}";
             header = header.PadRight(128 - 10 - 1) + "\n";
             using var stream = File.Create(npy);
             stream.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0]);

@@ -93,7 +93,8 @@ internal sealed class ChannelRefit
             var w = layer.ReadRowsByInput();
             var refit = new float[kept.Length * n];
             double damp = LeastSquaresRefit.Solve(h, w, k, n, kept, _damp, refit);
-            // The layer output error on the calibration data, plain slice vs refit, both as [K, N] with removed rows 0.
+            // The layer output error on the calibration data, plain slice vs refit, both as [K, N] with removed rows 0
+            // (an exact refit's tr(ΔᵀHΔ) can come out a rounding error below 0; it is shown as 0).
             var plain = new float[w.Length];
             var fitted = new float[w.Length];
             for (int i = 0; i < kept.Length; i++)
@@ -102,7 +103,7 @@ internal sealed class ChannelRefit
                 refit.AsSpan(i * n, n).CopyTo(fitted.AsSpan(kept[i] * n, n));
             }
             result.Note(string.Create(CultureInfo.InvariantCulture,
-                $"{s.Node}: least-squares refit of {kept.Length} of {k} inputs; relative output error on calibration data {LayerError.Relative(h, w, plain, k, n):E3} → {LayerError.Relative(h, w, fitted, k, n):E3}{(damp > _damp ? $" (damp raised to {damp})" : "")}"));
+                $"{s.Node}: least-squares refit of {kept.Length} of {k} inputs; relative output error on calibration data {LayerError.Relative(h, w, plain, k, n):E3} → {Math.Max(0, LayerError.Relative(h, w, fitted, k, n)):E3}{(damp > _damp ? $" (damp raised to {damp})" : "")}"));
             fits.Add(new Fit(weight, layer.Transposed ? TeacherLayers.Transpose(refit, kept.Length, n) : refit));
         }
         return fits;

@@ -86,6 +86,49 @@ public sealed class PruneChannelsReconstructionTests
         Assert.IsTrue(heldOut < 1e-9, $"held out: {heldOut}");
     }
 
+    // x [16, 2, 4, 4] ─Conv(A [6, 2, 3, 3], pads 1)─Relu─▶ r ─┬─Flatten─Gemm(F [96, 5])─▶ y
+    //                                                       └─Conv(B [3, 6, 1, 1])─▶ z
+    // Half of A's channels go: the Gemm reads them flattened (each channel owns 16 features) and is refitted; the
+    // Conv consumer is not (no im2col statistics), with a note, and its slice is what reconstruct: none gives.
+    [TestMethod]
+    public void WhenChannelsFeedAFlattenedGemmAndAConv_TheGemmIsRefittedAndTheConvNoted()
+    {
+        var m = new TestModels().Input("x", Batch, 2, 4, 4).Output("y", Batch, 5).Output("z", Batch, 3, 4, 4)
+            .Weight("A", [6, 2, 3, 3], 1).Weight("F", [96, 5], 2).Weight("B", [3, 6, 1, 1], 3);
+        m.Node("Conv", ["x", "A"], ["c"], TestModels.Ints("pads", 1, 1, 1, 1)).Node("Relu", ["c"], ["r"])
+            .Node("Flatten", ["r"], ["f"], TestModels.Int("axis", 1)).Node("Gemm", ["f", "F"], ["y"]).Node("Conv", ["r", "B"], ["z"]);
+        using var files = new TeacherHarness.TempFiles();
+        var (modelPath, calibration) = files.Write(m.Build(), TeacherHarness.CorrelatedRows(Rows, 32, seed: 4), 2, 4, 4);
+        var context = new PassContext(modelPath, calibration);
+        var teacher = File.ReadAllBytes(modelPath);
+        (byte[] Bytes, PassResult Result) Prune(string reconstruct)
+        {
+            using var model = OnnxModel.Load(modelPath);
+            var result = PassManager.Run(model, [new PassStep(Pass, Args(("reconstruct", reconstruct), ("ratio", 0.5)))], validateEachPass: true, context: context)[0].Result;
+            foreach (var note in result.Notes) TestContext.WriteLine($"{reconstruct}: {note}");
+            Assert.AreEqual(1, result.Rewritten, string.Join("; ", result.Notes));
+            return (PassHarness.Bytes(model), result);
+        }
+        var (plain, _) = Prune("none");
+        var (refit, notes) = Prune("least-squares");
+        Assert.IsTrue(notes.Notes.Any(n => n.Contains("least-squares refit of 48 of 96 inputs", StringComparison.Ordinal)), "3 kept channels × 16 features");
+        Assert.IsTrue(notes.Notes.Any(n => n.Contains("Conv consumers are not refitted", StringComparison.Ordinal)));
+        using (var p = OnnxModel.Parse(plain))
+        using (var r = OnnxModel.Parse(refit))
+        {
+            var stored = r.Proto.Graph.Initializer.ToDictionary(t => t.Name);
+            foreach (var t in p.Proto.Graph.Initializer)
+                Assert.AreEqual(t.Name != "F", t.RawData.Equals(stored[t.Name].RawData), $"'{t.Name}': only the Gemm's weight is refitted");
+        }
+        foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
+        {
+            var (plainError, _, _) = TeacherHarness.Compare(teacher, plain, calibration, level);
+            var (refitError, _, _) = TeacherHarness.Compare(teacher, refit, calibration, level);
+            TestContext.WriteLine($"{level}: relative MSE of y on calibration data without refit {plainError:E3}, with {refitError:E3}");
+            Assert.IsTrue(refitError < plainError, $"{level}: refit {refitError} vs none {plainError}");
+        }
+    }
+
     [TestMethod]
     public void WhenHalfOfMnistMlpsHiddenChannelsArePruned_TheRefitIsNotLessAccurate()
     {
