@@ -83,18 +83,20 @@ public sealed class PruneMagnitudeReconstructionTests
     }
 
     [TestMethod]
-    public void WhenMnistMlpIsPrunedWithSparseGpt_HeldOutAccuracyIsNotWorseThanMagnitude()
+    [DataRow("none", 0.7)]
+    [DataRow("2:4", 0.5)]
+    public void WhenMnistMlpIsPrunedWithSparseGpt_HeldOutAccuracyIsNotWorseThanMagnitude(string pattern, double sparsity)
     {
         var mnist = TeacherHarness.Mnist.Load();
         var teacher = File.ReadAllBytes(mnist.Path);
-        var table = new StringBuilder($"mnist-mlp, 70% unstructured per layer, {mnist.Labels.Length} held-out images; fp32 top-1 {mnist.Top1(teacher):P1}\n" +
+        var table = new StringBuilder($"mnist-mlp, {(pattern == "none" ? $"{sparsity:P0} unstructured per layer" : pattern)}, {mnist.Labels.Length} held-out images; fp32 top-1 {mnist.Top1(teacher):P1}\n" +
             "| method | bias correction | top-1 (ORT All) | relative output MSE vs fp32, ORT Disabled | same, ORT All |\n|---|---|---|---|---|\n");
         var accuracy = new Dictionary<(string, bool), double>();
         foreach (var method in new[] { "magnitude", "sparsegpt" })
             foreach (var bias in new[] { false, true })
             {
                 using var model = OnnxModel.Load(mnist.Path);
-                var result = Run(model, mnist.Context, ("method", method), ("sparsity", 0.7), ("bias-correction", bias));
+                var result = Run(model, mnist.Context, ("method", method), ("pattern", pattern), ("sparsity", sparsity), ("bias-correction", bias));
                 Assert.AreEqual(3, result.Rewritten, string.Join("; ", result.Notes));
                 var bytes = PassHarness.Bytes(model);
                 accuracy[(method, bias)] = mnist.Top1(bytes);
