@@ -13,7 +13,7 @@ return args switch
     ["precision", .. var rest] => PrecisionBenchmark.Run(rest),
     ["quantize", .. var rest] => QuantizeBenchmark.Run(rest),
     ["reconstruct", .. var rest] => ReconstructBenchmark.Run(rest, ChildRun, ChildPeak(["idle"])),
-    ["reconstruct-once", var model, var calibration, var method] => Report(ReconstructBenchmark.Once(model, calibration, method)),
+    ["reconstruct-once", var model, var calibration, var pass, var method] => Report(ReconstructBenchmark.Once(model, calibration, pass, method)),
     ["reconstruct-kernels", .. var rest] => ReconstructBenchmark.Kernels(rest),
     ["quantize-static", .. var rest] => QuantizeStaticBenchmark.Run(rest),
     ["prune", .. var rest] => PruneBenchmark.Run(rest),

@@ -7,8 +7,8 @@ using CompressTasks.Passes.Infrastructure;
 using CompressTasks.TestSupport;
 
 /// <summary>
-/// <c>reconstruct</c>: time and peak memory of teacher statistics + GPTQ (quantize-weights-int8, method gptq) per
-/// MB of weights on mnist-mlp with its calibration data, each run in a fresh child process (peak working set);
+/// <c>reconstruct</c>: time and peak memory of teacher statistics + GPTQ (quantize-weights-int8 and quantize-int4,
+/// method gptq with bias correction) per MB of weights on mnist-mlp with its calibration data, each run in a fresh child process (peak working set);
 /// round to nearest alongside. <c>reconstruct-kernels K…</c>: the kernels alone on a generated layer [K, 512]
 /// (H accumulation over 2048 samples, int8 per-channel and int4 block-32 GPTQ), the sizes ResNet-18's Conv layers
 /// would have as im2col matrices (K = C·kH·kW), which the pass does not handle yet.
@@ -23,22 +23,22 @@ internal static class ReconstructBenchmark
         long weightBytes = WeightBytes(model);
         Console.WriteLine($"reconstruct: {Path.GetFileName(model)}, {weightBytes / 1e6:F2} MB of MatMul weights, {calibration}; median of {runs} child runs; {Environment.ProcessorCount} cores");
         Console.WriteLine($"peak working set of an idle child process (runtime baseline): {idlePeak / 1e6:F1} MB");
-        Console.WriteLine($"{"method",-6} {"stats ms",9} {"quantize ms",12} {"total ms",9} {"ms per MB",10} {"stats MB",9} {"peak MB",8} {"peak/size",9}");
-        foreach (var method in new[] { "rtn", "gptq" })
+        Console.WriteLine($"{"pass",-21} {"method",-6} {"stats ms",9} {"quantize ms",12} {"total ms",9} {"ms per MB",10} {"stats MB",9} {"peak MB",8} {"peak/size",9}");
+        foreach (var (passName, method) in new[] { "quantize-weights-int8", "quantize-int4" }.SelectMany(p => new[] { (p, "rtn"), (p, "gptq") }))
         {
-            var results = Enumerable.Range(0, runs).Select(_ => child(["reconstruct-once", model, calibration, method])).ToList();
+            var results = Enumerable.Range(0, runs).Select(_ => child(["reconstruct-once", model, calibration, passName, method])).ToList();
             var fields = results.Select(r => r.Line.Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToList();
             double stats = Median(fields.Select(f => f[0])), pass = Median(fields.Select(f => f[1])), statsBytes = fields[0][2];
             long peak = (long)Median(results.Select(r => (double)r.Peak));
-            Console.WriteLine($"{method,-6} {stats,9:F0} {pass - stats,12:F0} {pass,9:F0} {pass / (weightBytes / 1e6),10:F0} {statsBytes / 1e6,9:F1} {peak / 1e6,8:F1} {(double)peak / new FileInfo(model).Length,9:F1}");
+            Console.WriteLine($"{passName,-21} {method,-6} {stats,9:F0} {pass - stats,12:F0} {pass,9:F0} {pass / (weightBytes / 1e6),10:F0} {statsBytes / 1e6,9:F1} {peak / 1e6,8:F1} {(double)peak / new FileInfo(model).Length,9:F1}");
         }
         return 0;
     }
 
     /// <summary>One quantization in this process; prints "statsMs passMs statsBytes".</summary>
-    public static string Once(string model, string calibration, string method)
+    public static string Once(string model, string calibration, string passName, string method)
     {
-        var pass = PassRegistry.Get("quantize-weights-int8");
+        var pass = PassRegistry.Get(passName);
         var context = new PassContext(model, calibration);
         var arguments = new PassArguments(pass.Descriptor, [new("method", method), new("bias-correction", method == "gptq")]);
         using var m = OnnxModel.Load(model);

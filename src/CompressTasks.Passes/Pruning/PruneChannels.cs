@@ -22,8 +22,9 @@ namespace CompressTasks.Passes.Pruning;
 /// the node and why): every producer in a group is selected (<see cref="WeightSelection"/>), every constant to slice
 /// is float32 and read by that node only, and the channels never reach a graph output or an op that is not
 /// understood; with <c>prune-coupled: false</c>, channels several producers share (residual streams, which are the
-/// most sensitive) stay whole. A pruned channel's contribution is removed, not compensated: a later <c>reconstruct:</c> parameter
-/// can refit the consumers (least squares) by calling a kernel.
+/// most sensitive) stay whole. A pruned channel's contribution is removed, not compensated, unless
+/// <c>reconstruct: least-squares</c> refits the MatMul/Gemm layers that read the channels to the teacher's outputs on
+/// the recipe's calibration data (<see cref="ChannelRefit"/>; without calibration data every group is skipped, saying so).
 /// </remarks>
 public sealed class PruneChannels : GraphPass
 {
@@ -39,14 +40,18 @@ public sealed class PruneChannels : GraphPass
             ParameterSpec.Ratio("max-layer-ratio", 0.75, "scope: global only: no group loses more than this fraction of its channels."),
             ParameterSpec.Bool("prune-coupled", true, "Also prune channel groups that several layers share (a residual stream); false leaves them whole."),
             .. WeightSelection.Parameters(Supported, 256),
+            .. ChannelRefit.Parameters,
         ],
         "- prune-channels: { ratio: 0.25, criterion: l1, keep-last: true }");
 
     private sealed record Planned(ChannelGroup Group, List<ChannelSlice> Slices, int Channels, double[] Scores);
 
-    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result) => Run(main, arguments, result, PassContext.None);
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result, PassContext context)
     {
         var selection = WeightSelection.From(arguments, Supported, result);
+        var refit = ChannelRefit.Create(arguments, context, out string? missingCalibration);
         var selected = selection.Select(main, result, _ => 1).Where(u => u.Node.Graph == main).Select(u => u.Node).ToHashSet();
         string criterion = arguments.GetString("criterion");
         bool pruneCoupled = arguments.GetBool("prune-coupled");
@@ -59,6 +64,7 @@ public sealed class PruneChannels : GraphPass
             if (group.Refusal is null && group.Producers.FirstOrDefault(p => !selected.Contains(p)) is { } unselected)
                 group.Refusal = $"{unselected} is not selected";
             if (!pruneCoupled && group.Refusal is null && group.Producers.Count > 1) group.Refusal = "coupled channels are left whole (prune-coupled: false)";
+            if (missingCalibration is not null) group.Refusal ??= missingCalibration;
             if (ChannelSurgery.Plan(main, group, out int channels, out string? refusal) is not { } slices)
             {
                 result.Skip($"channels of {group.Describe()}: {refusal}");
@@ -75,6 +81,7 @@ public sealed class PruneChannels : GraphPass
         var counts = arguments.GetString("scope") == "global"
             ? GlobalCounts(planned, ratio, arguments.GetDouble("max-layer-ratio"))
             : planned.Select(p => Math.Min((int)Math.Floor(ratio * p.Channels), p.Channels - 1)).ToArray();
+        refit?.Collect(main, planned.Where((_, i) => counts[i] > 0).Select(p => p.Group));
         long before = 0, after = 0;
         for (int i = 0; i < planned.Count; i++)
         {
@@ -85,7 +92,9 @@ public sealed class PruneChannels : GraphPass
             // The lowest scores go, ties by index; the kept channels stay in their order.
             var order = Enumerable.Range(0, p.Channels).OrderBy(c => p.Scores[c]).ThenBy(c => c).ToArray();
             var keep = order[counts[i]..].Order().ToArray();
+            var fits = refit?.Prepare(main, p.Group, p.Channels, keep, result);
             ChannelSurgery.Apply(main, p.Group, p.Slices, p.Channels, keep);
+            if (fits is not null) ChannelRefit.Store(fits);
             result.RecordRewrite();
             result.Note($"{p.Group.Describe()}: {p.Channels} → {keep.Length} channels");
         }

@@ -23,8 +23,10 @@ namespace CompressTasks.Passes.Pruning;
 /// <c>storage: sparse</c> moves it to <c>sparse_initializer</c> (12 bytes per non-zero: pays above 2/3 sparsity),
 /// <c>auto</c> does that only where it is smaller. Preconditions (skips, with a reason): W is a float32 constant
 /// chosen by <see cref="WeightSelection"/>, read only by selected nodes (a weight shared with another op stays as it
-/// is); for N:M the readers agree on the reduction axis and it is a multiple of M. Later, a <c>method:</c>
-/// parameter can hand the mask to a reconstruction kernel (SparseGPT) instead of zeroing alone.
+/// is); for N:M the readers agree on the reduction axis and it is a multiple of M. <c>method: sparsegpt</c> and
+/// <c>bias-correction: true</c> prune MatMul/Gemm weights against the teacher's statistics on the recipe's
+/// calibration data (same zero count or N:M pattern, surviving weights updated; see <see cref="SparseReconstruction"/>);
+/// without calibration data every candidate is skipped, saying so.
 /// </remarks>
 public sealed class PruneMagnitude : GraphPass
 {
@@ -42,26 +44,32 @@ public sealed class PruneMagnitude : GraphPass
             ParameterSpec.Enum("pattern", "none", ["none", "1:4", "2:4", "4:8"], "N:M: keep the N largest of every M consecutive weights along the reduction axis (overrides sparsity)."),
             ParameterSpec.Enum("storage", "auto", ["dense", "sparse", "auto"], "dense: zeros in place; sparse: sparse_initializer (IR 6+); auto: sparse where that is smaller."),
             .. WeightSelection.Parameters(Supported, 1024),
+            .. SparseReconstruction.Parameters,
         ],
         "- prune-magnitude: { sparsity: 0.8, scope: global, storage: auto, keep-last: true }");
 
     private sealed record Target(Constant Weight, List<Node> Readers, float[] Values);
 
-    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result) => Run(main, arguments, result, PassContext.None);
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result, PassContext context)
     {
         var selection = WeightSelection.From(arguments, Supported, result);
+        var reconstruction = SparseReconstruction.Create(arguments, context, out string? missingCalibration);
         var targets = new List<Target>();
         foreach (var group in selection.Select(main, result, _ => 1).GroupBy(u => (u.Weight.Graph, u.Weight.Name)))
         {
             var weight = group.First().Weight;
             var readers = group.Select(u => u.Node).ToList();
             result.RecordMatch();
-            if (weight.DataType != 1) result.Skip($"'{weight.Name}' is {Model.DataTypes.Name(weight.DataType)}, not float32");
+            if (missingCalibration is not null) result.Skip($"'{weight.Name}': {missingCalibration}");
+            else if (weight.DataType != 1) result.Skip($"'{weight.Name}' is {Model.DataTypes.Name(weight.DataType)}, not float32");
             else if (weight.UseCount != readers.Count)
                 result.Skip($"'{weight.Name}' is also read by nodes that are not selected; pruning it would change them too");
             else targets.Add(new Target(weight, readers, weight.AsFloat().ToArray()));
         }
         if (targets.Count == 0) return;
+        reconstruction?.Collect(targets.Select(t => t.Weight));
 
         string pattern = arguments.GetString("pattern");
         double threshold = arguments.GetDouble("threshold"), relative = arguments.GetDouble("relative-threshold");
@@ -87,6 +95,7 @@ public sealed class PruneMagnitude : GraphPass
             else if (threshold > 0) WeightPruning.ZeroBelow(values, (float)threshold);
             else if (relative > 0) WeightPruning.ZeroBelow(values, (float)(relative * WeightPruning.MeanStdDev(values).StdDev));
             else WeightPruning.ZeroSmallest(values, globalCounts?[t] ?? (long)Math.Round(sparsity * values.Length));
+            reconstruction?.Apply(weight, values, pattern == "none" ? 0 : pattern[0] - '0', pattern == "none" ? 0 : pattern[2] - '0', result);
 
             long zero = WeightPruning.CountZeros(values), nonZero = values.Length - zero;
             bool sparse = storage != "dense" && (storage == "sparse" || SparseStorage.SparseBytes(nonZero) < 4L * values.Length);

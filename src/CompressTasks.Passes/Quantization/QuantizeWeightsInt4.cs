@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using CompressTasks.Graphs;
 using CompressTasks.Kernels;
+using CompressTasks.Kernels.Reconstruction;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
 using CompressTasks.Passes.Infrastructure;
@@ -31,6 +32,11 @@ namespace CompressTasks.Passes.Quantization;
 /// 4-bit values or keep a float copy), and all of them with the same K axis; Gemm with transA = 0, alpha = 1 and
 /// beta = 1; B a power of two ≥ 16; dequantize-linear needs opset 21 (never raised). matmul-nbits imports
 /// com.microsoft version 1 when the model lacks it.
+/// <c>method: gptq</c> and <c>bias-correction: true</c> fit the weights to the teacher's outputs on the recipe's
+/// calibration data (<see cref="WeightReconstruction"/>; GPTQ's lazy block is <c>gptq-block-size</c>, since
+/// <c>block-size</c> is the 4-bit block). GPTQ quantizes with the same formulas in the same blocks, so its codes,
+/// scales and zero points are packed exactly as round to nearest's are. Without calibration data every candidate
+/// is skipped, saying so.
 /// </remarks>
 public sealed class QuantizeWeightsInt4 : GraphPass
 {
@@ -46,10 +52,13 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             ParameterSpec.Enum("format", "matmul-nbits", ["matmul-nbits", "dequantize-linear"], "matmul-nbits: ONNX Runtime's fused com.microsoft MatMulNBits; dequantize-linear: standard int4 DequantizeLinear (opset 21) before the MatMul."),
             ParameterSpec.Int("accuracy-level", 0, "MatMulNBits accuracy_level: 0 unset (float32 compute), 4 lets ONNX Runtime quantize A to int8 (faster, less accurate).", minimum: 0, maximum: 4),
             .. WeightSelection.Parameters(Supported, 1024),
+            .. WeightReconstruction.BlockwiseParameters,
         ],
         "- quantize-int4: { block-size: 32, symmetric: true, format: matmul-nbits }");
 
-    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result) => Run(main, arguments, result, PassContext.None);
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result, PassContext context)
     {
         int blockSize = arguments.GetInt("block-size");
         bool symmetric = arguments.GetBool("symmetric");
@@ -70,16 +79,27 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         }
 
         long opset = main.GetOpsetVersion("") ?? 0;
+        var reconstruction = WeightReconstruction.Create(arguments, context, out string? missingCalibration);
+        var accepted = new List<Constant>();
         foreach (var constant in order)
         {
-            var nodes = readers[(constant.Graph, constant.Name)];
             result.RecordMatch();
-            if (Skip(constant, nodes, blockSize, nbits, opset) is { } reason)
+            if ((Skip(constant, readers[(constant.Graph, constant.Name)], blockSize, nbits, opset)
+                ?? (missingCalibration is null ? null : $"'{constant.Name}': {missingCalibration}")) is { } reason)
             {
                 result.Skip(reason);
                 continue;
             }
-            var w = Quantized.From(constant, KAxis(nodes[0]), blockSize, symmetric);
+            accepted.Add(constant);
+        }
+        reconstruction?.Collect(accepted);
+        foreach (var constant in accepted)
+        {
+            var nodes = readers[(constant.Graph, constant.Name)];
+            int kAxis = KAxis(nodes[0]);
+            var w = reconstruction?.Reconstruct(constant, (k, n) => new LinearWeightQuantizer(k, n, 4, symmetric, blockSize), result) is var (_, quantizer)
+                ? Int4Weight.From(constant, kAxis, blockSize, quantizer)
+                : Int4Weight.From(constant, kAxis, blockSize, symmetric);
             if (nbits) EmitMatMulNBits(w, nodes, accuracy);
             else EmitDequantizeLinear(w);
             result.RecordRewrite();
@@ -109,34 +129,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         return null;
     }
 
-    /// <summary>A weight quantized to codes [N, K] (one byte each) with parameters [N, blocks].</summary>
-    private sealed record Quantized(Constant Constant, int KAxis, int K, int N, int BlockSize, bool Symmetric, byte[] Codes, float[] Scales, byte[] ZeroPoints)
-    {
-        public int Blocks => Int4Quantization.BlockCount(K, BlockSize);
-
-        public static Quantized From(Constant constant, int kAxis, int blockSize, bool symmetric)
-        {
-            int k = (int)constant.Dims[kAxis], n = (int)constant.Dims[1 - kAxis];
-            var values = constant.AsFloat();
-            float[]? rows = null;
-            if (kAxis == 0)
-            {
-                // [K, N] → [N, K], so every block is contiguous.
-                rows = new float[values.Length];
-                Int4Quantization.Transpose(values, k, n, rows);
-            }
-            ReadOnlySpan<float> source = rows ?? values;
-            int count = n * Int4Quantization.BlockCount(k, blockSize);
-            var scales = new float[count];
-            var zeroPoints = new byte[count];
-            var codes = new byte[source.Length];
-            Int4Quantization.ComputeParameters(source, n, k, blockSize, symmetric, scales, zeroPoints);
-            Int4Quantization.Quantize(source, n, k, blockSize, scales, zeroPoints, codes);
-            return new Quantized(constant, kAxis, k, n, blockSize, symmetric, codes, scales, zeroPoints);
-        }
-    }
-
-    private static void EmitMatMulNBits(Quantized w, List<Node> nodes, int accuracy)
+    private static void EmitMatMulNBits(Int4Weight w, List<Node> nodes, int accuracy)
     {
         var graph = w.Constant.Graph;
         string name = w.Constant.Name;
@@ -186,7 +179,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         }
     }
 
-    private static void EmitDequantizeLinear(Quantized w)
+    private static void EmitDequantizeLinear(Int4Weight w)
     {
         var graph = w.Constant.Graph;
         string name = w.Constant.Name;

@@ -11,10 +11,10 @@ namespace CompressTasks.Passes.Quantization;
 internal sealed record QuantizedWeight(byte[] Values, float[] Scales, byte[] ZeroPoints, int ElementType);
 
 /// <summary>
-/// The teacher-guided branch of per-channel weight quantization: <c>method: gptq</c> (error compensation through
-/// the teacher's input statistics, <see cref="Gptq"/>) and <c>bias-correction</c> (the expected output shift moved
-/// into the layer's bias, <see cref="BiasCorrection"/>), for weights read only as input 1 of MatMul or Gemm in the
-/// main graph.
+/// The teacher-guided branch of weight quantization (int8 per channel, int4 in blocks along K): <c>method: gptq</c>
+/// (error compensation through the teacher's input statistics, <see cref="Gptq"/>) and <c>bias-correction</c> (the
+/// expected output shift moved into the layer's bias, <see cref="BiasCorrection"/>), for weights read only as input
+/// 1 of MatMul or Gemm in the main graph.
 /// </summary>
 /// <remarks>
 /// <code>
@@ -41,10 +41,20 @@ internal sealed class WeightReconstruction
     }
 
     /// <summary>The parameters this branch adds to a quantization pass.</summary>
-    public static ParameterSpec[] Parameters { get; } =
+    public static ParameterSpec[] Parameters { get; } = Build(LazyBlock);
+
+    /// <summary>
+    /// The same for a pass whose own <c>block-size</c> is its quantization block (quantize-int4): GPTQ's lazy-update
+    /// block is then <c>gptq-block-size</c>.
+    /// </summary>
+    public static ParameterSpec[] BlockwiseParameters { get; } = Build(BlockwiseLazyBlock);
+
+    private const string LazyBlock = "block-size", BlockwiseLazyBlock = "gptq-block-size";
+
+    private static ParameterSpec[] Build(string lazyBlock) =>
     [
         ParameterSpec.Enum("method", "rtn", ["rtn", "gptq"], "rtn: round to nearest; gptq: compensate rounding errors through the teacher's input statistics (needs calibration data)."),
-        ParameterSpec.Int("block-size", 128, "gptq: rows quantized between lazy updates of the rest of the weight.", minimum: 1),
+        ParameterSpec.Int(lazyBlock, 128, "gptq: rows quantized between lazy updates of the rest of the weight.", minimum: 1),
         ParameterSpec.Float("damp", 0.01, "gptq: damping added to H's diagonal, as a fraction of its mean.", minimum: 0, maximum: 1),
         ParameterSpec.Bool("act-order", false, "gptq: quantize inputs in order of decreasing activation energy."),
         ParameterSpec.Bool("bias-correction", false, "Move the expected output shift E[(W − Ŵ)ᵀx] into the layer's bias (needs calibration data)."),
@@ -65,7 +75,7 @@ internal sealed class WeightReconstruction
             missing = PassContext.MissingCalibration(gptq ? "method: gptq" : "bias-correction");
             return null;
         }
-        var options = gptq ? new GptqOptions(arguments.GetInt("block-size"), arguments.GetDouble("damp"), arguments.GetBool("act-order")) : null;
+        var options = gptq ? new GptqOptions(arguments.GetInt(arguments.Pass.FindParameter(BlockwiseLazyBlock) is null ? LazyBlock : BlockwiseLazyBlock), arguments.GetDouble("damp"), arguments.GetBool("act-order")) : null;
         return new WeightReconstruction(teacher, options, bias);
     }
 
@@ -79,9 +89,25 @@ internal sealed class WeightReconstruction
     /// </summary>
     public QuantizedWeight? Quantize(Constant constant, int axis, bool symmetric, PassResult result)
     {
+        if (axis < 0)
+        {
+            result.Note($"'{constant.Name}': reconstruction needs per-channel scales; rounded to nearest without reconstruction");
+            return null;
+        }
+        if (Reconstruct(constant, (k, n) => new LinearWeightQuantizer(k, n, 8, symmetric), result) is not var (layer, quantizer)) return null;
+        int elementType = (int)(symmetric ? TensorProto.Types.DataType.Int8 : TensorProto.Types.DataType.Uint8);
+        return new QuantizedWeight(layer.ToStoredLayout(quantizer.Codes), quantizer.Scales, quantizer.ZeroPoints, elementType);
+    }
+
+    /// <summary>
+    /// Quantizes <paramref name="constant"/>'s [K, N] view with a quantizer from <paramref name="create"/>(K, N):
+    /// GPTQ or round to nearest, then bias correction, as asked. Returns the layer and the filled quantizer (codes in
+    /// [K, N] order), or null (with a note) when it must be rounded to nearest the plain way instead.
+    /// </summary>
+    public (LinearWeight Layer, LinearWeightQuantizer Quantizer)? Reconstruct(Constant constant, Func<int, int, LinearWeightQuantizer> create, PassResult result)
+    {
         string name = constant.Name;
-        string? reason = axis < 0 ? "reconstruction needs per-channel scales" : null;
-        var layer = reason is null ? TeacherLayers.Find(constant, out reason) : null;
+        var layer = TeacherLayers.Find(constant, out string? reason);
         var statistics = layer is null ? null : TeacherLayers.Statistics(_teacher, layer, out reason);
         if (layer is null || statistics is not var (h, mean))
         {
@@ -90,7 +116,7 @@ internal sealed class WeightReconstruction
         }
         int k = layer.Rows, n = layer.Columns;
         var w = layer.ReadRowsByInput();
-        var quantizer = new LinearWeightQuantizer(k, n, 8, symmetric);
+        var quantizer = create(k, n);
         var dequantized = new float[w.Length];
         quantizer.QuantizeNearest(w, dequantized);
         double nearest = LayerError.Relative(h, w, dequantized, k, n);
@@ -98,7 +124,7 @@ internal sealed class WeightReconstruction
         if (_gptq is { } options)
         {
             w.CopyTo(dequantized, 0);
-            quantizer = new LinearWeightQuantizer(k, n, 8, symmetric);
+            quantizer = create(k, n);
             var info = Gptq.Quantize(dequantized, h, quantizer, options);
             summary = string.Create(CultureInfo.InvariantCulture,
                 $"gptq {LayerError.Relative(h, w, dequantized, k, n):E3}, {summary}{(info.DampUsed > options.Damp ? $", damp raised to {info.DampUsed}" : "")}");
@@ -116,7 +142,6 @@ internal sealed class WeightReconstruction
             else bias = $"; bias not corrected ({why})";
         }
         result.Note($"'{name}': relative layer output error on calibration data: {summary}{bias}");
-        int elementType = (int)(symmetric ? TensorProto.Types.DataType.Int8 : TensorProto.Types.DataType.Uint8);
-        return new QuantizedWeight(layer.ToStoredLayout(quantizer.Codes), quantizer.Scales, quantizer.ZeroPoints, elementType);
+        return (layer, quantizer);
     }
 }

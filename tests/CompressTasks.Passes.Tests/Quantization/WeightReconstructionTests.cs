@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text;
 using CompressTasks.Model;
 using CompressTasks.Passes.Infrastructure;
@@ -51,8 +50,8 @@ public sealed class WeightReconstructionTests
     [DataRow(false, true)]
     public void WhenGptqQuantizes_OutputErrorOnCalibrationDataIsBelowRoundToNearest(bool symmetric, bool actOrder)
     {
-        using var files = new TempFiles();
-        var (modelPath, calibration) = files.Write(Dense(), Calibration(seed: 7));
+        using var files = new TeacherHarness.TempFiles();
+        var (modelPath, calibration) = files.Write(Dense(), Calibration(seed: 7), Features);
         var context = new PassContext(modelPath, calibration);
         var teacher = File.ReadAllBytes(modelPath);
 
@@ -74,8 +73,8 @@ public sealed class WeightReconstructionTests
 
         foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
         {
-            var (rtnError, rtnCosine, _) = Compare(teacher, rtn, calibration, level);
-            var (gptqError, gptqCosine, _) = Compare(teacher, gptq, calibration, level);
+            var (rtnError, rtnCosine, _) = TeacherHarness.Compare(teacher, rtn, calibration, level);
+            var (gptqError, gptqCosine, _) = TeacherHarness.Compare(teacher, gptq, calibration, level);
             TestContext.WriteLine($"{level}: relative output MSE on calibration data RTN {rtnError:E3} (cos {rtnCosine:F7}), GPTQ {gptqError:E3} (cos {gptqCosine:F7})");
             Assert.IsTrue(gptqError < rtnError, $"{level}: GPTQ {gptqError} vs RTN {rtnError}");
             // int8 per channel keeps one layer's output within a cosine of 0.999 (see QuantizeWeightsInt8Tests).
@@ -88,8 +87,8 @@ public sealed class WeightReconstructionTests
     [DataRow("gptq")]
     public void WhenBiasCorrectionIsOn_TheMeanOutputShiftOnCalibrationDataIsNearZero(string method)
     {
-        using var files = new TempFiles();
-        var (modelPath, calibration) = files.Write(Dense(), Calibration(seed: 9));
+        using var files = new TeacherHarness.TempFiles();
+        var (modelPath, calibration) = files.Write(Dense(), Calibration(seed: 9), Features);
         var context = new PassContext(modelPath, calibration);
         var teacher = File.ReadAllBytes(modelPath);
         byte[] Quantize(bool correct)
@@ -103,8 +102,8 @@ public sealed class WeightReconstructionTests
         var corrected = Quantize(true);
         foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
         {
-            var (_, _, shiftBefore) = Compare(teacher, plain, calibration, level);
-            var (_, cosine, shiftAfter) = Compare(teacher, corrected, calibration, level);
+            var (_, _, shiftBefore) = TeacherHarness.Compare(teacher, plain, calibration, level);
+            var (_, cosine, shiftAfter) = TeacherHarness.Compare(teacher, corrected, calibration, level);
             TestContext.WriteLine($"{method}, {level}: max |mean output shift| on calibration data {shiftBefore:E3} → {shiftAfter:E3} with bias correction (cos {cosine:F7})");
             // At level All ONNX Runtime runs the last MatMul as com.microsoft MatMulNBits, whose own rounding of the
             // activations shifts the mean again: there the correction must help, not cancel everything.
@@ -122,7 +121,7 @@ public sealed class WeightReconstructionTests
         var images = Path.Combine(data, "test_images.npy");
         var labels = FeedLoader.LoadLabels(Path.Combine(data, "test_labels.npy"));
         var teacher = File.ReadAllBytes(path);
-        double original = Top1(teacher, images, labels);
+        double original = TeacherHarness.Top1(teacher, images, labels);
         var table = new StringBuilder($"mnist-mlp int8 per channel, {labels.Length} test images; fp32 top-1 {original:P1}\n" +
             "| method | bias correction | top-1 (ORT All) | relative output MSE vs fp32, ORT Disabled | same, ORT All | cosine (All) |\n|---|---|---|---|---|---|\n");
         var accuracy = new Dictionary<(string, bool), double>();
@@ -134,12 +133,12 @@ public sealed class WeightReconstructionTests
                 var result = Run(model, context, ("method", method), ("bias-correction", bias));
                 Assert.AreEqual(3, result.Rewritten, string.Join("; ", result.Notes));
                 var bytes = PassHarness.Bytes(model);
-                accuracy[(method, bias)] = Top1(bytes, images, labels);
-                var (mse, _, _) = Compare(teacher, bytes, images, OptimizationLevel.Disabled);
-                var (mseAll, cosine, _) = Compare(teacher, bytes, images, OptimizationLevel.All);
+                accuracy[(method, bias)] = TeacherHarness.Top1(bytes, images, labels);
+                var (mse, _, _) = TeacherHarness.Compare(teacher, bytes, images, OptimizationLevel.Disabled);
+                var (mseAll, cosine, _) = TeacherHarness.Compare(teacher, bytes, images, OptimizationLevel.All);
                 error[(method, bias)] = mse;
                 table.AppendLine($"| {method} | {bias} | {accuracy[(method, bias)]:P1} | {mse:E3} | {mseAll:E3} | {cosine:F7} |");
-                if (method == "gptq" && bias) CheckedByOnnx(bytes);
+                if (method == "gptq" && bias) TeacherHarness.CheckedByOnnx(bytes, "GPTQ");
                 foreach (var note in result.Notes) TestContext.WriteLine($"  {method}{(bias ? "+bias" : "")}: {note}");
             }
         TestContext.WriteLine(table.ToString());
@@ -155,107 +154,5 @@ public sealed class WeightReconstructionTests
     private static PassResult Run(OnnxModel model, PassContext context, params (string Name, object Value)[] values) =>
         PassManager.Run(model, [new PassStep(Pass, Args(values))], validateEachPass: true, context: context)[0].Result;
 
-    // Rows of correlated features with a non-zero mean: x = A z + 0.5 + 0.05 ε, z of dimension 16.
-    private static float[] Calibration(int seed)
-    {
-        var random = new Random(seed);
-        var mix = new float[Features * 16];
-        for (int i = 0; i < mix.Length; i++) mix[i] = random.NextSingle() * 2 - 1;
-        var x = new float[Rows * Features];
-        var z = new float[16];
-        for (int r = 0; r < Rows; r++)
-        {
-            for (int j = 0; j < 16; j++) z[j] = random.NextSingle() * 2 - 1;
-            for (int i = 0; i < Features; i++)
-            {
-                float v = 0.5f + 0.05f * (random.NextSingle() * 2 - 1);
-                for (int j = 0; j < 16; j++) v += mix[i * 16 + j] * z[j];
-                x[r * Features + i] = v;
-            }
-        }
-        return x;
-    }
-
-    // Over every row of the data: relative MSE Σ(ŷ − y)²/Σy², cosine, and the largest |mean(ŷ − y)| of an output.
-    private static (double Mse, double Cosine, double MeanShift) Compare(byte[] teacher, byte[] student, string data, OptimizationLevel level)
-    {
-        var options = new RuntimeOptions { Optimization = level, IntraOpThreads = 1 };
-        using var t = ModelSession.Open(teacher, "teacher", options);
-        using var s = ModelSession.Open(student, "student", options);
-        double error = 0, reference = 0, dot = 0, norm = 0;
-        double[]? shift = null;
-        int rows = 0;
-        foreach (var feed in FeedLoader.Load(data, t.Inputs, maxRows: 100_000))
-        {
-            var y = t.Run(feed)[0].ToFloats();
-            var yHat = s.Run(feed)[0].ToFloats();
-            var shape = t.Run(feed)[0].Shape;
-            int width = (int)shape[^1];
-            shift ??= new double[width];
-            for (int i = 0; i < y.Length; i++)
-            {
-                double d = yHat[i] - y[i];
-                error += d * d;
-                reference += (double)y[i] * y[i];
-                dot += (double)y[i] * yHat[i];
-                norm += (double)yHat[i] * yHat[i];
-                shift[i % width] += d;
-            }
-            rows += y.Length / width;
-        }
-        return (error / reference, dot / Math.Sqrt(reference * norm), shift!.Max(v => Math.Abs(v / rows)));
-    }
-
-    private static double Top1(byte[] model, string images, long[] labels)
-    {
-        using var session = ModelSession.Open(model, "mnist-mlp", new RuntimeOptions { Optimization = OptimizationLevel.All, IntraOpThreads = 1 });
-        int correct = 0, row = 0;
-        foreach (var feed in FeedLoader.Load(images, session.Inputs, maxRows: labels.Length, batchSize: 100))
-        {
-            var logits = session.Run(feed)[0];
-            int classes = (int)logits.Shape[^1];
-            var values = logits.ToFloats();
-            for (int r = 0; r < values.Length / classes; r++, row++)
-                if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(values.AsSpan(r * classes, classes)) == labels[row]) correct++;
-        }
-        Assert.AreEqual(labels.Length, row);
-        return (double)correct / row;
-    }
-
-    private static void CheckedByOnnx(byte[] model)
-    {
-        var output = Path.Combine(Path.GetTempPath(), $"ct-gptq-{Guid.NewGuid():N}.onnx");
-        try
-        {
-            File.WriteAllBytes(output, model);
-            var (exit, text) = PythonOnnx.Run("import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('ok')", output);
-            Assert.AreEqual(0, exit, $"onnx.checker rejected the GPTQ model: {text}");
-        }
-        finally
-        {
-            File.Delete(output);
-        }
-    }
-
-    // A model file and a calibration .npy in a temporary folder, deleted afterwards.
-    private sealed class TempFiles : IDisposable
-    {
-        private readonly string _dir = Directory.CreateTempSubdirectory("ct-recon-").FullName;
-
-        public (string Model, string Calibration) Write(OnnxModel model, float[] rows)
-        {
-            var modelPath = Path.Combine(_dir, "model.onnx");
-            using (model) File.WriteAllBytes(modelPath, PassHarness.Bytes(model));
-            var npy = Path.Combine(_dir, "calibration.npy");
-            var header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows.Length / Features}, {Features}), }}";
-            header = header.PadRight(128 - 10 - 1) + "\n";
-            using var stream = File.Create(npy);
-            stream.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0]);
-            stream.Write(Encoding.ASCII.GetBytes(header));
-            stream.Write(MemoryMarshal.AsBytes(rows.AsSpan()));
-            return (modelPath, npy);
-        }
-
-        public void Dispose() => Directory.Delete(_dir, recursive: true);
-    }
+    private static float[] Calibration(int seed) => TeacherHarness.CorrelatedRows(Rows, Features, seed);
 }
