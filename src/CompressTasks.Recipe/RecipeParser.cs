@@ -6,7 +6,7 @@ using YamlDotNet.RepresentationModel;
 namespace CompressTasks.Recipe;
 
 /// <summary>Reads one recipe file into a <see cref="RecipeDocument"/>, validating every node it can reach.</summary>
-internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, string baseDirectory)
+internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader reader, string baseDirectory)
 {
     /// <summary>The top-level keys, in the order <see cref="RecipeWriter"/> prints them.</summary>
     public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes", "auto"];
@@ -224,67 +224,6 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
         return settings;
     }
 
-    private AutoSettings? ReadAuto(YamlNode node)
-    {
-        if (node is not YamlMappingNode mapping)
-        {
-            reader.Error(DiagnosticCodes.RecipeWrongType,
-                $"'auto' must be a mapping of {string.Join(", ", AutoSettings.Keys)}, not {ValueReader.Describe(node)}.", node);
-            return null;
-        }
-
-        string objective = "size";
-        var candidates = new List<RecipePass>();
-        bool ok = true;
-        foreach (var (key, value) in Entries(mapping, AutoSettings.Keys, "'auto' setting"))
-        {
-            if (key == "objective")
-            {
-                objective = reader.Enum(value, "'objective'", AutoSettings.Objectives) ?? objective;
-                continue;
-            }
-
-            if (value is not YamlSequenceNode sequence)
-            {
-                reader.Error(DiagnosticCodes.RecipeWrongType, $"'candidates' must be a list of weight passes, not {ValueReader.Describe(value)}.", value);
-                ok = false;
-                continue;
-            }
-
-            foreach (var item in sequence.Children)
-            {
-                var entry = ReadPass(item);
-                if (entry?.Pass is not { } pass)
-                {
-                    if (entry is not null)
-                    {
-                        reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"A candidate is a pass to try; '{entry.Name}: off' removes nothing here.", item);
-                    }
-
-                    ok = false;
-                }
-                else if (pass.Arguments.Pass.FindParameter("include") is null)
-                {
-                    reader.Error(DiagnosticCodes.RecipeInvalidStructure,
-                        $"Candidate '{pass.Name}' does not work layer by layer; candidates are weight passes (quantization, pruning).", item);
-                    ok = false;
-                }
-                else
-                {
-                    candidates.Add(pass);
-                }
-            }
-        }
-
-        if (ok && candidates.Count == 0)
-        {
-            reader.Error(DiagnosticCodes.RecipeInvalidStructure, "'auto' needs at least one entry under 'candidates'.", node);
-            return null;
-        }
-
-        return ok ? new AutoSettings(objective, candidates, (int)node.Start.Line, (int)node.Start.Column) : null;
-    }
-
     private void ReadPasses(YamlNode node, RecipeDocument document)
     {
         if (ValueReader.IsNull(node))
@@ -437,64 +376,5 @@ internal sealed class RecipeParser(IPassCatalog catalog, ValueReader reader, str
         }
 
         return ok;
-    }
-
-    // `layers: { "glob": skip | { parameter: value, ... } }`: each override starts from the entry's own values.
-    private List<LayerOverride> ReadLayers(PassDescriptor pass, YamlNode node, List<KeyValuePair<string, object>> baseValues, ref bool ok)
-    {
-        var overrides = new List<LayerOverride>();
-        if (node is not YamlMappingNode map)
-        {
-            reader.Error(DiagnosticCodes.RecipeWrongType,
-                $"'layers' of '{pass.Name}' must be a mapping of name patterns to 'skip' or to parameters, not {ValueReader.Describe(node)}.", node);
-            ok = false;
-            return overrides;
-        }
-
-        var patterns = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (patternNode, valueNode) in map.Children)
-        {
-            var pattern = reader.Scalar(patternNode, "A layer pattern");
-            if (pattern is null || pattern.Length == 0)
-            {
-                ok = false;
-                continue;
-            }
-
-            if (!patterns.Add(pattern))
-            {
-                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Layer pattern '{pattern}' appears twice under '{pass.Name}'; keep one.", patternNode);
-                ok = false;
-                continue;
-            }
-
-            PassArguments? arguments = null;
-            if (valueNode is YamlScalarNode { Value: "skip" } && !ValueReader.IsNull(valueNode))
-            {
-            }
-            else if (valueNode is YamlMappingNode parameterMap)
-            {
-                var values = new List<KeyValuePair<string, object>>();
-                if (!ReadParameters(pass, parameterMap, values, LayerOverride.SelectionParameters, out _))
-                {
-                    ok = false;
-                    continue;
-                }
-
-                var merged = baseValues.Where(kv => !values.Any(v => v.Key == kv.Key) && !LayerOverride.SelectionParameters.Contains(kv.Key)).Concat(values);
-                arguments = new PassArguments(pass, merged);
-            }
-            else
-            {
-                reader.Error(DiagnosticCodes.RecipeWrongType,
-                    $"Layer pattern '{pattern}' of '{pass.Name}' takes 'skip' or a mapping of parameters, not {ValueReader.Describe(valueNode)}.", valueNode);
-                ok = false;
-                continue;
-            }
-
-            overrides.Add(new LayerOverride(pattern, arguments, reader.File, (int)patternNode.Start.Line, (int)patternNode.Start.Column));
-        }
-
-        return overrides;
     }
 }
