@@ -82,11 +82,11 @@ public static class Tuner
         var assignment = table.Layers.ToDictionary(l => l, _ => -1);
         var history = new List<(string Layer, int Previous)>();
         var rejected = new HashSet<(string, int)>();
-        var visited = new List<TunePoint> { new("base", table.BaseBytes, 1, true) };
+        // The base (the recipe's own passes) is measured too: lossless passes still reorder float arithmetic.
+        double cosine = context.Cosine(context.BaseModel);
+        var visited = new List<TunePoint> { new("base", table.BaseBytes, cosine, cosine >= minCosine) };
         var notes = new List<string>();
         double estimated = 0;
-        long bytes = table.BaseBytes;
-        double cosine = 1;
         while (true)
         {
             SensitivityCell? best = null;
@@ -120,7 +120,7 @@ public static class Tuner
             }
             history.Add((best.Layer, previous));
             estimated += bestDrift;
-            (bytes, cosine) = (model.LongLength, measured);
+            cosine = measured;
         }
 
         // Held out: undo the latest upgrades until the full budget holds on data the search never saw.
