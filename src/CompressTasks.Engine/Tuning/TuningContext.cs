@@ -58,7 +58,8 @@ internal sealed class TuningContext
     {
         var original = File.ReadAllBytes(modelPath);
         var baseModel = ModelVariants.Apply(original, PipelineSteps.For(recipe), modelPath, recipe);
-        var runtime = new RuntimeOptions { IntraOpThreads = recipe.Verify?.Threads ?? 0 };
+        // One thread unless the recipe says otherwise: the same inputs must give the same measurements, and so the same recipe.
+        var runtime = new RuntimeOptions { IntraOpThreads = recipe.Verify?.Threads is > 0 and var threads ? threads : 1 };
         var pinned = recipe.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
         using var teacher = ModelSession.Open(modelPath, runtime);
         var tuningOptions = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, Samples = GeneratedSamples };
