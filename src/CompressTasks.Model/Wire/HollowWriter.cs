@@ -29,7 +29,10 @@ internal sealed class HollowWriter : IDisposable
     private const int InitializerField = 5;
 
     private readonly SafeFileHandle _output;
-    private readonly ArrayBufferWriter<byte> _pending = new(1 << 20);
+    /// <summary>Skeleton bytes are gathered up to this size before one write.</summary>
+    private const int PendingLimit = 1 << 20;
+
+    private readonly ArrayBufferWriter<byte> _pending = new(PendingLimit);
     private long _offset;
 
     private HollowWriter(SafeFileHandle output) => _output = output;
@@ -40,7 +43,7 @@ internal sealed class HollowWriter : IDisposable
         using var writer = new HollowWriter(output);
         if (model.Graph is not { } graph)
         {
-            writer.Skeleton(model.ToByteArray());
+            writer.Whole(model);
             return;
         }
         writer.Around(model, GraphField, () => model.Graph = null, () => model.Graph = graph, () =>
@@ -70,7 +73,7 @@ internal sealed class HollowWriter : IDisposable
         var (field, payload) = LargestPayload(tensor);
         if (payload is null || payload.Length < DirectThreshold)
         {
-            Skeleton(tensor.ToByteArray());
+            Whole(tensor);
             return;
         }
         Around(tensor, field, () => SetPayload(tensor, field, null), () => SetPayload(tensor, field, payload), () =>
@@ -84,20 +87,51 @@ internal sealed class HollowWriter : IDisposable
     // Serializes `message` without one field, and writes that field (by `writeField`) where protobuf would have.
     private void Around(IMessage message, int field, Action remove, Action restore, Action writeField)
     {
+        // The shell goes into a rented buffer: for a graph of Constant nodes it is most of the model.
         byte[] shell;
+        int size;
         remove();
-        try { shell = message.ToByteArray(); }
+        try
+        {
+            size = message.CalculateSize();
+            shell = ArrayPool<byte>.Shared.Rent(size);
+            message.WriteTo(shell.AsSpan(0, size));
+        }
         finally { restore(); }
-        int split = SplitPoint(shell, field, message.Descriptor);
-        Skeleton(shell.AsSpan(0, split));
-        writeField();
-        Skeleton(shell.AsSpan(split));
+        try
+        {
+            int split = SplitPoint(shell, size, field, message.Descriptor);
+            Skeleton(shell.AsSpan(0, split));
+            writeField();
+            Skeleton(shell.AsSpan(split, size - split));
+        }
+        finally { ArrayPool<byte>.Shared.Return(shell); }
+    }
+
+    // A message with nothing to take out, serialized straight into the pending buffer when it fits.
+    private void Whole(IMessage message)
+    {
+        int size = message.CalculateSize();
+        if (_pending.WrittenCount + size > PendingLimit) Flush();
+        if (size > PendingLimit)
+        {
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(size);
+            try
+            {
+                message.WriteTo(buffer.AsSpan(0, size));
+                Skeleton(buffer.AsSpan(0, size));
+            }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
+            return;
+        }
+        message.WriteTo(_pending.GetSpan(size)[..size]);
+        _pending.Advance(size);
     }
 
     // The offset of the first top-level field numbered after `field` or unknown to the message's descriptor.
-    private static int SplitPoint(byte[] bytes, int field, MessageDescriptor descriptor)
+    private static int SplitPoint(byte[] bytes, int length, int field, MessageDescriptor descriptor)
     {
-        var input = new CodedInputStream(bytes);
+        var input = new CodedInputStream(bytes, 0, length);
         while (!input.IsAtEnd)
         {
             int start = (int)input.Position;
@@ -106,7 +140,7 @@ internal sealed class HollowWriter : IDisposable
             if (number > field || descriptor.FindFieldByNumber(number) is null) return start;
             input.SkipLastField();
         }
-        return bytes.Length;
+        return length;
     }
 
     private static (int Field, ByteString? Payload) LargestPayload(TensorProto t)
@@ -157,8 +191,8 @@ internal sealed class HollowWriter : IDisposable
 
     private void Skeleton(ReadOnlySpan<byte> bytes)
     {
-        if (_pending.WrittenCount + bytes.Length > _pending.Capacity) Flush();
-        if (bytes.Length >= _pending.Capacity)
+        if (_pending.WrittenCount + bytes.Length > PendingLimit) Flush();
+        if (bytes.Length >= PendingLimit)
         {
             RandomAccess.Write(_output, bytes, _offset);
             _offset += bytes.Length;
