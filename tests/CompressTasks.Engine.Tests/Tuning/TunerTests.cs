@@ -95,6 +95,20 @@ public sealed class TunerTests
     }
 
     [TestMethod]
+    public void WhenTheObjectiveIsLatency_EveryCellCarriesMeasuredMillisecondsAndTheBudgetStillHolds()
+    {
+        var result = Tuner.Tune(OutlierModel(), Write("compression.yaml", OutlierRecipe.Replace("auto:\n", "auto:\n  objective: latency\n", StringComparison.Ordinal)), new TuneOptions());
+
+        Assert.AreEqual("latency", result.Objective);
+        Assert.IsTrue(result.Table.Cells.All(c => c.MillisecondsSaved is { } ms && double.IsFinite(ms)), "latency is measured per cell, never assumed");
+        // Which layers pay off in time is the machine's call (weight-only int8 can be slower than float32), but B never
+        // fits the budget, whatever it saves.
+        Assert.AreEqual(-1, result.Assignment["B"]);
+        Assert.IsGreaterThanOrEqualTo(0.999, result.HeldOutCosine);
+        foreach (var c in result.Table.Cells) TestContext.WriteLine($"{c.Layer}: {c.MillisecondsSaved:F3} ms saved, cosine {c.Cosine:F6}");
+    }
+
+    [TestMethod]
     public void WhenTheRecipeHasNoAuto_CT1005()
     {
         var e = Assert.ThrowsExactly<CompressTasksException>(() => Tuner.Tune(OutlierModel(), Write("compression.yaml", "passes:\n  - eliminate-identity\n"), new TuneOptions()));
