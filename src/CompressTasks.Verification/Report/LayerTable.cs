@@ -22,10 +22,23 @@ public static class LayerTable
         foreach (var n in compressed.Proto.Graph.Node)
             foreach (var o in n.Output) producers.TryAdd(o, n);
 
+        // Weights a pruning pass stored as sparse_initializer: their values and indices, named by the values tensor.
+        var sparse = compressed.Proto.Graph.SparseInitializer.Where(t => t.Values is not null)
+            .GroupBy(t => t.Values.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+
         var changes = new List<LayerChange>();
         foreach (var (name, before) in Weights(original.Proto.Graph))
         {
             var now = after.GetValueOrDefault(name) ?? Source(name, producers, after);
+            if (now is null && sparse.TryGetValue(name, out var stored))
+            {
+                long total = TensorData.ElementCount(before), kept = TensorData.ElementCount(stored.Values);
+                long bytes = compressed.GetTensorBytes(stored.Values).Length + compressed.GetTensorBytes(stored.Indices).Length;
+                changes.Add(new LayerChange(name, DataTypes.Name(before.DataType), "sparse " + DataTypes.Name(stored.Values.DataType),
+                    DataTypes.BitsPerElement(before.DataType), DataTypes.BitsPerElement(stored.Values.DataType), total,
+                    original.GetTensorBytes(before).Length, bytes, total == 0 ? null : 1 - (double)kept / total));
+                continue;
+            }
             if (now is null) continue;
             var a = original.GetTensorBytes(before).Span;
             var b = compressed.GetTensorBytes(now).Span;

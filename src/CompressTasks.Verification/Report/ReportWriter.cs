@@ -100,6 +100,14 @@ public static partial class ReportWriter
             s.Append("</table>\n");
             var top = r.Layers.OrderByDescending(l => l.BytesBefore).Take(30).Select(l => (l.Name, (double)l.BytesBefore, (double)l.BytesAfter)).ToList();
             s.Append(PairedBarChart("layers-chart", top, v => CompressionReport.Megabytes((long)v)));
+            var shown = r.Layers.OrderByDescending(l => l.BytesBefore).Take(30).ToList();
+            s.Append("<h3>Bits per weight, before and after</h3>\n");
+            s.Append(PairedBarChart("bits-chart", shown.Select(l => (l.Name, (double)l.BitsBefore, (double)l.BitsAfter)).ToList(), v => v.ToString("0", CultureInfo.InvariantCulture)));
+            if (shown.Any(l => l.Sparsity is > 0))
+            {
+                s.Append("<h3>Sparsity (fraction of zero weights)</h3>\n");
+                s.Append(BarChart("sparsity-chart", shown.Select(l => (l.Name, l.Sparsity ?? 0, $"{l.Elements:N0} elements, {l.TypeBefore} → {l.TypeAfter}")).ToList(), v => v.ToString("P1", CultureInfo.InvariantCulture)));
+            }
         }
         s.Append("<h2>Verification</h2>\n");
         if (r.Verification.Enabled)

@@ -41,6 +41,24 @@ public sealed class LayerTableTests
     }
 
     [TestMethod]
+    public void AWeightStoredAsSparseInitializer_IsListedWithItsSparsityAndStoredBytes()
+    {
+        using var original = OnnxModel.FromProto(Model(Tensor("W1", 1, W1), Tensor("W2", 1, W2)));
+        // prune-magnitude's sparse storage: the 5 non-zeros of W1 with their int64 flat indices, dense shape [8].
+        var sparse = new SparseTensorProto { Values = Tensor("W1", 1, new float[] { 1, 2, -3, 4, 5 }), Indices = Tensor("", 7, new long[] { 1, 2, 4, 5, 7 }) };
+        sparse.Dims.Add(8);
+        var pruned = Model(Tensor("W2", 1, W2));
+        pruned.Graph.SparseInitializer.Add(sparse);
+        using var compressed = OnnxModel.FromProto(pruned);
+
+        var w1 = LayerTable.Compute(original, compressed).Single();
+
+        Assert.AreEqual(("W1", "float", "sparse float", 8L), (w1.Name, w1.TypeBefore, w1.TypeAfter, w1.Elements));
+        Assert.AreEqual((32L, 5L * 4 + 5 * 8), (w1.BytesBefore, w1.BytesAfter));
+        Assert.AreEqual(3.0 / 8, w1.Sparsity!.Value, 1e-12);
+    }
+
+    [TestMethod]
     public void ConstantNodeWeights_AreComparedByTheirOutputName()
     {
         static ModelProto WithConstant(TensorProto value)

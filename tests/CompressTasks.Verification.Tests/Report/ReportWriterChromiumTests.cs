@@ -56,6 +56,8 @@ public sealed class ReportWriterChromiumTests
     [DataRow("size-chart")]
     [DataRow("nodes-chart")]
     [DataRow("layers-chart")]
+    [DataRow("bits-chart")]
+    [DataRow("sparsity-chart")]
     [DataRow("error-chart")]
     [DataRow("latency-chart")]
     [DataRow("sensitivity-chart")]
