@@ -43,6 +43,9 @@ namespace CompressTasks.Build
         /// <summary>Default for the <c>Verify</c> metadata: true, false or empty (the recipe decides).</summary>
         public string? Verify { get; set; }
 
+        /// <summary>The build configuration: <c>compression.&lt;Configuration&gt;.yaml</c> beside a model wins over <c>compression.yaml</c>.</summary>
+        public string? Configuration { get; set; }
+
         /// <summary>Default for the <c>Latency</c> metadata: true, false or empty (the recipe's <c>verify: latency</c> decides).</summary>
         public string? Latency { get; set; }
 
@@ -176,14 +179,26 @@ namespace CompressTasks.Build
             }
         }
 
-        /// <summary><c>&lt;model&gt;.compression.yaml</c> beside the model, else <c>compression.yaml</c> in its folder, else empty.</summary>
-        private static string FindRecipe(string modelPath)
+        /// <summary>
+        /// Beside the model, the first that exists: <c>&lt;model&gt;.compression.&lt;Configuration&gt;.yaml</c>,
+        /// <c>&lt;model&gt;.compression.yaml</c>, <c>compression.&lt;Configuration&gt;.yaml</c>, <c>compression.yaml</c>; else empty.
+        /// A configuration's recipe can share the rest with <c>extends: ./compression.yaml</c>.
+        /// </summary>
+        private string FindRecipe(string modelPath)
         {
             string dir = Path.GetDirectoryName(modelPath) ?? "";
-            string specific = Path.Combine(dir, Path.GetFileNameWithoutExtension(modelPath) + ".compression.yaml");
-            if (File.Exists(specific)) return specific;
-            string shared = Path.Combine(dir, "compression.yaml");
-            return File.Exists(shared) ? shared : "";
+            string model = Path.GetFileNameWithoutExtension(modelPath);
+            foreach (var name in new[]
+            {
+                string.IsNullOrEmpty(Configuration) ? null : model + ".compression." + Configuration + ".yaml",
+                model + ".compression.yaml",
+                string.IsNullOrEmpty(Configuration) ? null : "compression." + Configuration + ".yaml",
+                "compression.yaml",
+            })
+            {
+                if (name is not null && File.Exists(Path.Combine(dir, name))) return Path.Combine(dir, name);
+            }
+            return "";
         }
 
         private static string First(params string?[] values)

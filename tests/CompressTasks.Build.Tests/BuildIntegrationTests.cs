@@ -23,6 +23,8 @@ public sealed class BuildIntegrationTests
         Directory.CreateDirectory(Path.Combine(project, "models"));
         TinyModels.WriteRelu(Path.Combine(project, "models", "relu.onnx"));
         File.WriteAllText(Path.Combine(project, "models", "compression.yaml"), TinyModels.Recipe);
+        // The Debug build picks the configuration's recipe, which adds a pass to the shared one.
+        File.WriteAllText(Path.Combine(project, "models", "compression.Debug.yaml"), "extends: ./compression.yaml\npasses:\n  - eliminate-dead\n");
 
         // 1. Build: the compressed model (the engine's output in obj) is what lands in bin, and nothing else. The
         //    recipe does not ask for latency; the property does (as a Release-only condition would).
@@ -36,7 +38,11 @@ public sealed class BuildIntegrationTests
         StringAssert.Contains(log, "\"cacheDir\":");
         StringAssert.Contains(log, "\"latency\":true");
         using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report)))
+        {
             Assert.AreEqual(System.Text.Json.JsonValueKind.Object, json.RootElement.GetProperty("verification").GetProperty("originalLatency").ValueKind, "timed at the property's request");
+            CollectionAssert.AreEqual(new[] { "eliminate-identity", "eliminate-dead" },
+                json.RootElement.GetProperty("passes").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToArray(), "compression.Debug.yaml was used");
+        }
         StringAssert.Contains(log, "report: " + report);
         StringAssert.Contains(log, $"Copying file from \"{compressed}\"");
         Assert.DoesNotContain($"Copying file from \"{Path.Combine(project, "models", "relu.onnx")}\"", log);
