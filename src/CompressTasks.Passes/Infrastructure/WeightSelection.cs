@@ -6,6 +6,9 @@ namespace CompressTasks.Passes.Infrastructure;
 /// <summary>One reader of a selected weight: the node and the constant it reads at its weight input.</summary>
 public sealed record WeightUse(Node Node, Constant Weight);
 
+/// <summary>A selected weight with every node that reads it at its weight input, in graph order.</summary>
+public sealed record SelectedWeight(Constant Weight, IReadOnlyList<Node> Readers);
+
 /// <summary>
 /// Which weights a weight-rewriting pass (quantization, pruning, clipping) touches. Every such pass declares the
 /// same parameters, so recipes narrow them the same way:
@@ -69,9 +72,13 @@ public sealed class WeightSelection
     /// <paramref name="weightInput"/> says which input of a node is its weight (usually 1). The returned list holds
     /// every reader of a selected weight, so callers can see all axes/layouts a weight is read with.
     /// </summary>
-    public IReadOnlyList<WeightUse> Select(Graph main, PassResult result, Func<Node, int> weightInput)
+    public IReadOnlyList<WeightUse> Select(Graph main, PassResult result, Func<Node, int> weightInput) =>
+        [.. SelectWeights(main, result, weightInput).SelectMany(w => w.Readers.Select(r => new WeightUse(r, w.Weight)))];
+
+    /// <summary>The selected weights, each once with all its readers, in graph order (see <see cref="Select"/>).</summary>
+    public IReadOnlyList<SelectedWeight> SelectWeights(Graph main, PassResult result, Func<Node, int> weightInput)
     {
-        var uses = new List<WeightUse>();
+        var selected = new List<SelectedWeight>();
         var order = new List<(Graph, string)>();
         var byWeight = new Dictionary<(Graph, string), List<WeightUse>>();
         foreach (var graph in main.SelfAndDescendants())
@@ -111,9 +118,9 @@ public sealed class WeightSelection
             string name = kept[i][0].Weight.Name;
             if (_keepFirst && i == 0) result.Skip($"'{name}' is the first selected layer (keep-first)");
             else if (_keepLast && i == kept.Count - 1) result.Skip($"'{name}' is the last selected layer (keep-last)");
-            else uses.AddRange(kept[i]);
+            else selected.Add(new SelectedWeight(kept[i][0].Weight, [.. kept[i].Select(u => u.Node)]));
         }
-        return uses;
+        return selected;
     }
 
     private string? Reject(List<WeightUse> readers, Constant weight)

@@ -56,17 +56,9 @@ public sealed class QuantizeDynamic : GraphPass
         bool reduceRange = arguments.GetBool("reduce-range");
         var selection = WeightSelection.From(arguments, Supported, result);
 
-        var readers = new Dictionary<(Graph, string), List<Node>>();
-        var order = new List<Constant>();
-        foreach (var (node, constant) in selection.Select(main, result, _ => 1))
-        {
-            if (!readers.TryGetValue((constant.Graph, constant.Name), out var list))
-            {
-                readers[(constant.Graph, constant.Name)] = list = [];
-                order.Add(constant);
-            }
-            list.Add(node);
-        }
+        var selected = selection.SelectWeights(main, result, _ => 1);
+        var order = selected.Select(s => s.Weight).ToList();
+        var readers = selected.ToDictionary(s => (s.Weight.Graph, s.Weight.Name), s => s.Readers);
 
         long opset = main.GetOpsetVersion("") ?? 0;
         var activations = new Dictionary<(Graph, string), string[]>();
@@ -89,7 +81,7 @@ public sealed class QuantizeDynamic : GraphPass
 
     private static bool Transposed(Node node) => node.Is("Gemm") && node.GetInt("transB", 0) != 0;
 
-    private static string? Skip(Constant constant, List<Node> nodes, long opset)
+    private static string? Skip(Constant constant, IReadOnlyList<Node> nodes, long opset)
     {
         string name = constant.Name;
         if (opset < 11) return $"'{name}': opset {opset} has no DynamicQuantizeLinear (needs 11); set a higher opset in the recipe to quantize it";

@@ -66,17 +66,9 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         int accuracy = arguments.GetInt("accuracy-level");
         var selection = WeightSelection.From(arguments, Supported, result);
 
-        var readers = new Dictionary<(Graph, string), List<Node>>();
-        var order = new List<Constant>();
-        foreach (var (node, constant) in selection.Select(main, result, _ => 1))
-        {
-            if (!readers.TryGetValue((constant.Graph, constant.Name), out var list))
-            {
-                readers[(constant.Graph, constant.Name)] = list = [];
-                order.Add(constant);
-            }
-            list.Add(node);
-        }
+        var selected = selection.SelectWeights(main, result, _ => 1);
+        var order = selected.Select(s => s.Weight).ToList();
+        var readers = selected.ToDictionary(s => (s.Weight.Graph, s.Weight.Name), s => s.Readers);
 
         long opset = main.GetOpsetVersion("") ?? 0;
         var reconstruction = WeightReconstruction.Create(arguments, context, out string? missingCalibration);
@@ -109,7 +101,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
     // The axis of W that is summed over (K): MatMul and Gemm without transB read W as [K, N].
     private static int KAxis(Node node) => node.Is("Gemm") && node.GetInt("transB", 0) != 0 ? 1 : 0;
 
-    private static string? Skip(Constant constant, List<Node> nodes, int blockSize, bool nbits, long opset)
+    private static string? Skip(Constant constant, IReadOnlyList<Node> nodes, int blockSize, bool nbits, long opset)
     {
         string name = constant.Name;
         if ((blockSize & (blockSize - 1)) != 0) return $"'{name}': block-size {blockSize} is not a power of two";
@@ -129,7 +121,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         return null;
     }
 
-    private static void EmitMatMulNBits(Int4Weight w, List<Node> nodes, int accuracy)
+    private static void EmitMatMulNBits(Int4Weight w, IReadOnlyList<Node> nodes, int accuracy)
     {
         var graph = w.Constant.Graph;
         string name = w.Constant.Name;
