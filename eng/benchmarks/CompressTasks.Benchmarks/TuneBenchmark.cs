@@ -142,7 +142,7 @@ internal static class TuneBenchmark
                 foreach (var note in tune.Notes.Where(n => !n.Contains(" kept as is: ", StringComparison.Ordinal)))
                     Console.WriteLine($"  note: {note}");
                 if (tune.Notes.Count(n => n.Contains(" kept as is: ", StringComparison.Ordinal)) is > 0 and var kept)
-                    Console.WriteLine($"  note: {kept} layer(s) kept as is: their gentlest candidate alone already drifts too far");
+                    Console.WriteLine($"  note: {kept} layer(s) kept as is");
                 var meeting = uniform.Where(u => Meets(u.HeldOut)).ToList();
                 Console.WriteLine(meeting.Count == 0 ? "  no uniform candidate meets the budget on the held-out data"
                     : $"  tuned / smallest uniform that meets the budget: {(double)tuned.Bytes / meeting.Min(u => u.Bytes):P1}");
