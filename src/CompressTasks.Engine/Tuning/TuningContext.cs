@@ -51,8 +51,11 @@ internal sealed class TuningContext
 
     public Action<string>? Progress { get; }
 
-    /// <summary>Sample counts: enough for a stable cosine, few enough that a cell costs one short session.</summary>
-    private const int TuningRows = 64, HeldOutRows = 256, GeneratedSamples = 4;
+    /// <summary>
+    /// Sample counts: tuning rows enough for a stable cosine, few enough that a cell costs one short session; held-out
+    /// rows as many as the build's verification reads, so the tuner's last check and the build's verdict agree.
+    /// </summary>
+    private const int TuningRows = 64, HeldOutRows = 1000, GeneratedSamples = 4;
 
     public static TuningContext Create(string modelPath, Recipe.Recipe recipe, IReadOnlyList<RecipePass> candidates, Action<string>? progress)
     {
