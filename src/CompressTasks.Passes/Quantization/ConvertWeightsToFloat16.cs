@@ -24,12 +24,20 @@ public sealed class ConvertWeightsToFloat16 : GraphPass
     public override PassDescriptor Descriptor { get; } = new(
         "convert-weights-fp16", PassKind.Quantization,
         "Stores float32 weights as float16 (half the size) and casts them back to float32 inside the graph.",
-        [ParameterSpec.Int("min-elements", 16, "Smallest weight (in elements) worth converting; smaller ones stay float32.", minimum: 1)],
+        [
+            ParameterSpec.Int("min-elements", 16, "Smallest weight (in elements) worth converting; smaller ones stay float32.", minimum: 1),
+            // Name globs, as every weight pass has: so per-layer overrides (layers:) and tune candidates work here too.
+            ParameterSpec.StringList("include", "Weight name globs (* and ?) to convert; empty: every float32 weight."),
+            ParameterSpec.StringList("exclude", "Weight name globs to leave float32; wins over include."),
+        ],
         "- convert-weights-fp16: { min-elements: 1024 }");
 
     public override void Run(Graph main, PassArguments arguments, PassResult result)
     {
         int minElements = arguments.GetInt("min-elements");
+        var include = arguments.GetStringList("include").Select(WeightSelection.Glob).ToArray();
+        var exclude = arguments.GetStringList("exclude").Select(WeightSelection.Glob).ToArray();
+        bool Selected(string name) => (include.Length == 0 || include.Any(g => g.IsMatch(name))) && !exclude.Any(g => g.IsMatch(name));
         foreach (var graph in main.SelfAndDescendants().ToList())
         {
             var names = graph.Initializers.Where(t => t.DataType == 1).Select(t => t.Name)
@@ -39,7 +47,7 @@ public sealed class ConvertWeightsToFloat16 : GraphPass
             {
                 var constant = graph.TryGetConstant(name);
                 if (constant is null || constant.IsOuterScope || constant.DataType != 1 || constant.ElementCount < minElements) continue;
-                if (graph.UseCount(name) == 0) continue;
+                if (graph.UseCount(name) == 0 || !Selected(name)) continue;
                 result.RecordMatch();
                 var values = constant.AsFloat();
                 // MaxMagnitude keeps the sign: −1e6 is the largest magnitude but not above Half.MaxValue, so compare |max|.

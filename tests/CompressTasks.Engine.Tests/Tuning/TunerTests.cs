@@ -124,7 +124,7 @@ public sealed class TunerTests
         var data = Path.GetDirectoryName(TestPaths.SharedModel("mnist-mlp/data/calib_images.npy"));
         string Common(string extra) => $"extends: optimize\ncalibration: {data}/calib_images.npy\nevaluation: {data}/test_images.npy\nlabels: {data}/test_labels.npy\n" +
             "verify:\n  min-cosine: 0.9995\n  max-top1-drop: 0.5%\n" + extra;
-        string[] candidates = ["quantize-weights-int8", "quantize-weights-int8: { per-channel: false, symmetric: false }", "quantize-int4"];
+        string[] candidates = ["convert-weights-fp16", "quantize-weights-int8", "quantize-weights-int8: { per-channel: false, symmetric: false }", "quantize-int4"];
         var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
         var tuned = Compressor.Run(new CompressionRequest(model, Write("auto.yaml", Common("auto:\n  candidates:\n" + string.Concat(candidates.Select(c => $"    - {c}\n")))),
             Path.Combine(_dir, "tuned.onnx"), _dir));

@@ -56,6 +56,23 @@ public sealed class ConvertWeightsToFloat16Tests
     }
 
     [TestMethod]
+    [DataRow("include", "W", "W")]
+    [DataRow("include", "b", "b")]
+    [DataRow("exclude", "W*", "b")]
+    public void WhenNameGlobsNarrowTheSelection_OnlyThoseWeightsAreConverted(string parameter, string glob, string converted)
+    {
+        using var model = TwoConvsSharingAWeight().Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass, new(Pass.Descriptor, [new("min-elements", 1), new(parameter, new[] { glob })]));
+
+        Assert.AreEqual(1, result.Rewritten);
+        var types = model.Proto.Graph.Initializer.ToDictionary(t => t.Name, t => t.DataType);
+        Assert.AreEqual(10, types[converted + "_fp16"]);
+        Assert.AreEqual(1, types[converted == "W" ? "b" : "W"], "the other weight stays float32");
+        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), rtol: Rtol, atol: Atol);
+    }
+
+    [TestMethod]
     public void WhenWeightIsSmallerThanMinElements_ItStaysFloat32()
     {
         using var model = TwoConvsSharingAWeight().Build();
