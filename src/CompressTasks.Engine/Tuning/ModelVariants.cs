@@ -29,22 +29,36 @@ internal static class ModelVariants
     }
 
     /// <summary>
-    /// The main-graph float weights a step list changed: initializers of <paramref name="before"/> that are gone from
-    /// <paramref name="after"/> or hold other bytes or another type there. Generic over passes, so any weight pass is a candidate.
+    /// The float weights a step list changed, in the main graph and in every If/Loop/Scan body: initializers of
+    /// <paramref name="before"/> that are gone from <paramref name="after"/> or hold other bytes or another type there.
+    /// Generic over passes, so any weight pass is a candidate. Names are the weights' own (a pass narrows by them).
     /// </summary>
     public static List<string> ChangedWeights(byte[] before, byte[] after)
     {
         using var a = OnnxModel.Parse(before);
         using var b = OnnxModel.Parse(after);
-        var later = b.Proto.Graph.Initializer.ToDictionary(t => t.Name);
+        var later = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
+        foreach (var t in Initializers(b.Proto.Graph)) later.TryAdd(t.Name, t);
         var changed = new List<string>();
-        foreach (var t in a.Proto.Graph.Initializer)
+        foreach (var t in Initializers(a.Proto.Graph))
         {
-            if (t.DataType != (int)TensorProto.Types.DataType.Float) continue;
+            if (t.DataType != (int)TensorProto.Types.DataType.Float || changed.Contains(t.Name)) continue;
             if (!later.TryGetValue(t.Name, out var u) || u.DataType != t.DataType
                 || !a.GetTensorBytes(t).Span.SequenceEqual(b.GetTensorBytes(u).Span))
                 changed.Add(t.Name);
         }
         return changed;
+    }
+
+    // Initializers of a graph, then of the graphs its nodes hold, depth first.
+    private static IEnumerable<TensorProto> Initializers(GraphProto graph)
+    {
+        foreach (var t in graph.Initializer) yield return t;
+        foreach (var node in graph.Node)
+            foreach (var attribute in node.Attribute)
+            {
+                if (attribute.G is { } g) foreach (var t in Initializers(g)) yield return t;
+                foreach (var sub in attribute.Graphs) foreach (var t in Initializers(sub)) yield return t;
+            }
     }
 }

@@ -108,6 +108,27 @@ public sealed class TunerTests
         foreach (var c in result.Table.Cells) TestContext.WriteLine($"{c.Layer}: {c.MillisecondsSaved:F3} ms saved, cosine {c.Cosine:F6}");
     }
 
+    // silero-vad's convolutions sit inside the two branches of an If (16 kHz and 8 kHz), reading weights of the main
+    // graph (outer scope) and of the branches: they are layers like any other.
+    [TestMethod]
+    public void WhenWeightsAreReadInsideIfBranches_TheyAreTunedToo()
+    {
+        var model = TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx");
+        var recipe = Write("compression.yaml", "extends: optimize\ninputs:\n  input: [1, 512]\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n" +
+            "verify:\n  min-cosine: 0.999\nauto:\n  candidates:\n    - quantize-weights-int8: { min-elements: 256 }\n");
+        var result = Tuner.Tune(model, recipe, new TuneOptions());
+
+        var graph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(model)).Graph;
+        var readInMain = graph.Node.SelectMany(n => n.Input).ToHashSet();
+        var readInBranches = graph.Node.SelectMany(n => n.Attribute).Where(a => a.G is not null).SelectMany(a => a.G.Node).SelectMany(n => n.Input).ToHashSet();
+        var branchLayers = result.Table.Layers.Where(l => readInBranches.Contains(l) && !readInMain.Contains(l)).ToList();
+        Assert.IsNotEmpty(branchLayers, "the sensitivity table reaches the layers inside the If branches");
+        Assert.IsTrue(result.Assignment.Any(a => a.Value >= 0 && branchLayers.Contains(a.Key)), "and the search compresses some of them");
+        Assert.IsLessThan(result.Table.BaseBytes, result.TunedBytes);
+        Assert.IsGreaterThanOrEqualTo(0.999, result.HeldOutCosine);
+        TestContext.WriteLine($"{branchLayers.Count} of {result.Table.Layers.Count} layers read inside the branches; {result.Table.BaseBytes:N0} → {result.TunedBytes:N0} bytes, held-out cosine {result.HeldOutCosine:F6}");
+    }
+
     [TestMethod]
     public void WhenTheRecipeHasNoAuto_CT1005()
     {
