@@ -15,7 +15,9 @@ namespace CompressTasks.Passes.Tests;
 /// model must load and give the original's outputs on the suite's inputs (test_data_set_0), at ORT_DISABLE_ALL and
 /// ORT_ENABLE_ALL, within |a − e| ≤ 1e-5 + 1e-4·|e| (integers, booleans and strings exactly). The reference is the
 /// original run by ORT with its optimizations off, not the suite's expected outputs, so cases where ORT itself
-/// disagrees with the suite still check our rewrite. Cases run in parallel; the summary line gives the counts.
+/// disagrees with the suite still check our rewrite. Every matching optimized model must also pass onnx.checker
+/// wherever the checker accepts the original (the system's onnx predates some newer opsets of the suite). Cases run in
+/// parallel; the summary lines give the counts.
 /// </summary>
 [TestClass]
 public sealed class NodeSuiteTests
@@ -36,6 +38,7 @@ public sealed class NodeSuiteTests
         var cases = TestPaths.BackendCases(category);
         Assert.IsNotEmpty(cases, $"no models under {TestPaths.BackendCorpusRoot}/{category}");
         var steps = OptimizePreset.Steps();
+        var written = Directory.CreateTempSubdirectory("ct-node-suite-").FullName;
         var results = new ConcurrentBag<(string Name, Outcome Outcome, string Detail, int Before, int After)>();
         long start = Stopwatch.GetTimestamp();
         Parallel.ForEach(cases, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, dir =>
@@ -43,7 +46,7 @@ public sealed class NodeSuiteTests
             var name = Path.GetFileName(dir);
             try
             {
-                var (outcome, detail, before, after) = Check(dir, steps);
+                var (outcome, detail, before, after) = Check(dir, steps, written);
                 results.Add((name, outcome, detail, before, after));
             }
             catch (Exception e)
@@ -61,10 +64,47 @@ public sealed class NodeSuiteTests
         foreach (var r in same.Where(r => r.After != r.Before)) TestContext.WriteLine($"  changed: {r.Name}: {r.Before} → {r.After} nodes {r.Detail}");
         var failed = all.Where(r => r.Outcome == Outcome.Failed).Select(r => $"{r.Name}: {r.Detail}").ToList();
         foreach (var f in failed) TestContext.WriteLine("  FAILED " + f);
+        try
+        {
+            failed.AddRange(Checker(Path.GetDirectoryName(cases[0])!, written));
+        }
+        finally
+        {
+            Directory.Delete(written, recursive: true);
+        }
         Assert.IsEmpty(failed, string.Join("\n", failed.Take(20)));
     }
 
-    private static (Outcome, string, int, int) Check(string dir, IReadOnlyList<PassStep> steps)
+    // One python process checks every optimized model whose original the checker accepts; returns the failures.
+    private IEnumerable<string> Checker(string root, string written)
+    {
+        const string Script = """
+            import onnx, os, sys
+            root, out = sys.argv[1], sys.argv[2]
+            ok, rejected, bad = 0, 0, []
+            for f in sorted(os.listdir(out)):
+                name = f[:-len('.onnx')]
+                try:
+                    onnx.checker.check_model(onnx.load(os.path.join(root, name, 'model.onnx')))
+                except Exception:
+                    rejected += 1
+                    continue
+                try:
+                    onnx.checker.check_model(onnx.load(os.path.join(out, f)))
+                    ok += 1
+                except Exception as e:
+                    bad.append(name + ': onnx.checker: ' + str(e).splitlines()[0])
+            print(ok, rejected)
+            print('\n'.join(bad))
+            """;
+        var (exit, output) = PythonOnnx.Run(Script, root, written);
+        Assert.AreEqual(0, exit, output);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        TestContext.WriteLine($"onnx.checker: {lines[0].Split(' ')[0]} optimized models pass; {lines[0].Split(' ')[1]} originals the installed checker itself rejects; {lines.Length - 1} fail");
+        return lines.Skip(1);
+    }
+
+    private static (Outcome, string, int, int) Check(string dir, IReadOnlyList<PassStep> steps, string written)
     {
         var bytes = File.ReadAllBytes(Path.Combine(dir, "model.onnx"));
         using var model = OnnxModel.Parse(bytes);
@@ -108,6 +148,7 @@ public sealed class NodeSuiteTests
             if (TensorComparer.Difference(expected, actual, Rtol, Atol) is { } difference)
                 return (Outcome.Failed, $"at {level}: {difference}", before, after);
         }
+        File.WriteAllBytes(Path.Combine(written, Path.GetFileName(dir) + ".onnx"), optimized);
         return (Outcome.Same, string.Join(", ", runs.Where(r => r.Result.Rewritten > 0).Select(r => $"{r.Name} ×{r.Result.Rewritten}")), before, after);
     }
 }
