@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using CompressTasks.Graphs;
+using CompressTasks.Kernels.Reconstruction;
 using CompressTasks.Runtime.Calibration;
 
 namespace CompressTasks.Passes.Infrastructure;
@@ -126,6 +127,19 @@ public static class TeacherLayers
             return null;
         }
         return bias;
+    }
+
+    /// <summary>
+    /// Bias correction after a lossy rewrite of <paramref name="weight"/> (rows by input, as <see cref="LinearWeight.ReadRowsByInput"/>):
+    /// the expected output shift (W − Ŵ)ᵀμ goes into its bias when it has one of its own. Returns the note's suffix.
+    /// </summary>
+    public static string CorrectBias(LinearWeight weight, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, ReadOnlySpan<double> mean)
+    {
+        if (FindBias(weight, out float factor, out string? why) is not { } target) return $"; bias not corrected ({why})";
+        var shift = new float[weight.Columns];
+        BiasCorrection.OutputShift(original, compressed, weight.Rows, weight.Columns, mean, shift);
+        AddToBias(target, shift, factor);
+        return $"; bias '{target.Name}' corrected";
     }
 
     /// <summary>bias += factor · shift, written back into the constant.</summary>

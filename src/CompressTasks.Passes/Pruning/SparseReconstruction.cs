@@ -95,18 +95,7 @@ internal sealed class SparseReconstruction
             summary = string.Create(CultureInfo.InvariantCulture,
                 $"sparsegpt {LayerError.Relative(h, original, w, k, n):E3}, {summary}{(info.DampUsed > options.Damp ? $", damp raised to {info.DampUsed}" : "")}");
         }
-        string bias = "";
-        if (_biasCorrection)
-        {
-            if (TeacherLayers.FindBias(layer, out float factor, out string? why) is { } target)
-            {
-                var shift = new float[n];
-                BiasCorrection.OutputShift(original, w, k, n, mean, shift);
-                TeacherLayers.AddToBias(target, shift, factor);
-                bias = $"; bias '{target.Name}' corrected";
-            }
-            else bias = $"; bias not corrected ({why})";
-        }
+        string bias = _biasCorrection ? TeacherLayers.CorrectBias(layer, original, w, mean) : "";
         result.Note($"'{name}': relative layer output error on calibration data: {summary}{bias}");
         layer.ToStoredLayout(w).CopyTo(pruned, 0);
     }

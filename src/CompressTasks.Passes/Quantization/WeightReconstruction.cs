@@ -129,18 +129,7 @@ internal sealed class WeightReconstruction
             summary = string.Create(CultureInfo.InvariantCulture,
                 $"gptq {LayerError.Relative(h, w, dequantized, k, n):E3}, {summary}{(info.DampUsed > options.Damp ? $", damp raised to {info.DampUsed}" : "")}");
         }
-        string bias = "";
-        if (_biasCorrection)
-        {
-            if (TeacherLayers.FindBias(layer, out float factor, out string? why) is { } target)
-            {
-                var shift = new float[n];
-                BiasCorrection.OutputShift(w, dequantized, k, n, mean, shift);
-                TeacherLayers.AddToBias(target, shift, factor);
-                bias = $"; bias '{target.Name}' corrected";
-            }
-            else bias = $"; bias not corrected ({why})";
-        }
+        string bias = _biasCorrection ? TeacherLayers.CorrectBias(layer, w, dequantized, mean) : "";
         result.Note($"'{name}': relative layer output error on calibration data: {summary}{bias}");
         return (layer, quantizer);
     }
