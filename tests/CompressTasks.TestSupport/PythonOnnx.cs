@@ -16,6 +16,21 @@ public static class PythonOnnx
         return Start(script, args);
     }
 
+    /// <summary>onnx.checker with full_check (shape inference too) on a model held in memory; exit 0 when it accepts it.</summary>
+    public static (int ExitCode, string Output) CheckModel(byte[] model)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"ct-check-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            File.WriteAllBytes(path, model);
+            return Run("import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('ok')", path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     private static (int, string) Start(string script, string[] args)
     {
         var info = new ProcessStartInfo(TestPaths.SystemPython) { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -171,19 +171,5 @@ public sealed class TeacherLayersMnistTests
             }
     }
 
-    private static double Top1(byte[] model, string images, long[] labels)
-    {
-        using var session = ModelSession.Open(model, "mnist-mlp", new RuntimeOptions { Optimization = OptimizationLevel.All, IntraOpThreads = 1 });
-        int correct = 0, row = 0;
-        foreach (var feed in FeedLoader.Load(images, session.Inputs, maxRows: labels.Length, batchSize: 100))
-        {
-            var logits = session.Run(feed)[0];
-            int classes = (int)logits.Shape[^1];
-            var values = logits.ToFloats();
-            for (int r = 0; r < values.Length / classes; r++, row++)
-                if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(values.AsSpan(r * classes, classes)) == labels[row]) correct++;
-        }
-        Assert.AreEqual(labels.Length, row);
-        return (double)correct / row;
-    }
+    private static double Top1(byte[] model, string images, long[] labels) => TeacherHarness.Top1(model, images, labels);
 }

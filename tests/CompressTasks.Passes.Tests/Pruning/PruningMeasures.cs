@@ -14,20 +14,7 @@ internal static class PruningMeasures
     public static string MnistData => Path.Combine(Path.GetDirectoryName(TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx"))!, "data");
 
     /// <summary>Top-1 accuracy of mnist-mlp (or any classifier) on an .npy of images against labels.</summary>
-    public static double Top1(byte[] model, string images, long[] labels)
-    {
-        using var session = ModelSession.Open(model, "model", new RuntimeOptions { Optimization = OptimizationLevel.All, IntraOpThreads = 1 });
-        int correct = 0, rows = 0;
-        foreach (var feed in FeedLoader.Load(images, session.Inputs, maxRows: labels.Length, batchSize: 100))
-        {
-            var logits = session.Run(feed)[0];
-            int classes = (int)logits.Shape[^1];
-            var values = logits.ToFloats();
-            for (int r = 0; r < values.Length / classes; r++, rows++)
-                if (TensorPrimitives.IndexOfMax(values.AsSpan(r * classes, classes)) == labels[rows]) correct++;
-        }
-        return (double)correct / rows;
-    }
+    public static double Top1(byte[] model, string images, long[] labels) => TeacherHarness.Top1(model, images, labels);
 
     /// <summary>Bytes of the model after gzip (optimal): what zeros buy in a download or a package.</summary>
     public static long GzipBytes(byte[] model)
