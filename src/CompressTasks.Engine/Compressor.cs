@@ -135,7 +135,7 @@ public static class Compressor
         bool enabled = request.Verify ?? settings.Enabled;
         if (!enabled) return (new VerificationSummary(false, "none", 0, "-", [], [], [], null, null), []);
 
-        var pinned = recipe?.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
+        var pinned = PinnedInputs.Shapes(recipe);
         var runtime = new RuntimeOptions
         {
             Optimization = settings.Optimization switch
@@ -150,7 +150,7 @@ public static class Compressor
         };
         using var teacher = ModelSession.Open(request.ModelPath, runtime);
         using var student = ModelSession.Open(request.OutputPath, runtime);
-        var options = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned };
+        var options = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, PinnedValues = PinnedInputs.Values(recipe, teacher.Inputs, request.ModelPath) };
         string inputs = "generated inputs";
         if (recipe?.Evaluation is { } evaluation)
         {
@@ -211,7 +211,7 @@ public static class Compressor
     }
 
     private static IReadOnlyDictionary<string, TensorValue> FirstFeed(ModelSession teacher, ComparisonOptions options) =>
-        options.Feeds is { Count: > 0 } feeds ? feeds[0] : InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed);
+        options.Feeds is { Count: > 0 } feeds ? feeds[0] : InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed, options.PinnedValues);
 
     private static Recipe.Recipe? LoadRecipe(string? path)
     {

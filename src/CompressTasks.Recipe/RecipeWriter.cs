@@ -29,12 +29,30 @@ public static partial class RecipeWriter
             s.Append("opset: ").AppendLine(opset.ToString(CultureInfo.InvariantCulture));
         }
 
-        if (recipe.Inputs.Count > 0)
+        if (recipe.Inputs.Count > 0 || recipe.InputValues.Count > 0)
         {
             s.AppendLine("inputs:");
-            foreach (var (name, shape) in recipe.Inputs)
+            var names = recipe.Inputs.Select(i => i.Key).Concat(recipe.InputValues.Select(v => v.Name)).Distinct(StringComparer.Ordinal);
+            foreach (var name in names)
             {
-                s.Append("  ").Append(Quote(name)).Append(": [").Append(string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture)))).AppendLine("]");
+                var shape = recipe.Inputs.FirstOrDefault(i => i.Key == name).Value;
+                var pinned = recipe.InputValues.FirstOrDefault(v => v.Name == name);
+                string dims = shape is null ? "" : "[" + string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture))) + "]";
+                s.Append("  ").Append(Quote(name)).Append(": ");
+                if (pinned is null)
+                {
+                    s.AppendLine(dims);
+                    continue;
+                }
+
+                var parts = new List<string>();
+                if (shape is not null)
+                {
+                    parts.Add("shape: " + dims);
+                }
+
+                parts.Add(pinned.Values.Count == 1 ? "value: " + FormatPinned(pinned.Values[0]) : "values: [" + string.Join(", ", pinned.Values.Select(FormatPinned)) + "]");
+                s.Append("{ ").Append(string.Join(", ", parts)).AppendLine(" }");
             }
         }
 
@@ -154,6 +172,12 @@ public static partial class RecipeWriter
         SafePlain().IsMatch(text) && !LooksTyped().IsMatch(text)
             ? text
             : "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    private static string FormatPinned(PinnedValue value)
+    {
+        var numbers = value.Elements.Select(e => e.ToString("R", CultureInfo.InvariantCulture));
+        return value.IsList ? "[" + string.Join(", ", numbers) + "]" : numbers.Single();
+    }
 
     private static void WritePath(StringBuilder s, string key, DataPath? path, string? directory)
     {

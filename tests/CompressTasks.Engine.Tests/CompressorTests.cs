@@ -214,6 +214,33 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    // x is float32 [4, 64]: 256 elements.
+    [DataRow("inputs:\n  x: { value: [1, 2, 3] }\n", DiagnosticCodes.RecipeInputValueMismatch, 2, 15, "256 numbers, not 3")]
+    [DataRow("inputs:\n  x: { values: [0.5, 1e39] }\n", DiagnosticCodes.RecipeInputValueMismatch, 2, 22, "outside")]
+    [DataRow("inputs:\n  sr: { value: 16000 }\n", DiagnosticCodes.RecipeInputNotInModel, 2, 16, "its inputs: x")]
+    public void WhenAPinnedInputValueDoesNotFitTheModel_RunFailsAtTheValue(string inputs, string code, int line, int column, string message)
+    {
+        var recipe = WriteRecipe(inputs + "passes:\n  - convert-weights-fp16\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(WriteModel(), recipe)));
+
+        Assert.AreEqual(code, e.Code, e.ToString());
+        Assert.AreEqual((recipe, line, column), (e.File, e.Line, e.Column), e.ToString());
+        StringAssert.Contains(e.Message, message);
+    }
+
+    [TestMethod]
+    public void WhenAnInputValueIsPinned_VerificationRunsOnIt()
+    {
+        // Every x = 0: both models output their bias exactly (fp16 rounds W only, and 0·W = 0), so even max-abs-error 0
+        // holds; on random x the same budget breaks.
+        var model = WriteModel();
+        var pinned = Compressor.Run(Request(model, WriteRecipe("inputs:\n  x: { value: 0 }\npasses:\n  - convert-weights-fp16: { include: [W] }\nverify:\n  max-abs-error: 0\n")));
+        Assert.IsTrue(File.Exists(pinned.OutputPath));
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, WriteRecipe("passes:\n  - convert-weights-fp16: { include: [W] }\nverify:\n  max-abs-error: 0\n"))));
+        Assert.AreEqual(DiagnosticCodes.BudgetExceeded, e.Code);
+    }
+
+    [TestMethod]
     public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
     {
         var model = WriteModel();

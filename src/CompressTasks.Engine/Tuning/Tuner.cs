@@ -171,6 +171,7 @@ public static class Tuner
             Output = recipe.Output,
             Opset = recipe.Opset,
             Inputs = recipe.Inputs,
+            InputValues = recipe.InputValues,
             Verify = recipe.Verify,
             Calibration = recipe.Calibration,
             Evaluation = recipe.Evaluation,

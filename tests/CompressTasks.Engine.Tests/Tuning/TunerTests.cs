@@ -109,20 +109,30 @@ public sealed class TunerTests
     }
 
     // silero-vad's convolutions sit inside the two branches of an If (16 kHz and 8 kHz), reading weights of the main
-    // graph (outer scope) and of the branches: they are layers like any other.
+    // graph (outer scope) and of the branches: they are layers like any other. Its `sr` input picks the branch
+    // (Equal(sr, 16000)); pinned to 8000 and 16000 in turn, the samples run both, so each branch's layers get measured
+    // drifts (with random sr, one branch never ran and its layers read cosine 1 whatever was done to them).
     [TestMethod]
-    public void WhenWeightsAreReadInsideIfBranches_TheyAreTunedToo()
+    public void WhenWeightsAreReadInsideIfBranches_TheyAreTunedToo_AndPinnedSrValuesExerciseBothBranches()
     {
         var model = TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx");
-        var recipe = Write("compression.yaml", "extends: optimize\ninputs:\n  input: [1, 512]\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n" +
+        var recipe = Write("compression.yaml", "extends: optimize\ninputs:\n  input: [1, 512]\n  sr: { values: [8000, 16000] }\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n" +
             "verify:\n  min-cosine: 0.999\nauto:\n  candidates:\n    - quantize-weights-int8: { min-elements: 256 }\n");
         var result = Tuner.Tune(model, recipe, new TuneOptions());
 
         var graph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(model)).Graph;
         var readInMain = graph.Node.SelectMany(n => n.Input).ToHashSet();
-        var readInBranches = graph.Node.SelectMany(n => n.Attribute).Where(a => a.G is not null).SelectMany(a => a.G.Node).SelectMany(n => n.Input).ToHashSet();
-        var branchLayers = result.Table.Layers.Where(l => readInBranches.Contains(l) && !readInMain.Contains(l)).ToList();
+        var branches = graph.Node.Single(n => n.OpType == "If").Attribute.ToDictionary(a => a.Name, a => a.G.Node.SelectMany(n => n.Input).ToHashSet());
+        var branchLayers = result.Table.Layers.Where(l => branches.Values.Any(b => b.Contains(l)) && !readInMain.Contains(l)).ToList();
         Assert.IsNotEmpty(branchLayers, "the sensitivity table reaches the layers inside the If branches");
+        foreach (var (branch, reads) in branches)
+        {
+            // Layers read by this branch alone: quantizing one moves the outputs only when samples take this branch.
+            var own = result.Table.Cells.Where(c => reads.Contains(c.Layer) && !branches.Where(b => b.Key != branch).Any(b => b.Value.Contains(c.Layer))).ToList();
+            Assert.IsNotEmpty(own, $"{branch} reads layers of its own");
+            Assert.IsTrue(own.Any(c => c.Cosine < 1), $"{branch}'s layers have measured drifts: {string.Join(", ", own.Select(c => $"{c.Layer} {c.Cosine:R}"))}");
+            TestContext.WriteLine($"{branch}: {own.Count} layer(s) of its own, lowest cosine alone {own.Min(c => c.Cosine):F6}");
+        }
         Assert.IsTrue(result.Assignment.Any(a => a.Value >= 0 && branchLayers.Contains(a.Key)), "and the search compresses some of them");
         Assert.IsLessThan(result.Table.BaseBytes, result.TunedBytes);
         Assert.IsGreaterThanOrEqualTo(0.999, result.HeldOutCosine);
