@@ -125,7 +125,7 @@ public static class Compressor
         return new CompressionResult(request.OutputPath, reportPath, original.FileBytes, compressed.FileBytes,
             runs.Select(r => r.Name).ToArray(), $"{report.SummaryLine()}; report: {reportPath}")
         {
-            Warnings = verification.NearMisses,
+            Warnings = [.. verification.NearMisses, .. verification.Warnings],
         };
     }
 
@@ -168,8 +168,14 @@ public static class Compressor
             : $"{name}: verifying on {inputs}");
         var comparison = ModelComparer.Compare(teacher, student, options);
         request.Progress?.Invoke($"{name}: verified {comparison.Samples} sample(s) in {stopwatch.Elapsed.TotalSeconds:0.0} s");
-        var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop);
+        var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop, settings.MinSnrDb);
         var (violations, nearMisses) = budget.Check(comparison);
+        var warnings = budget.FloatNoiseNotes(comparison).Select(n => $"{DiagnosticCodes.NearZeroOutput}: {n}").ToList();
+        // Both sessions must have run on the same provider for the comparison to be fair; report CPU unless both had CUDA.
+        string provider = teacher.UsesCuda && student.UsesCuda ? "cuda" : "cpu";
+        if (runtime.PreferCuda && provider != "cuda")
+            warnings.Add($"{DiagnosticCodes.ExecutionProviderFallback}: execution-provider: cuda was asked for, but ONNX Runtime's CUDA execution provider is not available here " +
+                "(no CUDA build of ONNX Runtime, or no GPU); both models were verified on CPU");
         bool latency = request.Latency ?? settings.Latency;
         if (latency) request.Progress?.Invoke($"{name}: measuring latency of original and compressed");
         var (originalLatency, compressedLatency) = latency ? MeasureLatency(teacher, student, options) : (null, null);
@@ -181,9 +187,9 @@ public static class Compressor
             StudentAccuracy = comparison.StudentAccuracy,
             Milliseconds = stopwatch.Elapsed.TotalMilliseconds,
             FirstDivergence = divergence,
-            // Both sessions must have run on the same provider for the comparison to be fair; report CPU unless both had CUDA.
-            ExecutionProvider = teacher.UsesCuda && student.UsesCuda ? "cuda" : "cpu",
+            ExecutionProvider = provider,
             Threads = settings.Threads,
+            Warnings = warnings,
         };
         return (summary, violations);
     }

@@ -12,7 +12,7 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
     public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes", "auto"];
 
     /// <summary>The keys of a <c>verify:</c> mapping.</summary>
-    public static readonly string[] VerifyKeys = ["min-cosine", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
+    public static readonly string[] VerifyKeys = ["min-cosine", "min-snr", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
 
     /// <summary>Parses <paramref name="yaml"/>; returns null when the text is not YAML or is empty (the error is recorded).</summary>
     public RecipeDocument? Parse(string yaml)
@@ -318,6 +318,7 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
             {
                 "min-cosine" => settings with { MinCosine = reader.Float(value, "'min-cosine'", -1, 1) },
                 "max-abs-error" => settings with { MaxAbsError = reader.Float(value, "'max-abs-error'", 0, null) },
+                "min-snr" => settings with { MinSnrDb = reader.Float(value, "'min-snr'", null, null) },
                 "latency" => settings with { Latency = reader.Bool(value, "'latency'") ?? false },
                 "threads" => settings with { Threads = reader.Int(value, "'threads'", 0, null) ?? 0 },
                 "optimization" => settings with { Optimization = reader.Enum(value, "'optimization'", VerifySettings.OptimizationLevels) ?? "all" },

@@ -96,6 +96,7 @@ public static class RecipeSchema
                             ["properties"] = new JsonObject
                             {
                                 ["min-cosine"] = new JsonObject { ["type"] = "number", ["minimum"] = -1, ["maximum"] = 1, ["description"] = "Lowest cosine similarity of outputs." },
+                                ["min-snr"] = new JsonObject { ["type"] = "number", ["description"] = "Lowest signal-to-noise ratio of outputs in dB, 10·log10(‖t‖² / ‖s − t‖²); 40 is a relative error of 1%." },
                                 ["max-abs-error"] = new JsonObject { ["type"] = "number", ["minimum"] = 0, ["description"] = "Largest absolute difference of any output element." },
                                 ["max-top1-drop"] = Ratio("Largest drop of top-1 accuracy, as 0.01 or \"1%\"."),
                                 ["latency"] = new JsonObject { ["type"] = "boolean", ["default"] = false, ["description"] = "Also time original and compressed (median, p90); costs build time." },

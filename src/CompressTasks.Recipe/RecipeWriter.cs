@@ -65,7 +65,7 @@ public static partial class RecipeWriter
             {
                 s.AppendLine("verify: off");
             }
-            else if (verify is { MinCosine: null, MaxAbsError: null, MaxTop1Drop: null, Latency: false, HasDefaultSessionOptions: true })
+            else if (verify is { MinCosine: null, MinSnrDb: null, MaxAbsError: null, MaxTop1Drop: null, Latency: false, HasDefaultSessionOptions: true })
             {
                 s.AppendLine("verify: on");
             }
@@ -73,6 +73,7 @@ public static partial class RecipeWriter
             {
                 s.AppendLine("verify:");
                 WriteNumber(s, "min-cosine", verify.MinCosine);
+                WriteNumber(s, "min-snr", verify.MinSnrDb);
                 WriteNumber(s, "max-abs-error", verify.MaxAbsError);
                 WriteNumber(s, "max-top1-drop", verify.MaxTop1Drop);
                 if (verify.Latency)

@@ -124,7 +124,7 @@ public static class Tuner
         }
 
         // Held out: undo the latest upgrades until the full budget holds on data the search never saw.
-        var budget = new AccuracyBudget(minCosine, recipe.Verify?.MaxAbsError, recipe.Verify?.MaxTop1Drop);
+        var budget = new AccuracyBudget(minCosine, recipe.Verify?.MaxAbsError, recipe.Verify?.MaxTop1Drop, recipe.Verify?.MinSnrDb);
         byte[] tuned = Build(context, recipe, table, assignment, out var tunedRecipe);
         var heldOut = context.CompareHeldOut(tuned);
         while (budget.Check(heldOut).Violations.Count > 0 && history.Count > 0)
