@@ -111,11 +111,40 @@ public static partial class RecipeWriter
             s.AppendLine("  candidates:");
             foreach (var candidate in auto.Candidates)
             {
-                WritePass(s, candidate, "    ");
+                if (candidate.IsCombined)
+                {
+                    // A sequence in flow style, each pass in braces: [{ prune-magnitude: { sparsity: 0.5 } }, quantize-int4]
+                    s.Append("    - [").Append(string.Join(", ", candidate.Steps.Select(FlowPass))).AppendLine("]");
+                }
+                else
+                {
+                    WritePass(s, candidate.Steps[0], "    ");
+                }
             }
         }
 
         return s.ToString();
+    }
+
+    // One pass entry on one line: `name`, or `{ name: { parameter: value, layers: { "glob": skip } } }`.
+    private static string FlowPass(RecipePass pass)
+    {
+        var values = pass.Arguments.Explicit;
+        if (values.Count == 0 && pass.Layers.Count == 0)
+        {
+            return pass.Name;
+        }
+
+        var parts = values.Select(kv => $"{kv.Key}: {FormatValue(kv.Value)}").ToList();
+        if (pass.Layers.Count > 0)
+        {
+            var layers = pass.Layers.Select(layer => Quote(layer.Pattern) + ": " + (layer.Arguments is not { } arguments ? "skip"
+                : "{ " + string.Join(", ", arguments.Explicit.Where(kv => !values.Any(v => v.Key == kv.Key && PassArguments.ValueEquals(v.Value, kv.Value)))
+                    .Select(kv => $"{kv.Key}: {FormatValue(kv.Value)}")) + " }"));
+            parts.Add("layers: { " + string.Join(", ", layers) + " }");
+        }
+
+        return "{ " + pass.Name + ": { " + string.Join(", ", parts) + " } }";
     }
 
     private static void WritePass(StringBuilder s, RecipePass pass, string indent)

@@ -12,7 +12,7 @@ namespace CompressTasks.Engine.Tuning;
 /// </summary>
 internal sealed class TuningContext
 {
-    private TuningContext(Recipe.Recipe recipe, string modelPath, byte[] baseModel, IReadOnlyList<RecipePass> candidates, RuntimeOptions runtime, ComparisonOptions heldOutOptions,
+    private TuningContext(Recipe.Recipe recipe, string modelPath, byte[] baseModel, IReadOnlyList<TuneCandidate> candidates, RuntimeOptions runtime, ComparisonOptions heldOutOptions,
         TeacherRecording tuning, TeacherRecording heldOut, string tuningData, string heldOutData, Action<string>? progress)
     {
         Recipe = recipe;
@@ -35,7 +35,7 @@ internal sealed class TuningContext
 
     public byte[] BaseModel { get; }
 
-    public IReadOnlyList<RecipePass> Candidates { get; }
+    public IReadOnlyList<TuneCandidate> Candidates { get; }
 
     public RuntimeOptions Runtime { get; }
 
@@ -57,7 +57,7 @@ internal sealed class TuningContext
     /// </summary>
     private const int TuningRows = 64, HeldOutRows = 1000, GeneratedSamples = 4;
 
-    public static TuningContext Create(string modelPath, Recipe.Recipe recipe, IReadOnlyList<RecipePass> candidates, Action<string>? progress)
+    public static TuningContext Create(string modelPath, Recipe.Recipe recipe, IReadOnlyList<TuneCandidate> candidates, Action<string>? progress)
     {
         var original = File.ReadAllBytes(modelPath);
         var baseModel = ModelVariants.Apply(original, PipelineSteps.For(recipe), modelPath, recipe);
