@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
+using CompressTasks.TestSupport;
 using Google.Protobuf;
 
 namespace CompressTasks.Engine.Tests;
@@ -331,6 +332,21 @@ public sealed class CompressorTests
         StringAssert.Contains(e.Message, "first divergence: node 'mm' (MatMul), cosine ");
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "report", "model.onnx.report.json")));
         Assert.AreEqual("mm", report.RootElement.GetProperty("verification").GetProperty("firstDivergence").GetProperty("node").GetString());
+    }
+
+    // silero-vad's layers live inside the branches of its If (sr pinned to 16000 picks one): when per-tensor int8 breaks
+    // the budget, the message names the If, the branch that ran and the node inside where the drift starts.
+    [TestMethod]
+    public void WhenTheDriftStartsInsideAnIfBranch_TheMessageNamesTheBranchAndTheNodeInside()
+    {
+        var model = TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx");
+        var recipe = WriteRecipe("extends: optimize\ninputs:\n  input: [1, 512]\n  sr: { value: 16000 }\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n" +
+            "passes:\n  - quantize-weights-int8: { per-channel: false, min-elements: 256 }\nverify:\n  min-cosine: 0.99999\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, recipe)));
+
+        Assert.AreEqual(DiagnosticCodes.BudgetExceeded, e.Code);
+        TestContext.WriteLine(e.Message);
+        StringAssert.Matches(e.Message, new System.Text.RegularExpressions.Regex(@"first divergence: node '[^']+' \(If\), cosine [^,]+, relative error [^,]+, inside its (then|else)_branch at node '[^']+' \("));
     }
 
     [TestMethod]
