@@ -30,8 +30,17 @@ public sealed record CompressionRequest(string ModelPath, string? RecipePath, st
 public sealed record CompressionResult(
     string OutputPath, string ReportPath, long InputBytes, long OutputBytes, IReadOnlyList<string> PassesRun, string Summary)
 {
-    /// <summary>Near misses of the accuracy budget: not failures, but worth a warning in the build log.</summary>
+    /// <summary>
+    /// Warnings for the build log: near misses of the accuracy budget (CT3004), and warnings that carry their own code
+    /// as <c>CTxxxx: message</c> (<see cref="SplitWarning"/>).
+    /// </summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>A warning's code and message: its own <c>CTxxxx: </c> prefix, else CT3004 (a budget near miss).</summary>
+    public static (string Code, string Message) SplitWarning(string warning) =>
+        warning.Length > 8 && warning.StartsWith("CT", StringComparison.Ordinal) && warning[6..8] == ": " && warning[2..6].All(char.IsAsciiDigit)
+            ? (warning[..6], warning[8..])
+            : (Diagnostics.DiagnosticCodes.BudgetNearMiss, warning);
 
     /// <summary>True when the result was copied from the cache instead of being computed.</summary>
     public bool FromCache { get; init; }

@@ -125,7 +125,7 @@ public static class Compressor
         return new CompressionResult(request.OutputPath, reportPath, original.FileBytes, compressed.FileBytes,
             runs.Select(r => r.Name).ToArray(), $"{report.SummaryLine()}; report: {reportPath}")
         {
-            Warnings = verification.NearMisses,
+            Warnings = [.. verification.NearMisses, .. verification.Warnings],
         };
     }
 
@@ -135,7 +135,7 @@ public static class Compressor
         bool enabled = request.Verify ?? settings.Enabled;
         if (!enabled) return (new VerificationSummary(false, "none", 0, "-", [], [], [], null, null), []);
 
-        var pinned = recipe?.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
+        var pinned = PinnedInputs.Shapes(recipe);
         var runtime = new RuntimeOptions
         {
             Optimization = settings.Optimization switch
@@ -150,7 +150,7 @@ public static class Compressor
         };
         using var teacher = ModelSession.Open(request.ModelPath, runtime);
         using var student = ModelSession.Open(request.OutputPath, runtime);
-        var options = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned };
+        var options = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, PinnedValues = PinnedInputs.Values(recipe, teacher.Inputs, request.ModelPath) };
         string inputs = "generated inputs";
         if (recipe?.Evaluation is { } evaluation)
         {
@@ -168,8 +168,14 @@ public static class Compressor
             : $"{name}: verifying on {inputs}");
         var comparison = ModelComparer.Compare(teacher, student, options);
         request.Progress?.Invoke($"{name}: verified {comparison.Samples} sample(s) in {stopwatch.Elapsed.TotalSeconds:0.0} s");
-        var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop);
+        var budget = new AccuracyBudget(settings.MinCosine, settings.MaxAbsError, settings.MaxTop1Drop, settings.MinSnrDb);
         var (violations, nearMisses) = budget.Check(comparison);
+        var warnings = budget.FloatNoiseNotes(comparison).Select(n => $"{DiagnosticCodes.NearZeroOutput}: {n}").ToList();
+        // Both sessions must have run on the same provider for the comparison to be fair; report CPU unless both had CUDA.
+        string provider = teacher.UsesCuda && student.UsesCuda ? "cuda" : "cpu";
+        if (runtime.PreferCuda && provider != "cuda")
+            warnings.Add($"{DiagnosticCodes.ExecutionProviderFallback}: execution-provider: cuda was asked for, but ONNX Runtime's CUDA execution provider is not available here " +
+                "(no CUDA build of ONNX Runtime, or no GPU); both models were verified on CPU");
         bool latency = request.Latency ?? settings.Latency;
         if (latency) request.Progress?.Invoke($"{name}: measuring latency of original and compressed");
         var (originalLatency, compressedLatency) = latency ? MeasureLatency(teacher, student, options) : (null, null);
@@ -181,9 +187,9 @@ public static class Compressor
             StudentAccuracy = comparison.StudentAccuracy,
             Milliseconds = stopwatch.Elapsed.TotalMilliseconds,
             FirstDivergence = divergence,
-            // Both sessions must have run on the same provider for the comparison to be fair; report CPU unless both had CUDA.
-            ExecutionProvider = teacher.UsesCuda && student.UsesCuda ? "cuda" : "cpu",
+            ExecutionProvider = provider,
             Threads = settings.Threads,
+            Warnings = warnings,
         };
         return (summary, violations);
     }
@@ -211,7 +217,7 @@ public static class Compressor
     }
 
     private static IReadOnlyDictionary<string, TensorValue> FirstFeed(ModelSession teacher, ComparisonOptions options) =>
-        options.Feeds is { Count: > 0 } feeds ? feeds[0] : InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed);
+        options.Feeds is { Count: > 0 } feeds ? feeds[0] : InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed, options.PinnedValues);
 
     private static Recipe.Recipe? LoadRecipe(string? path)
     {

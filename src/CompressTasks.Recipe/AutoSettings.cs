@@ -11,13 +11,14 @@ namespace CompressTasks.Recipe;
 ///     candidates:                  # weight passes, each tried on every layer it selects
 ///       - quantize-weights-int8
 ///       - quantize-weights-int8: { per-channel: false }
+///       - [{ prune-magnitude: { sparsity: 0.5 } }, quantize-weights-int8]   a sequence: one treatment
 /// </code>
 /// </remarks>
 /// <param name="Objective">What the search minimises: one of <see cref="Objectives"/>.</param>
-/// <param name="Candidates">The treatments, as pass entries (their own selection parameters narrow where each is tried).</param>
+/// <param name="Candidates">The treatments, each one pass entry or a sequence of them (their own selection parameters narrow where each is tried).</param>
 /// <param name="Line">1-based line where the <c>auto:</c> mapping starts, or 0.</param>
 /// <param name="Column">1-based column where the <c>auto:</c> mapping starts, or 0.</param>
-public sealed record AutoSettings(string Objective, IReadOnlyList<RecipePass> Candidates, int Line = 0, int Column = 0)
+public sealed record AutoSettings(string Objective, IReadOnlyList<TuneCandidate> Candidates, int Line = 0, int Column = 0)
 {
     /// <summary>The values of <c>objective</c>; <c>size</c> is the default.</summary>
     public static readonly string[] Objectives = ["size", "latency"];

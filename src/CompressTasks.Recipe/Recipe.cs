@@ -25,6 +25,9 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <summary><c>inputs:</c> input name → pinned shape, in the order written.</summary>
     public IReadOnlyList<KeyValuePair<string, IReadOnlyList<int>>> Inputs { get; init; } = [];
 
+    /// <summary><c>inputs:</c> values pinned for generated inputs (<c>sr: { values: [8000, 16000] }</c>); one entry per name, order of no meaning.</summary>
+    public IReadOnlyList<PinnedInput> InputValues { get; init; } = [];
+
     /// <summary><c>verify:</c> thresholds, <see cref="VerifySettings.Off"/>, or null when absent (the verifier's defaults).</summary>
     public VerifySettings? Verify { get; init; }
 
@@ -51,6 +54,7 @@ public sealed class Recipe : IEquatable<Recipe>
         && Opset == other.Opset
         && Inputs.Count == other.Inputs.Count
         && Inputs.Zip(other.Inputs).All(p => p.First.Key == p.Second.Key && p.First.Value.SequenceEqual(p.Second.Value))
+        && InputValues.OrderBy(v => v.Name, StringComparer.Ordinal).SequenceEqual(other.InputValues.OrderBy(v => v.Name, StringComparer.Ordinal))
         && Equals(Verify, other.Verify)
         && Equals(Calibration, other.Calibration)
         && Equals(Evaluation, other.Evaluation)

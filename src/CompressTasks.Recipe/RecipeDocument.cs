@@ -19,6 +19,11 @@ internal sealed class RecipeDocument
 
     public List<KeyValuePair<string, IReadOnlyList<int>>> Inputs { get; } = [];
 
+    /// <summary>Every input name under <c>inputs:</c>, shape or values or both (an entry replaces its base's whole).</summary>
+    public List<string> InputNames { get; } = [];
+
+    public List<PinnedInput> InputValues { get; } = [];
+
     public VerifySettings? Verify { get; set; }
 
     public RecipeLocation? VerifyLocation { get; set; }

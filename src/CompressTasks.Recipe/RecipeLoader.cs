@@ -64,6 +64,7 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Output = recipe.Output,
             Opset = recipe.Opset,
             Inputs = recipe.Inputs,
+            InputValues = recipe.InputValues,
             Verify = recipe.Verify,
             VerifyLocation = recipe.VerifyLocation,
             Calibration = recipe.Calibration,
@@ -148,6 +149,7 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Output = baseRecipe.Output,
             Opset = baseRecipe.Opset,
             Inputs = baseRecipe.Inputs,
+            InputValues = baseRecipe.InputValues,
             Verify = baseRecipe.Verify,
             VerifyLocation = baseRecipe.VerifyLocation,
             Calibration = baseRecipe.Calibration,
@@ -184,7 +186,11 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             }
         }
 
-        var inputs = new List<KeyValuePair<string, IReadOnlyList<int>>>(baseRecipe?.Inputs ?? []);
+        // An input the child names replaces the base's entry whole: shape and values.
+        var inputs = new List<KeyValuePair<string, IReadOnlyList<int>>>(
+            (baseRecipe?.Inputs ?? []).Where(i => !child.InputNames.Contains(i.Key) || child.Inputs.Any(c => c.Key == i.Key)));
+        var inputValues = new List<PinnedInput>((baseRecipe?.InputValues ?? []).Where(i => !child.InputNames.Contains(i.Name)));
+        inputValues.AddRange(child.InputValues);
         foreach (var input in child.Inputs)
         {
             var index = inputs.FindIndex(i => i.Key == input.Key);
@@ -205,6 +211,7 @@ public sealed class RecipeLoader(IPassCatalog catalog)
             Output = child.Output ?? baseRecipe?.Output,
             Opset = child.Opset ?? baseRecipe?.Opset,
             Inputs = inputs,
+            InputValues = inputValues,
             Verify = child.Verify ?? baseRecipe?.Verify,
             VerifyLocation = child.Verify is not null ? child.VerifyLocation : baseRecipe?.VerifyLocation,
             Calibration = child.Calibration ?? baseRecipe?.Calibration,

@@ -17,7 +17,7 @@ internal sealed partial class RecipeParser
         }
 
         string objective = "size";
-        var candidates = new List<RecipePass>();
+        var candidates = new List<TuneCandidate>();
         bool ok = true;
         foreach (var (key, value) in Entries(mapping, AutoSettings.Keys, "'auto' setting"))
         {
@@ -36,25 +36,31 @@ internal sealed partial class RecipeParser
 
             foreach (var item in sequence.Children)
             {
-                var entry = ReadPass(item);
-                if (entry?.Pass is not { } pass)
+                // A list is a sequence of passes applied to the same layer: one treatment.
+                var items = item is YamlSequenceNode steps ? steps.Children : [item];
+                if (items.Count == 0)
                 {
-                    if (entry is not null)
-                    {
-                        reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"A candidate is a pass to try; '{entry.Name}: off' removes nothing here.", item);
-                    }
+                    reader.Error(DiagnosticCodes.RecipeInvalidStructure, "A combined candidate lists the passes to apply in order, such as [prune-magnitude, quantize-weights-int8]; this one is empty.", item);
+                    ok = false;
+                    continue;
+                }
 
-                    ok = false;
-                }
-                else if (pass.Arguments.Pass.FindParameter("include") is null)
+                var passes = new List<RecipePass>();
+                foreach (var step in items)
                 {
-                    reader.Error(DiagnosticCodes.RecipeInvalidStructure,
-                        $"Candidate '{pass.Name}' does not work layer by layer; candidates are weight passes (quantization, pruning).", item);
-                    ok = false;
+                    if (ReadCandidateStep(step) is { } pass)
+                    {
+                        passes.Add(pass);
+                    }
+                    else
+                    {
+                        ok = false;
+                    }
                 }
-                else
+
+                if (passes.Count == items.Count)
                 {
-                    candidates.Add(pass);
+                    candidates.Add(new TuneCandidate(passes));
                 }
             }
         }
@@ -66,6 +72,30 @@ internal sealed partial class RecipeParser
         }
 
         return ok ? new AutoSettings(objective, candidates, (int)node.Start.Line, (int)node.Start.Column) : null;
+    }
+
+    // One pass of a candidate: a weight pass (it works layer by layer), not '- name: off'.
+    private RecipePass? ReadCandidateStep(YamlNode item)
+    {
+        var entry = ReadPass(item);
+        if (entry?.Pass is not { } pass)
+        {
+            if (entry is not null)
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"A candidate is a pass to try; '{entry.Name}: off' removes nothing here.", item);
+            }
+
+            return null;
+        }
+
+        if (pass.Arguments.Pass.FindParameter("include") is null)
+        {
+            reader.Error(DiagnosticCodes.RecipeInvalidStructure,
+                $"Candidate '{pass.Name}' does not work layer by layer; candidates are weight passes (quantization, pruning).", item);
+            return null;
+        }
+
+        return pass;
     }
 
     // `layers: { "glob": skip | { parameter: value, ... } }`: each override starts from the entry's own values.

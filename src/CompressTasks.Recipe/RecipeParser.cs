@@ -12,7 +12,7 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
     public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes", "auto"];
 
     /// <summary>The keys of a <c>verify:</c> mapping.</summary>
-    public static readonly string[] VerifyKeys = ["min-cosine", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
+    public static readonly string[] VerifyKeys = ["min-cosine", "min-snr", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
 
     /// <summary>Parses <paramref name="yaml"/>; returns null when the text is not YAML or is empty (the error is recorded).</summary>
     public RecipeDocument? Parse(string yaml)
@@ -137,10 +137,11 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
     {
         if (node is not YamlMappingNode mapping)
         {
-            reader.Error(DiagnosticCodes.RecipeWrongType, $"'inputs' must map input names to shapes (input: [1, 3, 224, 224]), not {ValueReader.Describe(node)}.", node);
+            reader.Error(DiagnosticCodes.RecipeWrongType, $"'inputs' must map input names to shapes (input: [1, 3, 224, 224]) or to pinned values (sr: {{ value: 16000 }}), not {ValueReader.Describe(node)}.", node);
             return;
         }
 
+        var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (keyNode, value) in mapping.Children)
         {
             var name = reader.Scalar(keyNode, "An input name");
@@ -149,15 +150,80 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
                 continue;
             }
 
-            if (document.Inputs.Any(i => i.Key == name))
+            if (!names.Add(name))
             {
                 reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Input '{name}' appears twice; keep one.", keyNode);
                 continue;
             }
 
-            if (value is not YamlSequenceNode dims)
+            document.InputNames.Add(name);
+            YamlNode? shapeNode = value;
+            if (value is YamlMappingNode entry)
             {
-                reader.Error(DiagnosticCodes.RecipeWrongType, $"The shape of input '{name}' must be a list of sizes such as [1, 3, 224, 224], not {ValueReader.Describe(value)}.", value);
+                shapeNode = null;
+                var values = new List<PinnedValue>();
+                bool ok = true;
+                foreach (var (key, item) in Entries(entry, PinnedInput.Keys, $"setting of input '{name}'"))
+                {
+                    switch (key)
+                    {
+                        case "shape":
+                            shapeNode = item;
+                            break;
+                        case "value":
+                            if (values.Count > 0)
+                            {
+                                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Input '{name}' takes 'value' (every sample) or 'values' (cycled across samples), not both.", item);
+                                ok = false;
+                                break;
+                            }
+
+                            ok &= ReadPinnedValue(item, name, values);
+                            break;
+                        default:
+                            if (values.Count > 0)
+                            {
+                                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Input '{name}' takes 'value' (every sample) or 'values' (cycled across samples), not both.", item);
+                                ok = false;
+                                break;
+                            }
+
+                            if (item is not YamlSequenceNode { Children.Count: > 0 } samples)
+                            {
+                                reader.Error(DiagnosticCodes.RecipeWrongType,
+                                    $"'values' of input '{name}' must be a non-empty list of values, one per sample (values: [8000, 16000]), not {ValueReader.Describe(item)}.", item);
+                                ok = false;
+                                break;
+                            }
+
+                            foreach (var sample in samples.Children)
+                            {
+                                ok &= ReadPinnedValue(sample, name, values);
+                            }
+
+                            break;
+                    }
+                }
+
+                if (entry.Children.Count == 0)
+                {
+                    reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"Input '{name}' needs 'shape', 'value' or 'values'.", entry);
+                }
+
+                if (ok && values.Count > 0)
+                {
+                    document.InputValues.Add(new PinnedInput(name, values, reader.File));
+                }
+
+                if (shapeNode is null)
+                {
+                    continue;
+                }
+            }
+
+            if (shapeNode is not YamlSequenceNode dims)
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType, $"The shape of input '{name}' must be a list of sizes such as [1, 3, 224, 224], not {ValueReader.Describe(shapeNode)}.", shapeNode);
                 continue;
             }
 
@@ -167,6 +233,45 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
                 document.Inputs.Add(new(name, [.. shape.Select(d => d!.Value)]));
             }
         }
+    }
+
+    // A pinned value: a number (every element) or a flat list of numbers (one per element); true/false read as 1/0.
+    private bool ReadPinnedValue(YamlNode node, string name, List<PinnedValue> values)
+    {
+        var items = node is YamlSequenceNode list ? list.Children : [node];
+        var elements = new List<double>(items.Count);
+        foreach (var item in items)
+        {
+            if (item is not YamlScalarNode { Value: { } text } || ValueReader.IsNull(item))
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType,
+                    $"A value of input '{name}' is a number or a flat list of numbers (one per element), not {ValueReader.Describe(item)}.", item);
+                return false;
+            }
+
+            if (bool.TryParse(text, out var flag))
+            {
+                elements.Add(flag ? 1 : 0);
+            }
+            else if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
+            {
+                elements.Add(number);
+            }
+            else
+            {
+                reader.Error(DiagnosticCodes.RecipeWrongType, $"A value of input '{name}' must be a number, not '{text}'.", item);
+                return false;
+            }
+        }
+
+        if (elements.Count == 0)
+        {
+            reader.Error(DiagnosticCodes.RecipeWrongType, $"A value of input '{name}' is an empty list; give one number per element.", node);
+            return false;
+        }
+
+        values.Add(new PinnedValue(elements, node is YamlSequenceNode, (int)node.Start.Line, (int)node.Start.Column));
+        return true;
     }
 
     private DataPath? ReadDataPath(YamlNode node, string key)
@@ -213,6 +318,7 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
             {
                 "min-cosine" => settings with { MinCosine = reader.Float(value, "'min-cosine'", -1, 1) },
                 "max-abs-error" => settings with { MaxAbsError = reader.Float(value, "'max-abs-error'", 0, null) },
+                "min-snr" => settings with { MinSnrDb = reader.Float(value, "'min-snr'", null, null) },
                 "latency" => settings with { Latency = reader.Bool(value, "'latency'") ?? false },
                 "threads" => settings with { Threads = reader.Int(value, "'threads'", 0, null) ?? 0 },
                 "optimization" => settings with { Optimization = reader.Enum(value, "'optimization'", VerifySettings.OptimizationLevels) ?? "all" },

@@ -55,8 +55,30 @@ public static class RecipeSchema
                 ["inputs"] = new JsonObject
                 {
                     ["type"] = "object",
-                    ["description"] = "Input name → pinned shape, e.g. input: [1, 3, 224, 224].",
-                    ["additionalProperties"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1 } },
+                    ["description"] = "Input name → pinned shape (input: [1, 3, 224, 224]) or a mapping of shape and pinned value(s) for generated inputs (sr: { values: [8000, 16000] }).",
+                    ["additionalProperties"] = new JsonObject
+                    {
+                        ["oneOf"] = new JsonArray
+                        {
+                            InputShape(),
+                            new JsonObject
+                            {
+                                ["type"] = "object",
+                                ["additionalProperties"] = false,
+                                ["properties"] = new JsonObject
+                                {
+                                    ["shape"] = InputShape(),
+                                    ["value"] = PinnedValueSchema("Every generated sample takes this value: a number for every element, or one number per element."),
+                                    ["values"] = new JsonObject
+                                    {
+                                        ["type"] = "array",
+                                        ["description"] = "Values cycled across generated samples (sample i takes item i mod count), e.g. [8000, 16000]; not together with value.",
+                                        ["items"] = PinnedValueSchema("One sample's value."),
+                                    },
+                                },
+                            },
+                        },
+                    },
                 },
                 ["calibration"] = Described("string", "Calibration data file or folder, relative to this recipe."),
                 ["evaluation"] = Described("string", "Evaluation data file or folder, relative to this recipe."),
@@ -74,6 +96,7 @@ public static class RecipeSchema
                             ["properties"] = new JsonObject
                             {
                                 ["min-cosine"] = new JsonObject { ["type"] = "number", ["minimum"] = -1, ["maximum"] = 1, ["description"] = "Lowest cosine similarity of outputs." },
+                                ["min-snr"] = new JsonObject { ["type"] = "number", ["description"] = "Lowest signal-to-noise ratio of outputs in dB, 10·log10(‖t‖² / ‖s − t‖²); 40 is a relative error of 1%." },
                                 ["max-abs-error"] = new JsonObject { ["type"] = "number", ["minimum"] = 0, ["description"] = "Largest absolute difference of any output element." },
                                 ["max-top1-drop"] = Ratio("Largest drop of top-1 accuracy, as 0.01 or \"1%\"."),
                                 ["latency"] = new JsonObject { ["type"] = "boolean", ["default"] = false, ["description"] = "Also time original and compressed (median, p90); costs build time." },
@@ -218,4 +241,17 @@ public static class RecipeSchema
     private static JsonObject Described(string type, string description) => new() { ["type"] = type, ["description"] = description };
 
     private static JsonArray Strings(IEnumerable<string> values) => [.. values.Select(v => (JsonNode)v)];
+
+    private static JsonObject InputShape() =>
+        new() { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1 } };
+
+    private static JsonObject PinnedValueSchema(string description) => new()
+    {
+        ["description"] = description,
+        ["oneOf"] = new JsonArray
+        {
+            new JsonObject { ["type"] = new JsonArray { "number", "boolean" } },
+            new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = new JsonArray { "number", "boolean" } } },
+        },
+    };
 }

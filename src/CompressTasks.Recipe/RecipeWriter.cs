@@ -29,12 +29,30 @@ public static partial class RecipeWriter
             s.Append("opset: ").AppendLine(opset.ToString(CultureInfo.InvariantCulture));
         }
 
-        if (recipe.Inputs.Count > 0)
+        if (recipe.Inputs.Count > 0 || recipe.InputValues.Count > 0)
         {
             s.AppendLine("inputs:");
-            foreach (var (name, shape) in recipe.Inputs)
+            var names = recipe.Inputs.Select(i => i.Key).Concat(recipe.InputValues.Select(v => v.Name)).Distinct(StringComparer.Ordinal);
+            foreach (var name in names)
             {
-                s.Append("  ").Append(Quote(name)).Append(": [").Append(string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture)))).AppendLine("]");
+                var shape = recipe.Inputs.FirstOrDefault(i => i.Key == name).Value;
+                var pinned = recipe.InputValues.FirstOrDefault(v => v.Name == name);
+                string dims = shape is null ? "" : "[" + string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture))) + "]";
+                s.Append("  ").Append(Quote(name)).Append(": ");
+                if (pinned is null)
+                {
+                    s.AppendLine(dims);
+                    continue;
+                }
+
+                var parts = new List<string>();
+                if (shape is not null)
+                {
+                    parts.Add("shape: " + dims);
+                }
+
+                parts.Add(pinned.Values.Count == 1 ? "value: " + FormatPinned(pinned.Values[0]) : "values: [" + string.Join(", ", pinned.Values.Select(FormatPinned)) + "]");
+                s.Append("{ ").Append(string.Join(", ", parts)).AppendLine(" }");
             }
         }
 
@@ -47,7 +65,7 @@ public static partial class RecipeWriter
             {
                 s.AppendLine("verify: off");
             }
-            else if (verify is { MinCosine: null, MaxAbsError: null, MaxTop1Drop: null, Latency: false, HasDefaultSessionOptions: true })
+            else if (verify is { MinCosine: null, MinSnrDb: null, MaxAbsError: null, MaxTop1Drop: null, Latency: false, HasDefaultSessionOptions: true })
             {
                 s.AppendLine("verify: on");
             }
@@ -55,6 +73,7 @@ public static partial class RecipeWriter
             {
                 s.AppendLine("verify:");
                 WriteNumber(s, "min-cosine", verify.MinCosine);
+                WriteNumber(s, "min-snr", verify.MinSnrDb);
                 WriteNumber(s, "max-abs-error", verify.MaxAbsError);
                 WriteNumber(s, "max-top1-drop", verify.MaxTop1Drop);
                 if (verify.Latency)
@@ -92,11 +111,40 @@ public static partial class RecipeWriter
             s.AppendLine("  candidates:");
             foreach (var candidate in auto.Candidates)
             {
-                WritePass(s, candidate, "    ");
+                if (candidate.IsCombined)
+                {
+                    // A sequence in flow style, each pass in braces: [{ prune-magnitude: { sparsity: 0.5 } }, quantize-int4]
+                    s.Append("    - [").Append(string.Join(", ", candidate.Steps.Select(FlowPass))).AppendLine("]");
+                }
+                else
+                {
+                    WritePass(s, candidate.Steps[0], "    ");
+                }
             }
         }
 
         return s.ToString();
+    }
+
+    // One pass entry on one line: `name`, or `{ name: { parameter: value, layers: { "glob": skip } } }`.
+    private static string FlowPass(RecipePass pass)
+    {
+        var values = pass.Arguments.Explicit;
+        if (values.Count == 0 && pass.Layers.Count == 0)
+        {
+            return pass.Name;
+        }
+
+        var parts = values.Select(kv => $"{kv.Key}: {FormatValue(kv.Value)}").ToList();
+        if (pass.Layers.Count > 0)
+        {
+            var layers = pass.Layers.Select(layer => Quote(layer.Pattern) + ": " + (layer.Arguments is not { } arguments ? "skip"
+                : "{ " + string.Join(", ", arguments.Explicit.Where(kv => !values.Any(v => v.Key == kv.Key && PassArguments.ValueEquals(v.Value, kv.Value)))
+                    .Select(kv => $"{kv.Key}: {FormatValue(kv.Value)}")) + " }"));
+            parts.Add("layers: { " + string.Join(", ", layers) + " }");
+        }
+
+        return "{ " + pass.Name + ": { " + string.Join(", ", parts) + " } }";
     }
 
     private static void WritePass(StringBuilder s, RecipePass pass, string indent)
@@ -154,6 +202,12 @@ public static partial class RecipeWriter
         SafePlain().IsMatch(text) && !LooksTyped().IsMatch(text)
             ? text
             : "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    private static string FormatPinned(PinnedValue value)
+    {
+        var numbers = value.Elements.Select(e => e.ToString("R", CultureInfo.InvariantCulture));
+        return value.IsList ? "[" + string.Join(", ", numbers) + "]" : numbers.Single();
+    }
 
     private static void WritePath(StringBuilder s, string key, DataPath? path, string? directory)
     {

@@ -11,10 +11,11 @@ namespace CompressTasks.Recipe;
 /// <param name="Latency"><c>latency</c>: also time original and compressed (median and p90); off by default because it costs build time.</param>
 /// <param name="Threads"><c>threads</c>: ONNX Runtime intra-op threads for both sessions; 0 lets ONNX Runtime decide.</param>
 /// <param name="Optimization"><c>optimization</c>: ONNX Runtime graph optimization level, one of <see cref="OptimizationLevels"/>.</param>
-/// <param name="ExecutionProvider"><c>execution-provider</c>: one of <see cref="ExecutionProviders"/>; cuda falls back to CPU when unavailable.</param>
+/// <param name="ExecutionProvider"><c>execution-provider</c>: one of <see cref="ExecutionProviders"/>; cuda falls back to CPU when unavailable (warning CT3021).</param>
+/// <param name="MinSnrDb"><c>min-snr</c>: lowest signal-to-noise ratio of outputs in dB, 10·log10(‖t‖² / ‖s − t‖²); 40 dB is a relative error of 1%.</param>
 public sealed record VerifySettings(
     bool Enabled = true, double? MinCosine = null, double? MaxAbsError = null, double? MaxTop1Drop = null, bool Latency = false,
-    int Threads = 0, string Optimization = "all", string ExecutionProvider = "cpu")
+    int Threads = 0, string Optimization = "all", string ExecutionProvider = "cpu", double? MinSnrDb = null)
 {
     /// <summary>The values of <c>optimization</c>; <c>all</c> (the default) is the level users run.</summary>
     public static readonly string[] OptimizationLevels = ["disabled", "basic", "extended", "all"];

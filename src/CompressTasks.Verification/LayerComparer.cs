@@ -11,9 +11,29 @@ namespace CompressTasks.Verification;
 /// <param name="Value">The output that drifted.</param>
 public sealed record LayerDivergence(string Node, string OpType, string Value, double Cosine, double RelativeError)
 {
+    /// <summary>
+    /// When <see cref="Node"/> is an If, Loop or Scan: the body the drift starts in (<c>then_branch</c>, <c>else_branch</c>,
+    /// <c>body</c>), or null for an ordinary node.
+    /// </summary>
+    public string? Body { get; init; }
+
+    /// <summary>The first node inside <see cref="Body"/> whose output drifts, when it could be found (If branches); null otherwise.</summary>
+    public LayerDivergence? Inner { get; init; }
+
+    /// <summary>Why the body could not be searched, when it could not (a Loop or Scan body, the branches taken differ, ...).</summary>
+    public string? BodyNote { get; init; }
+
     /// <summary>The phrase the CT3003 message and the report show.</summary>
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"first divergence: node '{Node}' ({OpType}), cosine {Cosine:G9}, relative error {RelativeError:G4}");
+    public override string ToString() => "first divergence: " + Describe();
+
+    private string Describe()
+    {
+        var text = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"node '{Node}' ({OpType}), cosine {Cosine:G9}, relative error {RelativeError:G4}");
+        if (Body is null) return text;
+        if (Inner is { } inner) return $"{text}, inside its {Body} at {inner.Describe()}";
+        return $"{text}, inside its {Body}{(BodyNote is null ? "" : $" ({BodyNote})")}";
+    }
 }
 
 /// <summary>
@@ -27,7 +47,7 @@ public sealed record LayerDivergence(string Node, string OpType, string Value, d
 /// is enough to locate the drift and keeps memory to one copy of every intermediate value. Models whose weights are
 /// external are not compared (null): the copy is opened from bytes, where external files cannot be resolved.
 /// </remarks>
-public static class LayerComparer
+public static partial class LayerComparer
 {
     /// <summary>Relative error that counts as divergence when the budget sets no min-cosine.</summary>
     public const double DefaultMaxRelativeError = 0.01;
@@ -50,6 +70,13 @@ public static class LayerComparer
         RuntimeOptions runtime, double? minCosine, double maxRelativeError = DefaultMaxRelativeError)
     {
         if (HasExternalData(teacher) || HasExternalData(student)) return null;
+        return FindFirstDivergence(teacher, student, feed, feed, runtime, minCosine, maxRelativeError, depth: 0);
+    }
+
+    // Each model runs on its own feed: the same one at the top, each model's own captured values inside a body.
+    private static LayerDivergence? FindFirstDivergence(ModelProto teacher, ModelProto student, IReadOnlyDictionary<string, TensorValue> teacherFeed,
+        IReadOnlyDictionary<string, TensorValue> studentFeed, RuntimeOptions runtime, double? minCosine, double maxRelativeError, int depth)
+    {
         var produced = student.Graph.Node.SelectMany(n => n.Output).Where(o => o.Length > 0).ToHashSet(StringComparer.Ordinal);
         var candidates = teacher.Graph.Node
             .SelectMany(n => n.Output.Where(o => o.Length > 0 && produced.Contains(o)).Select(o => (Node: n, Value: o)))
@@ -57,15 +84,18 @@ public static class LayerComparer
         if (candidates.Count == 0) return null;
         var names = candidates.Select(c => c.Value).ToArray();
 
-        var t = Run(teacher, names, feed, runtime, "teacher");
-        var s = Run(student, names, feed, runtime, "student");
+        var t = Run(teacher, names, teacherFeed, runtime, "teacher");
+        var s = Run(student, names, studentFeed, runtime, "student");
         for (int i = 0; i < candidates.Count; i++)
         {
             if (Compare(names[i], t[i], s[i]) is not { } m) continue;
             bool diverged = minCosine is { } min ? m.Cosine < min : !(m.RelativeError <= maxRelativeError);
             if (!diverged) continue;
             var node = candidates[i].Node;
-            return new LayerDivergence(node.Name.Length > 0 ? node.Name : names[i], node.OpType, names[i], m.Cosine, m.RelativeError);
+            var found = new LayerDivergence(node.Name.Length > 0 ? node.Name : names[i], node.OpType, names[i], m.Cosine, m.RelativeError);
+            return node.OpType is "If" or "Loop" or "Scan"
+                ? IntoBody(found, node, teacher, student, teacherFeed, studentFeed, runtime, minCosine, maxRelativeError, depth)
+                : found;
         }
         return null;
     }

@@ -10,6 +10,9 @@ public sealed record ComparisonOptions
     /// <summary>Shapes for inputs with free dimensions (the recipe's <c>inputs:</c>).</summary>
     public IReadOnlyDictionary<string, long[]>? PinnedShapes { get; init; }
 
+    /// <summary>Values pinned for generated inputs (the recipe's <c>inputs: { sr: { values: [...] } }</c>): sample i takes item i mod count.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<IReadOnlyList<double>>>? PinnedValues { get; init; }
+
     /// <summary>Given feeds (evaluation data); when null, <see cref="Samples"/> generated feeds are used.</summary>
     public IReadOnlyList<IReadOnlyDictionary<string, TensorValue>>? Feeds { get; init; }
 
@@ -57,7 +60,7 @@ public static class ModelComparer
     public static TeacherRecording Record(ModelSession teacher, ComparisonOptions options)
     {
         var feeds = options.Feeds ?? Enumerable.Range(0, options.Samples)
-            .Select(i => (IReadOnlyDictionary<string, TensorValue>)InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed + i))
+            .Select(i => (IReadOnlyDictionary<string, TensorValue>)InputGenerator.Generate(teacher.Inputs, options.PinnedShapes, options.Seed + i, options.PinnedValues, i))
             .ToList();
         var names = teacher.Outputs.Select(o => o.Name).ToArray();
         var t = names.Select(_ => new List<float>()).ToArray();

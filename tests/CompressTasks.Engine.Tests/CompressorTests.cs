@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using CompressTasks.Diagnostics;
 using CompressTasks.Model.Onnx;
+using CompressTasks.TestSupport;
 using Google.Protobuf;
 
 namespace CompressTasks.Engine.Tests;
@@ -10,6 +11,8 @@ namespace CompressTasks.Engine.Tests;
 public sealed class CompressorTests
 {
     private string _dir = null!;
+
+    public TestContext TestContext { get; set; } = null!;
 
     [TestInitialize]
     public void Setup() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), $"ct-engine-{Guid.NewGuid():N}"));
@@ -152,6 +155,39 @@ public sealed class CompressorTests
         if (provider is null) CollectionAssert.Contains(new[] { "cpu", "cuda" }, ran);
         else Assert.AreEqual(provider, ran);
         StringAssert.Contains(File.ReadAllText(result.ReportPath.Replace(".report.json", ".report.md")), $"execution provider {ran}");
+        // Asking for CUDA and getting CPU is a CT3021 warning in the build log, never silent.
+        bool fellBack = extra.Contains("cuda", StringComparison.Ordinal) && ran == "cpu";
+        Assert.AreEqual(fellBack, result.Warnings.Any(w => CompressionResult.SplitWarning(w).Code == DiagnosticCodes.ExecutionProviderFallback), string.Join("\n", result.Warnings));
+    }
+
+    // y = x·W with W ~ 1e-7: float16 holds such weights only as subnormals (steps of 6e-8), so the outputs (~1e-6) move
+    // by tens of percent and cosine drops, while the error stays under a millionth: float noise at unit scale. The build
+    // passes and says why (CT3020) instead of failing on a meaningless cosine; max-abs-error still judges it.
+    [TestMethod]
+    public void WhenOutputsAreNearZero_ABrokenCosineAtFloatNoiseIsAWarningNotAFailure()
+    {
+        var random = new Random(9);
+        var w = new float[64 * 32];
+        for (int i = 0; i < w.Length; i++) w[i] = (random.NextSingle() * 2 - 1) * 1e-7f;
+        var model = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "g" }, OpsetImport = { new OperatorSetIdProto { Version = 13 } } };
+        model.Graph.Input.Add(Info("x", 4, 64));
+        model.Graph.Output.Add(Info("y", 4, 32));
+        model.Graph.Initializer.Add(new TensorProto { Name = "W", DataType = 1, Dims = { 64, 32 }, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(w.AsSpan())) });
+        model.Graph.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm", Input = { "x", "W" }, Output = { "y" } });
+        var path = Path.Combine(_dir, "tiny.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+
+        var result = Compressor.Run(Request(path, WriteRecipe("passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.9999\n  min-snr: 40\n")));
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var output = report.RootElement.GetProperty("verification").GetProperty("outputs")[0];
+        TestContext.WriteLine($"cosine {output.GetProperty("cosine").GetDouble():R}, max abs {output.GetProperty("maxAbsError").GetDouble():G3}, peak {output.GetProperty("teacherPeak").GetDouble():G3}");
+        Assert.IsLessThan(0.9999, output.GetProperty("cosine").GetDouble(), "the cosine itself is broken");
+        var warning = result.Warnings.Select(CompressionResult.SplitWarning).Single(w => w.Code == DiagnosticCodes.NearZeroOutput);
+        StringAssert.Contains(warning.Message, "output 'y'");
+        StringAssert.Contains(File.ReadAllText(result.ReportPath.Replace(".report.json", ".report.md")), "float32 rounding noise");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(path, WriteRecipe("passes:\n  - convert-weights-fp16\nverify:\n  min-cosine: 0.9999\n  max-abs-error: 1e-9\n"))));
+        Assert.AreEqual(DiagnosticCodes.BudgetExceeded, e.Code);
+        StringAssert.Contains(e.Message, "max-abs-error");
     }
 
     // A NumPy v1 .npy of float32 rows: magic, version, header length, a dict header padded to 64 bytes, the data.
@@ -214,6 +250,33 @@ public sealed class CompressorTests
     }
 
     [TestMethod]
+    // x is float32 [4, 64]: 256 elements.
+    [DataRow("inputs:\n  x: { value: [1, 2, 3] }\n", DiagnosticCodes.RecipeInputValueMismatch, 2, 15, "256 numbers, not 3")]
+    [DataRow("inputs:\n  x: { values: [0.5, 1e39] }\n", DiagnosticCodes.RecipeInputValueMismatch, 2, 22, "outside")]
+    [DataRow("inputs:\n  sr: { value: 16000 }\n", DiagnosticCodes.RecipeInputNotInModel, 2, 16, "its inputs: x")]
+    public void WhenAPinnedInputValueDoesNotFitTheModel_RunFailsAtTheValue(string inputs, string code, int line, int column, string message)
+    {
+        var recipe = WriteRecipe(inputs + "passes:\n  - convert-weights-fp16\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(WriteModel(), recipe)));
+
+        Assert.AreEqual(code, e.Code, e.ToString());
+        Assert.AreEqual((recipe, line, column), (e.File, e.Line, e.Column), e.ToString());
+        StringAssert.Contains(e.Message, message);
+    }
+
+    [TestMethod]
+    public void WhenAnInputValueIsPinned_VerificationRunsOnIt()
+    {
+        // Every x = 0: both models output their bias exactly (fp16 rounds W only, and 0·W = 0), so even max-abs-error 0
+        // holds; on random x the same budget breaks.
+        var model = WriteModel();
+        var pinned = Compressor.Run(Request(model, WriteRecipe("inputs:\n  x: { value: 0 }\npasses:\n  - convert-weights-fp16: { include: [W] }\nverify:\n  max-abs-error: 0\n")));
+        Assert.IsTrue(File.Exists(pinned.OutputPath));
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, WriteRecipe("passes:\n  - convert-weights-fp16: { include: [W] }\nverify:\n  max-abs-error: 0\n"))));
+        Assert.AreEqual(DiagnosticCodes.BudgetExceeded, e.Code);
+    }
+
+    [TestMethod]
     public void WhenBudgetIsBroken_RunFailsAtTheVerifyLineAndLeavesNoOutput()
     {
         var model = WriteModel();
@@ -269,6 +332,21 @@ public sealed class CompressorTests
         StringAssert.Contains(e.Message, "first divergence: node 'mm' (MatMul), cosine ");
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "report", "model.onnx.report.json")));
         Assert.AreEqual("mm", report.RootElement.GetProperty("verification").GetProperty("firstDivergence").GetProperty("node").GetString());
+    }
+
+    // silero-vad's layers live inside the branches of its If (sr pinned to 16000 picks one): when per-tensor int8 breaks
+    // the budget, the message names the If, the branch that ran and the node inside where the drift starts.
+    [TestMethod]
+    public void WhenTheDriftStartsInsideAnIfBranch_TheMessageNamesTheBranchAndTheNodeInside()
+    {
+        var model = TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx");
+        var recipe = WriteRecipe("extends: optimize\ninputs:\n  input: [1, 512]\n  sr: { value: 16000 }\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n" +
+            "passes:\n  - quantize-weights-int8: { per-channel: false, min-elements: 256 }\nverify:\n  min-cosine: 0.99999\n");
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, recipe)));
+
+        Assert.AreEqual(DiagnosticCodes.BudgetExceeded, e.Code);
+        TestContext.WriteLine(e.Message);
+        StringAssert.Matches(e.Message, new System.Text.RegularExpressions.Regex(@"first divergence: node '[^']+' \(If\), cosine [^,]+, relative error [^,]+, inside its (then|else)_branch at node '[^']+' \("));
     }
 
     [TestMethod]

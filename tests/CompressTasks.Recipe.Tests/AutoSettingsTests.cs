@@ -14,6 +14,9 @@ public sealed class AutoSettingsTests
           candidates:
             - quantize-layered
             - quantize-layered: { per-channel: false, min-elements: 4 }
+            - [quantize-layered, { quantize-layered: { per-channel: false, layers: { "fc*": skip } } }]
+            - - quantize-layered: { min-elements: 8 }
+              - quantize-layered
         """;
 
     [TestMethod]
@@ -23,11 +26,21 @@ public sealed class AutoSettingsTests
         var recipe = Loader.Load(dir.Write("compression.yaml", Auto)).GetRecipeOrThrow();
 
         Assert.AreEqual("latency", recipe.Auto!.Objective);
-        Assert.HasCount(2, recipe.Auto.Candidates);
-        Assert.IsFalse(recipe.Auto.Candidates[1].Arguments.GetBool("per-channel"));
+        Assert.HasCount(4, recipe.Auto.Candidates);
+        Assert.IsFalse(recipe.Auto.Candidates[1].Steps[0].Arguments.GetBool("per-channel"));
+        // A list is one treatment made of several passes, in order; flow and block lists read the same.
+        Assert.IsFalse(recipe.Auto.Candidates[1].IsCombined);
+        Assert.HasCount(2, recipe.Auto.Candidates[2].Steps);
+        Assert.IsFalse(recipe.Auto.Candidates[2].Steps[1].Arguments.GetBool("per-channel"));
+        Assert.AreEqual("fc*", recipe.Auto.Candidates[2].Steps[1].Layers.Single().Pattern);
+        Assert.AreEqual(8, recipe.Auto.Candidates[3].Steps[0].Arguments.GetInt("min-elements"));
+        Assert.AreEqual((9, 9), (recipe.Auto.Candidates[3].Steps[1].Line, recipe.Auto.Candidates[3].Steps[1].Column), "each pass keeps its position");
         Assert.AreEqual((3, 3), (recipe.Auto.Line, recipe.Auto.Column), "where the auto: mapping starts");
-        var again = Loader.Load(dir.Write("printed.yaml", RecipeWriter.Write(recipe))).GetRecipeOrThrow();
-        Assert.AreEqual(recipe, again);
+        var printed = RecipeWriter.Write(recipe);
+        var again = Loader.Load(dir.Write("printed.yaml", printed)).GetRecipeOrThrow();
+        Assert.AreEqual(recipe, again, printed);
+        Assert.AreNotEqual(recipe, Loader.Load(dir.Write("swapped.yaml", printed.Replace("[quantize-layered, ", "[", StringComparison.Ordinal))).GetRecipeOrThrow(),
+            "a sequence's passes take part in equality");
     }
 
     [TestMethod]
@@ -47,6 +60,12 @@ public sealed class AutoSettingsTests
     [DataRow("auto:\n  candidates: quantize-layered\n", DiagnosticCodes.RecipeWrongType, 2, 15)]
     [DataRow("auto:\n  objective: size\n", DiagnosticCodes.RecipeInvalidStructure, 2, 3)]
     [DataRow("auto:\n  budget: 1%\n  candidates: [quantize-layered]\n", DiagnosticCodes.RecipeUnknownKey, 2, 3)]
+    // Combined candidates: each pass is checked where it is written.
+    [DataRow("auto:\n  candidates:\n    - [quantize-layered, fuse-conv-bn]\n", DiagnosticCodes.RecipeInvalidStructure, 3, 26)]
+    [DataRow("auto:\n  candidates:\n    - [quantize-layered, quantize-layred]\n", DiagnosticCodes.RecipeUnknownPass, 3, 26)]
+    [DataRow("auto:\n  candidates:\n    - []\n", DiagnosticCodes.RecipeInvalidStructure, 3, 7)]
+    [DataRow("auto:\n  candidates:\n    - [quantize-layered, [quantize-layered]]\n", DiagnosticCodes.RecipeWrongType, 3, 26)]
+    [DataRow("auto:\n  candidates:\n    - - quantize-layered\n      - quantize-layered: { per-chanel: true }\n", DiagnosticCodes.RecipeUnknownParameter, 4, 29)]
     public void WhenAutoIsWrong_ReportsCodeAndPosition(string yaml, string code, int line, int column)
     {
         using var dir = new TempDir();

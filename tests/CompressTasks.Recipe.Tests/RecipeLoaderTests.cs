@@ -57,6 +57,15 @@ public sealed class RecipeLoaderTests
     [DataRow("verify:\n  max-top1-drop: 101%\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeValueOutOfRange, 2, 18)]
     // Enum.
     [DataRow("passes:\n  - quantize-dynamic:\n      weight-type: int4\n", DiagnosticCodes.RecipeInvalidEnumValue, 3, 20)]
+    // Pinned input values.
+    [DataRow("inputs:\n  sr: { value: abc }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 16)]
+    [DataRow("inputs:\n  sr: { value: 1, values: [2] }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeInvalidStructure, 2, 27)]
+    [DataRow("inputs:\n  sr: { valeu: 1 }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeUnknownKey, 2, 9)]
+    [DataRow("inputs:\n  sr: { values: 8000 }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 17)]
+    [DataRow("inputs:\n  sr: { values: [8000, [1, [2]]] }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 28)]
+    [DataRow("inputs:\n  sr: { value: [] }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 16)]
+    [DataRow("inputs:\n  sr: {}\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeInvalidStructure, 2, 7)]
+    [DataRow("inputs:\n  sr: { shape: 3, value: 1 }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 16)]
     // Data.
     [DataRow("calibration: data/missing\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeDataNotFound, 1, 14)]
     [DataRow("passes:\n  - eliminate-dead\nlabels: labels.txt\n", DiagnosticCodes.RecipeDataNotFound, 3, 9)]
@@ -211,6 +220,23 @@ public sealed class RecipeLoaderTests
             recipe.Passes.Select(p => p.Name).ToArray());
         Assert.AreEqual(0.001, recipe.Passes.Single(p => p.Name == "fuse-conv-bn").Arguments.GetDouble("epsilon"));
         CollectionAssert.AreEqual(new[] { "optimize" }, recipe.ExtendsChain.ToArray());
+    }
+
+    [TestMethod]
+    public void WhenInputValuesArePinned_TheyLoadWithTheirPositions_AndAChildEntryReplacesTheBasesWhole()
+    {
+        using var dir = new TempDir();
+        dir.Write("base.yaml", "inputs:\n  x: [1, 4]\n  sr: [1]\n  mask: { shape: [1, 2], value: [1, 0] }\npasses:\n  - eliminate-dead\n");
+        var recipe = Load(dir, "extends: ./base.yaml\ninputs:\n  sr: { values: [8000, 16000] }\n  flag: { value: true }\n").GetRecipeOrThrow();
+
+        Assert.AreEqual("x=1,4;mask=1,2", string.Join(";", recipe.Inputs.Select(i => i.Key + "=" + string.Join(",", i.Value))), "sr's shape went with the base's entry");
+        Assert.AreEqual("mask=[1,0];sr=8000|16000;flag=1", string.Join(";", recipe.InputValues.Select(p =>
+            p.Name + "=" + string.Join("|", p.Values.Select(v => v.IsList ? "[" + string.Join(",", v.Elements) + "]" : string.Join(",", v.Elements))))));
+        var sr = recipe.InputValues.Single(p => p.Name == "sr");
+        Assert.AreEqual((3, 18), (sr.Values[0].Line, sr.Values[0].Column));
+        Assert.AreEqual((3, 24), (sr.Values[1].Line, sr.Values[1].Column));
+        Assert.AreEqual(Path.Combine(dir.Path, "compression.yaml"), sr.File);
+        Assert.AreEqual(Path.Combine(dir.Path, "base.yaml"), recipe.InputValues.Single(p => p.Name == "mask").File);
     }
 
     [TestMethod]

@@ -14,6 +14,9 @@ public sealed class RecipeWriterTests
           input: [1, 3, 224, 224]
           "0": [8]
           "mask:0": [1, 128]
+          sr: { values: [8000, 16000] }
+          flags: { shape: [1, 3], value: [1, 0, 1] }
+          scale: { value: 0.25 }
         calibration: data/calib
         evaluation: data/eval.bin
         labels: labels.txt

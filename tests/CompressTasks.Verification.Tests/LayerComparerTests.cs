@@ -70,4 +70,71 @@ public sealed class LayerComparerTests
     {
         Assert.IsNull(LayerComparer.FindFirstDivergence(Chain(), Chain(), Feed(), new RuntimeOptions(), 0.99));
     }
+    private static TensorProto Weight(string name, int seed)
+    {
+        var random = new Random(seed);
+        var w = new float[Width * Width];
+        for (int k = 0; k < w.Length; k++) w[k] = random.NextSingle() * 2 - 1;
+        return new TensorProto { Name = name, DataType = 1, Dims = { Width, Width }, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(w.AsSpan())) };
+    }
+
+    // x[2,16], flag ─If─▶ z ─Relu(post)─▶ y.
+    //   then_branch: mm_t1(x, Wo) ─relu_t─ mm_t2(·, Wt) ─▶ tz    (Wo is a main-graph weight read from the outer scope; Wt the branch's own)
+    //   else_branch: mm_e(x, We) ─▶ ez
+    // `corrupt` names the weight that draws from another seed.
+    private static ModelProto Branches(string? corrupt = null)
+    {
+        int Seed(string name, int seed) => name == corrupt ? seed + 1000 : seed;
+        var model = new ModelProto { IrVersion = 8, ProducerName = "tests", Graph = new GraphProto { Name = "branches" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        var g = model.Graph;
+        g.Input.Add(Info("x", 2, Width));
+        g.Input.Add(new ValueInfoProto { Name = "flag", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 9, Shape = new TensorShapeProto() } } });
+        g.Output.Add(Info("y", 2, Width));
+        g.Initializer.Add(Weight("Wo", Seed("Wo", 1)));
+        var then = new GraphProto { Name = "then", Output = { Info("tz", 2, Width) }, Initializer = { Weight("Wt", Seed("Wt", 2)) } };
+        then.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm_t1", Input = { "x", "Wo" }, Output = { "t1" } });
+        then.Node.Add(new NodeProto { OpType = "Relu", Name = "relu_t", Input = { "t1" }, Output = { "tr" } });
+        then.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm_t2", Input = { "tr", "Wt" }, Output = { "tz" } });
+        var otherwise = new GraphProto { Name = "else", Output = { Info("ez", 2, Width) }, Initializer = { Weight("We", Seed("We", 3)) } };
+        otherwise.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm_e", Input = { "x", "We" }, Output = { "ez" } });
+        var @if = new NodeProto { OpType = "If", Name = "if", Input = { "flag" }, Output = { "z" } };
+        @if.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = then });
+        @if.Attribute.Add(new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = otherwise });
+        g.Node.Add(@if);
+        g.Node.Add(new NodeProto { OpType = "Relu", Name = "post", Input = { "z" }, Output = { "y" } });
+        return model;
+    }
+
+    private static Dictionary<string, TensorValue> Feed(bool flag)
+    {
+        var feed = Feed();
+        feed["flag"] = new TensorValue(9, [], [(byte)(flag ? 1 : 0)]);
+        return feed;
+    }
+
+    // ONNX Runtime cannot expose values inside a branch, so the branch that ran is cut out and compared on its own:
+    // the report names the If, the branch, and the node inside where the drift starts, also when the weight it reads
+    // lives in the main graph (outer scope).
+    [TestMethod]
+    [DataRow("Wt", "mm_t2")]
+    [DataRow("Wo", "mm_t1")]
+    public void WhenAWeightInsideAnIfBranchIsCorrupt_TheDivergenceNamesTheIfTheBranchAndTheNodeInside(string weight, string inner)
+    {
+        var divergence = LayerComparer.FindFirstDivergence(Branches(), Branches(corrupt: weight), Feed(flag: true), new RuntimeOptions(), 0.99);
+
+        Assert.IsNotNull(divergence);
+        Assert.AreEqual(("if", "If", "then_branch"), (divergence.Node, divergence.OpType, divergence.Body));
+        Assert.IsNotNull(divergence.Inner, divergence.ToString());
+        Assert.AreEqual((inner, "MatMul"), (divergence.Inner.Node, divergence.Inner.OpType));
+        StringAssert.Contains(divergence.ToString(), $"node 'if' (If), cosine ");
+        StringAssert.Contains(divergence.ToString(), $", inside its then_branch at node '{inner}' (MatMul), cosine ");
+    }
+
+    [TestMethod]
+    public void WhenTheCorruptBranchDoesNotRun_ThereIsNoDivergence()
+    {
+        Assert.IsNull(LayerComparer.FindFirstDivergence(Branches(), Branches(corrupt: "Wt"), Feed(flag: false), new RuntimeOptions(), 0.99));
+        Assert.AreEqual("mm_e", LayerComparer.FindFirstDivergence(Branches(), Branches(corrupt: "We"), Feed(flag: false), new RuntimeOptions(), 0.99)?.Inner?.Node);
+    }
 }

@@ -21,7 +21,11 @@ internal static class TuneBenchmark
 {
     private sealed record Budget(string Name, string Verify, double MinCosine, double? MaxTop1Drop);
 
-    private sealed record Case(string Name, string Model, string Common, string[] Candidates, Budget[] Budgets, Dictionary<string, long[]> Shapes, string? Evaluation, string? Labels);
+    private sealed record Case(string Name, string Model, string Common, string[] Candidates, Budget[] Budgets, Dictionary<string, long[]> Shapes, string? Evaluation, string? Labels)
+    {
+        /// <summary>Values pinned for generated inputs, as the recipe's <c>inputs:</c> pins them (silero-vad's sample rate).</summary>
+        public Dictionary<string, IReadOnlyList<IReadOnlyList<double>>>? Values { get; init; }
+    }
 
     private static readonly string[] s_cnnCandidates = ["quantize-weights-int8", "quantize-weights-int8: { per-channel: false }", "prune-magnitude: { sparsity: 0.95, storage: sparse }"];
 
@@ -53,6 +57,14 @@ internal static class TuneBenchmark
             ["quantize-weights-int8", "quantize-weights-int8: { per-channel: false }", "quantize-int4", "prune-magnitude: { sparsity: 0.95, storage: sparse }"]);
         yield return Cnn("ppocr-det", TestPaths.SharedModel("ppocr-det/ch_PP-OCRv4_det_infer.onnx"), "x", [1, 3, 320, 320], cnn);
         yield return Cnn("resnet18", TestPaths.ResNet18, "Input247", [1, 3, 224, 224], cnn);
+        // The weights live inside the If branches (16 kHz and 8 kHz); sr alternates so both branches run and are measured.
+        yield return new Case("silero-vad-legacy", TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx"),
+            "extends: optimize\ninputs:\n  input: [1, 512]\n  sr: { values: [8000, 16000] }\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n",
+            ["quantize-weights-int8: { min-elements: 256 }", "quantize-weights-int8: { per-channel: false, min-elements: 256 }"], cnn,
+            new() { ["input"] = [1, 512], ["h"] = [2, 1, 64], ["c"] = [2, 1, 64] }, null, null)
+        {
+            Values = new() { ["sr"] = [[8000], [16000]] },
+        };
     }
 
     private static Case Cnn(string name, string model, string? input, long[] shape, Budget[] budgets, string[]? candidates = null)
@@ -80,7 +92,7 @@ internal static class TuneBenchmark
                 return path;
             }
 
-            var options = new ComparisonOptions { PinnedShapes = c.Shapes, Samples = 8, Seed = 424_242 };
+            var options = new ComparisonOptions { PinnedShapes = c.Shapes, PinnedValues = c.Values, Samples = 8, Seed = 424_242 };
             using var teacherSession = ModelSession.Open(c.Model, options.Runtime);
             if (c.Evaluation is not null)
                 options = options with { Feeds = FeedLoader.Load(c.Evaluation, teacherSession.Inputs, maxRows: 1000), Labels = FeedLoader.LoadLabels(c.Labels!) };
@@ -162,6 +174,8 @@ internal static class TuneBenchmark
         "quantize-weights-int8: { per-channel: false }" => "int8/tensor",
         "quantize-weights-int8: { per-channel: false, symmetric: false }" => "int8/tensor asym",
         "quantize-int4" => "int4",
+        "quantize-weights-int8: { min-elements: 256 }" => "int8",
+        "quantize-weights-int8: { per-channel: false, min-elements: 256 }" => "int8/tensor",
         _ when candidate.StartsWith("prune-magnitude", StringComparison.Ordinal) => "pruned 95%",
         _ => candidate,
     };

@@ -46,8 +46,8 @@ internal static class RunCommand
             try
             {
                 var result = Compressor.Run(job with { Progress = line => stdout.WriteLine(ProgressPrefix + line) });
-                foreach (var warning in result.Warnings)
-                    stderr.WriteLine($"{job.RecipePath ?? job.ModelPath}: warning {DiagnosticCodes.BudgetNearMiss}: {warning}");
+                foreach (var (code, warning) in result.Warnings.Select(CompressionResult.SplitWarning))
+                    stderr.WriteLine($"{job.RecipePath ?? job.ModelPath}: warning {code}: {warning}");
                 stdout.WriteLine(result.Summary);
             }
             catch (AggregateException e) when (e.InnerExceptions.All(x => x is CompressTasksException))

@@ -24,13 +24,14 @@ internal static class SensitivityAnalysis
         double baseLatency = measureLatency ? context.Latency(context.BaseModel) : 0;
         for (int t = 0; t < candidates.Count; t++)
         {
-            var whole = ModelVariants.Apply(context.BaseModel, PipelineSteps.For(context.Recipe, [candidates[t]], withOpset: false), context.ModelPath, context.Recipe);
+            var whole = ModelVariants.Apply(context.BaseModel, PipelineSteps.For(context.Recipe, candidates[t].Steps, withOpset: false), context.ModelPath, context.Recipe);
             var touched = ModelVariants.ChangedWeights(context.BaseModel, whole);
             context.Progress?.Invoke($"sensitivity: {Label(candidates[t])} applies to {touched.Count} layer(s)");
             foreach (var layer in touched)
             {
-                var narrowed = ModelVariants.Narrow(candidates[t], [layer]).WithCalibration(PipelineSteps.Calibration(context.Recipe));
-                var steps = new List<PassStep> { new(PassRegistry.Get(candidates[t].Name), narrowed) };
+                // Every pass of the treatment, each narrowed to this layer, in order.
+                var calibration = PipelineSteps.Calibration(context.Recipe);
+                var steps = candidates[t].Steps.Select(step => new PassStep(PassRegistry.Get(step.Name), ModelVariants.Narrow(step, [layer]).WithCalibration(calibration))).ToList();
                 var variant = ModelVariants.Apply(context.BaseModel, steps, context.ModelPath, context.Recipe);
                 if (ModelVariants.ChangedWeights(context.BaseModel, variant).Count == 0) continue;
                 double cosine = context.Cosine(variant);
@@ -42,7 +43,10 @@ internal static class SensitivityAnalysis
         return new SensitivityTable([.. candidates.Select(Label)], layers, cells, context.BaseModel.LongLength, context.Tuning.Feeds.Count);
     }
 
-    /// <summary>A candidate as written: <c>quantize-weights-int8 { per-channel: false }</c>.</summary>
+    /// <summary>A candidate as written: <c>quantize-weights-int8 { per-channel: false }</c>; a sequence joined by "then".</summary>
+    public static string Label(TuneCandidate candidate) => string.Join(" then ", candidate.Steps.Select(Label));
+
+    /// <summary>One pass as written: <c>quantize-weights-int8 { per-channel: false }</c>.</summary>
     public static string Label(RecipePass candidate)
     {
         var values = candidate.Arguments.Explicit;

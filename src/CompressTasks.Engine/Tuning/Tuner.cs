@@ -124,7 +124,7 @@ public static class Tuner
         }
 
         // Held out: undo the latest upgrades until the full budget holds on data the search never saw.
-        var budget = new AccuracyBudget(minCosine, recipe.Verify?.MaxAbsError, recipe.Verify?.MaxTop1Drop);
+        var budget = new AccuracyBudget(minCosine, recipe.Verify?.MaxAbsError, recipe.Verify?.MaxTop1Drop, recipe.Verify?.MinSnrDb);
         byte[] tuned = Build(context, recipe, table, assignment, out var tunedRecipe);
         var heldOut = context.CompareHeldOut(tuned);
         while (budget.Check(heldOut).Violations.Count > 0 && history.Count > 0)
@@ -153,7 +153,10 @@ public static class Tuner
             .AppendLine(CultureInfo.InvariantCulture, $"# cosine {cosine:0.######} on {context.TuningData}, {heldOut.MinCosine:0.######} on {context.HeldOutData} (held out).");
         var directory = recipe.SourcePath is null ? null : Path.GetDirectoryName(Path.GetFullPath(recipe.SourcePath));
         var text = header + RecipeWriter.Write(tunedRecipe, directory);
-        return new TuneResult(objective, minCosine, text, table, assignment, visited, tuned.LongLength, cosine, heldOut.MinCosine, context.HeldOutData, notes);
+        return new TuneResult(objective, minCosine, text, table, assignment, visited, tuned.LongLength, cosine, heldOut.MinCosine, context.HeldOutData, notes)
+        {
+            TunedSha256 = Convert.ToHexStringLower(SHA256.HashData(tuned)),
+        };
     }
 
     // The recipe's passes, then each candidate on exactly the layers assigned to it.
@@ -163,7 +166,9 @@ public static class Tuner
         for (int t = 0; t < context.Candidates.Count; t++)
         {
             var layers = table.Layers.Where(l => assignment[l] == t).ToList();
-            if (layers.Count > 0) entries.Add(new RecipePass(ModelVariants.Narrow(context.Candidates[t], layers)));
+            // A combined treatment is one entry per pass, each on exactly these layers, in the treatment's order.
+            if (layers.Count > 0)
+                foreach (var step in context.Candidates[t].Steps) entries.Add(new RecipePass(ModelVariants.Narrow(step, layers)));
         }
         tuned = new Recipe.Recipe
         {
@@ -171,6 +176,7 @@ public static class Tuner
             Output = recipe.Output,
             Opset = recipe.Opset,
             Inputs = recipe.Inputs,
+            InputValues = recipe.InputValues,
             Verify = recipe.Verify,
             Calibration = recipe.Calibration,
             Evaluation = recipe.Evaluation,

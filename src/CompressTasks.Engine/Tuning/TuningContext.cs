@@ -12,7 +12,7 @@ namespace CompressTasks.Engine.Tuning;
 /// </summary>
 internal sealed class TuningContext
 {
-    private TuningContext(Recipe.Recipe recipe, string modelPath, byte[] baseModel, IReadOnlyList<RecipePass> candidates, RuntimeOptions runtime, ComparisonOptions heldOutOptions,
+    private TuningContext(Recipe.Recipe recipe, string modelPath, byte[] baseModel, IReadOnlyList<TuneCandidate> candidates, RuntimeOptions runtime, ComparisonOptions heldOutOptions,
         TeacherRecording tuning, TeacherRecording heldOut, string tuningData, string heldOutData, Action<string>? progress)
     {
         Recipe = recipe;
@@ -35,7 +35,7 @@ internal sealed class TuningContext
 
     public byte[] BaseModel { get; }
 
-    public IReadOnlyList<RecipePass> Candidates { get; }
+    public IReadOnlyList<TuneCandidate> Candidates { get; }
 
     public RuntimeOptions Runtime { get; }
 
@@ -57,15 +57,16 @@ internal sealed class TuningContext
     /// </summary>
     private const int TuningRows = 64, HeldOutRows = 1000, GeneratedSamples = 4;
 
-    public static TuningContext Create(string modelPath, Recipe.Recipe recipe, IReadOnlyList<RecipePass> candidates, Action<string>? progress)
+    public static TuningContext Create(string modelPath, Recipe.Recipe recipe, IReadOnlyList<TuneCandidate> candidates, Action<string>? progress)
     {
         var original = File.ReadAllBytes(modelPath);
         var baseModel = ModelVariants.Apply(original, PipelineSteps.For(recipe), modelPath, recipe);
         // One thread unless the recipe says otherwise: the same inputs must give the same measurements, and so the same recipe.
         var runtime = new RuntimeOptions { IntraOpThreads = recipe.Verify?.Threads is > 0 and var threads ? threads : 1 };
-        var pinned = recipe.Inputs.ToDictionary(kv => kv.Key, kv => kv.Value.Select(d => (long)d).ToArray());
+        var pinned = PinnedInputs.Shapes(recipe);
         using var teacher = ModelSession.Open(modelPath, runtime);
-        var tuningOptions = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, Samples = GeneratedSamples };
+        var values = PinnedInputs.Values(recipe, teacher.Inputs, modelPath);
+        var tuningOptions = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, PinnedValues = values, Samples = GeneratedSamples };
         string tuningData = "generated inputs";
         if (recipe.Calibration is { } calibration)
         {
@@ -73,7 +74,7 @@ internal sealed class TuningContext
             tuningData = calibration.Written;
         }
         // Held out: the evaluation data, or inputs the tuning never saw (another seed).
-        var heldOutOptions = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, Samples = GeneratedSamples, Seed = 7_000_001 };
+        var heldOutOptions = new ComparisonOptions { Runtime = runtime, PinnedShapes = pinned, PinnedValues = values, Samples = GeneratedSamples, Seed = 7_000_001 };
         string heldOutData = "generated inputs (another seed)";
         if (recipe.Evaluation is { } evaluation)
         {

@@ -82,6 +82,12 @@ public static class DiagnosticCodes
     /// <summary>A <c>layers:</c> pattern matches no node or weight name of the model.</summary>
     public const string RecipeLayerMatchesNothing = "CT1014";
 
+    /// <summary>A value pinned under <c>inputs:</c> does not fit the model's input (element type, range or element count).</summary>
+    public const string RecipeInputValueMismatch = "CT1020";
+
+    /// <summary>An <c>inputs:</c> entry that pins values names no input of the model.</summary>
+    public const string RecipeInputNotInModel = "CT1021";
+
     /// <summary>A pass left the graph invalid: a bug in CompressTasks, reported rather than written out.</summary>
     public const string PassBrokeGraph = "CT2001";
 
@@ -96,6 +102,15 @@ public static class DiagnosticCodes
 
     /// <summary>Warning: the compressed model is within the accuracy budget but close to a limit.</summary>
     public const string BudgetNearMiss = "CT3004";
+
+    /// <summary>
+    /// Warning: an output's cosine (or SNR) breaks the budget while its largest error is at float rounding noise
+    /// relative to the output's scale (outputs near zero); the budget is judged by the absolute error instead.
+    /// </summary>
+    public const string NearZeroOutput = "CT3020";
+
+    /// <summary>Warning: the recipe asked for an execution provider (CUDA) that is not available; verification ran on CPU.</summary>
+    public const string ExecutionProviderFallback = "CT3021";
 
     /// <summary>The command line or a response file for <c>compress</c> is invalid.</summary>
     public const string ToolUsage = "CT9001";

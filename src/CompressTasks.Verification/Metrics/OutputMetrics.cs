@@ -18,6 +18,9 @@ public sealed record OutputMetrics(
     double? Top1Agreement,
     double? Top5Agreement)
 {
+    /// <summary>max |t|: the teacher output's peak magnitude, the scale float rounding noise is judged against.</summary>
+    public double TeacherPeak { get; init; }
+
     /// <summary>
     /// Computes the metrics over flattened outputs. Sums are accumulated in double: outputs are small next to
     /// weights, and a cosine of 0.99999 needs the precision. <paramref name="classes"/> &gt; 1 enables top-k agreement.
@@ -26,12 +29,13 @@ public sealed record OutputMetrics(
     {
         if (teacher.Length != student.Length)
             throw new ArgumentException($"output '{output}' has {teacher.Length} elements in the original and {student.Length} in the compressed model");
-        double maxAbs = 0, sumAbs = 0, dot = 0, tt = 0, ss = 0, dd = 0;
+        double maxAbs = 0, sumAbs = 0, dot = 0, tt = 0, ss = 0, dd = 0, peak = 0;
         for (int i = 0; i < teacher.Length; i++)
         {
             double t = teacher[i], s = student[i], d = s - t;
             double ad = Math.Abs(d);
             if (ad > maxAbs || double.IsNaN(ad)) maxAbs = ad;
+            if (Math.Abs(t) > peak) peak = Math.Abs(t);
             sumAbs += ad;
             dot += t * s;
             tt += t * t;
@@ -57,7 +61,7 @@ public sealed record OutputMetrics(
             top1 = (double)agree1 / rows;
             top5 = (double)agree5 / rows;
         }
-        return new OutputMetrics(output, maxAbs, sumAbs / n, relative, cosine, snr, top1, top5);
+        return new OutputMetrics(output, maxAbs, sumAbs / n, relative, cosine, snr, top1, top5) { TeacherPeak = peak };
     }
 
     /// <summary>Index of the largest value (first on ties).</summary>

@@ -42,6 +42,9 @@ public sealed record VerificationSummary(
 
     /// <summary>ONNX Runtime intra-op threads; 0 when ONNX Runtime decided.</summary>
     public int Threads { get; init; }
+
+    /// <summary>Warnings about the verification itself, each <c>CTxxxx: message</c> (CT3020 outputs at float noise, CT3021 provider fallback).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>

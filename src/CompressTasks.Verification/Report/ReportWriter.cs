@@ -58,6 +58,7 @@ public static partial class ReportWriter
                 s.Append(CultureInfo.InvariantCulture, $"| {o.Output} | {o.Cosine:0.000000} | {o.MaxAbsError:G4} | {o.MeanAbsError:G4} | {o.RelativeError:G4} | {o.SnrDb:0.0} | {(o.Top1Agreement is { } t ? $"{100 * t:0.0}%" : "—")} |\n");
             foreach (var violation in v.BudgetViolations) s.Append(CultureInfo.InvariantCulture, $"\n**Budget broken:** {violation}\n");
             if (v.FirstDivergence is { } d) s.Append(CultureInfo.InvariantCulture, $"\n**Where:** {d}\n");
+            foreach (var warning in v.Warnings) s.Append(CultureInfo.InvariantCulture, $"\n**Note:** {warning}\n");
         }
         if (v.OriginalLatency is { } a && v.CompressedLatency is { } b)
             s.Append(CultureInfo.InvariantCulture, $"\nLatency (median / p90 of {a.Runs} runs): {a.MedianMs:0.00} / {a.P90Ms:0.00} ms → {b.MedianMs:0.00} / {b.P90Ms:0.00} ms\n");
@@ -124,6 +125,8 @@ public static partial class ReportWriter
                 s.Append("<p><strong>Budget broken:</strong> ").Append(WebUtility.HtmlEncode(violation)).Append("</p>\n");
             if (r.Verification.FirstDivergence is { } d)
                 s.Append("<p id=\"first-divergence\"><strong>Where:</strong> ").Append(WebUtility.HtmlEncode(d.ToString())).Append("</p>\n");
+            foreach (var warning in r.Verification.Warnings)
+                s.Append("<p class=\"note\"><strong>Note:</strong> ").Append(WebUtility.HtmlEncode(warning)).Append("</p>\n");
         }
         else s.Append("<p>Verification was turned off in the recipe.</p>\n");
         if (r.Verification.OriginalLatency is { } a && r.Verification.CompressedLatency is { } b)

@@ -46,6 +46,22 @@ public sealed class RunCommandTests
         Assert.IsFalse(File.Exists(Path.Combine(_dir, "out", "bad.onnx")));
     }
 
+    // No GPU and no CUDA build of ONNX Runtime here: asking for CUDA runs on CPU, and the build log says so with its own code.
+    [TestMethod]
+    public void WhenTheRecipeAsksForCudaAndItIsMissing_Run_WarnsCT3021AndTheReportNamesCpu()
+    {
+        string model = Path.Combine(_dir, "relu.onnx"), recipe = Path.Combine(_dir, "compression.yaml");
+        WriteRelu(model);
+        File.WriteAllText(recipe, "passes:\n  - eliminate-dead\nverify:\n  execution-provider: cuda\n");
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+
+        int code = RunCommand.Run([model, "--recipe", recipe, "-o", Path.Combine(_dir, "out", "relu.onnx")], stdout, stderr);
+
+        Assert.AreEqual(0, code, stderr.ToString());
+        StringAssert.StartsWith(stderr.ToString(), recipe + ": warning CT3021: execution-provider: cuda was asked for");
+        StringAssert.Contains(File.ReadAllText(Path.Combine(_dir, "out", "relu.onnx.report.md")), "execution provider cpu");
+    }
+
     [TestMethod]
     [DataRow("not json", DisplayName = "not JSON")]
     [DataRow("""{"output":"x.onnx"}""", DisplayName = "no model")]

@@ -109,20 +109,30 @@ public sealed class TunerTests
     }
 
     // silero-vad's convolutions sit inside the two branches of an If (16 kHz and 8 kHz), reading weights of the main
-    // graph (outer scope) and of the branches: they are layers like any other.
+    // graph (outer scope) and of the branches: they are layers like any other. Its `sr` input picks the branch
+    // (Equal(sr, 16000)); pinned to 8000 and 16000 in turn, the samples run both, so each branch's layers get measured
+    // drifts (with random sr, one branch never ran and its layers read cosine 1 whatever was done to them).
     [TestMethod]
-    public void WhenWeightsAreReadInsideIfBranches_TheyAreTunedToo()
+    public void WhenWeightsAreReadInsideIfBranches_TheyAreTunedToo_AndPinnedSrValuesExerciseBothBranches()
     {
         var model = TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx");
-        var recipe = Write("compression.yaml", "extends: optimize\ninputs:\n  input: [1, 512]\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n" +
+        var recipe = Write("compression.yaml", "extends: optimize\ninputs:\n  input: [1, 512]\n  sr: { values: [8000, 16000] }\n  h: [2, 1, 64]\n  c: [2, 1, 64]\n" +
             "verify:\n  min-cosine: 0.999\nauto:\n  candidates:\n    - quantize-weights-int8: { min-elements: 256 }\n");
         var result = Tuner.Tune(model, recipe, new TuneOptions());
 
         var graph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(model)).Graph;
         var readInMain = graph.Node.SelectMany(n => n.Input).ToHashSet();
-        var readInBranches = graph.Node.SelectMany(n => n.Attribute).Where(a => a.G is not null).SelectMany(a => a.G.Node).SelectMany(n => n.Input).ToHashSet();
-        var branchLayers = result.Table.Layers.Where(l => readInBranches.Contains(l) && !readInMain.Contains(l)).ToList();
+        var branches = graph.Node.Single(n => n.OpType == "If").Attribute.ToDictionary(a => a.Name, a => a.G.Node.SelectMany(n => n.Input).ToHashSet());
+        var branchLayers = result.Table.Layers.Where(l => branches.Values.Any(b => b.Contains(l)) && !readInMain.Contains(l)).ToList();
         Assert.IsNotEmpty(branchLayers, "the sensitivity table reaches the layers inside the If branches");
+        foreach (var (branch, reads) in branches)
+        {
+            // Layers read by this branch alone: quantizing one moves the outputs only when samples take this branch.
+            var own = result.Table.Cells.Where(c => reads.Contains(c.Layer) && !branches.Where(b => b.Key != branch).Any(b => b.Value.Contains(c.Layer))).ToList();
+            Assert.IsNotEmpty(own, $"{branch} reads layers of its own");
+            Assert.IsTrue(own.Any(c => c.Cosine < 1), $"{branch}'s layers have measured drifts: {string.Join(", ", own.Select(c => $"{c.Layer} {c.Cosine:R}"))}");
+            TestContext.WriteLine($"{branch}: {own.Count} layer(s) of its own, lowest cosine alone {own.Min(c => c.Cosine):F6}");
+        }
         Assert.IsTrue(result.Assignment.Any(a => a.Value >= 0 && branchLayers.Contains(a.Key)), "and the search compresses some of them");
         Assert.IsLessThan(result.Table.BaseBytes, result.TunedBytes);
         Assert.IsGreaterThanOrEqualTo(0.999, result.HeldOutCosine);
@@ -134,6 +144,38 @@ public sealed class TunerTests
     {
         var e = Assert.ThrowsExactly<CompressTasksException>(() => Tuner.Tune(OutlierModel(), Write("compression.yaml", "passes:\n  - eliminate-identity\n"), new TuneOptions()));
         Assert.AreEqual(DiagnosticCodes.RecipeInvalidStructure, e.Code);
+    }
+
+    // A combined candidate on mnist-mlp: prune a quarter of a layer's weights, then 4 bits; the search treats it as one
+    // treatment next to int8. The table (printed) measures it on every layer; the resolved recipe writes each layer that
+    // took it as an entry per pass, and building that recipe gives the very bytes the search measured.
+    [TestMethod]
+    public void WhenACandidateCombinesPasses_ItIsOneTreatment_AndTheResolvedRecipeRebuildsTheSameBytes()
+    {
+        var data = Path.GetDirectoryName(TestPaths.SharedModel("mnist-mlp/data/calib_images.npy"));
+        var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var recipe = Write("auto.yaml", $"extends: optimize\ncalibration: {data}/calib_images.npy\nevaluation: {data}/test_images.npy\nlabels: {data}/test_labels.npy\n" +
+            "verify:\n  min-cosine: 0.9995\n  max-top1-drop: 0.5%\nauto:\n  candidates:\n    - quantize-weights-int8\n    - [{ prune-magnitude: { sparsity: 0.25 } }, quantize-int4]\n");
+        var result = Tuner.Tune(model, recipe, new TuneOptions());
+
+        const int Combined = 1;
+        Assert.AreEqual("prune-magnitude { sparsity: 0.25 } then quantize-int4", result.Table.Treatments[Combined]);
+        foreach (var layer in result.Table.Layers)
+            TestContext.WriteLine($"{layer,-24} " + string.Join("; ", Enumerable.Range(0, result.Table.Treatments.Count)
+                .Select(t => result.Table.Find(layer, t) is { } c ? $"{result.Table.Treatments[t]}: {c.BytesSaved:N0} bytes saved, cosine {c.Cosine:F6}" : $"{result.Table.Treatments[t]}: -"))
+                + $" → {(result.Assignment[layer] < 0 ? "as is" : result.Table.Treatments[result.Assignment[layer]])}");
+        TestContext.WriteLine(result.TunedRecipeText);
+        Assert.IsTrue(result.Table.Layers.All(l => result.Table.Find(l, Combined) is not null), "the combined treatment is measured on every layer");
+        var took = result.Assignment.Where(a => a.Value == Combined).Select(a => a.Key).ToList();
+        Assert.IsNotEmpty(took, "some layer takes prune-then-int4: it saves the most of the two");
+        var tuned = new Recipe.RecipeLoader(Passes.PassRegistry.Catalog).Parse(result.TunedRecipeText, Path.Combine(_dir, "tuned.yaml")).GetRecipeOrThrow();
+        foreach (var pass in new[] { "prune-magnitude", "quantize-int4" })
+            CollectionAssert.AreEquivalent(took, tuned.Passes.Single(p => p.Name == pass).Arguments.GetStringList("include").ToList(), $"{pass} runs on exactly the layers that took the combined treatment");
+        Assert.IsLessThan(tuned.Passes.ToList().FindIndex(p => p.Name == "quantize-int4"), tuned.Passes.ToList().FindIndex(p => p.Name == "prune-magnitude"), "prune first");
+
+        var output = Path.Combine(_dir, "rebuilt.onnx");
+        Compressor.Run(new CompressionRequest(model, Write("tuned.yaml", result.TunedRecipeText), output, _dir) { Verify = false });
+        Assert.AreEqual(result.TunedSha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(output))), "the resolved recipe rebuilds the tuned model byte for byte");
     }
 
     // mnist-mlp (labelled): the auto recipe builds, meets its budget on the held-out digits, writes its resolved recipe
