@@ -31,7 +31,7 @@ public sealed class QuantizationRealModelsTests
     [DynamicData(nameof(Cases))]
     public void WhenQuantized_ResultRunsInOrtAndCheckerAccepts(string name, string pass)
     {
-        var path = name == "resnet18" ? TestPaths.ResNet18 : TestPaths.SharedModel(name);
+        var path = RealModelsTests.PathOf(name);
         using var model = OnnxModel.Load(path);
         var original = File.ReadAllBytes(path);
         PassManager.Run(model, [.. Optimize.Select(n => new PassStep(PassRegistry.Get(n), new PassArguments(PassRegistry.Get(n).Descriptor)))], rounds: 4);
