@@ -68,11 +68,13 @@ public sealed class RealModelsTests
         try
         {
             model.Save(output);
-            TestContext.WriteLine($"{name}: {nodesBefore} → {nodesAfter} nodes (ORT basic: {OrtBasicNodes(path)}), {new FileInfo(path).Length:N0} → {new FileInfo(output).Length:N0} bytes; "
+            int ortBasic = OrtBasicNodes(path);
+            TestContext.WriteLine($"{name}: {nodesBefore} → {nodesAfter} nodes (ORT basic: {ortBasic}), {new FileInfo(path).Length:N0} → {new FileInfo(output).Length:N0} bytes; "
                 + string.Join(", ", runs.Where(r => r.Result.Rewritten > 0).Select(r => $"{r.Name} ×{r.Result.Rewritten}")));
             foreach (var run in runs)
                 foreach (var note in run.Result.Notes.Take(3)) TestContext.WriteLine($"  {run.Name}: {note}");
             Assert.IsTrue(nodesAfter <= nodesBefore);
+            Assert.IsTrue(nodesAfter <= ortBasic, $"{name}: {nodesAfter} nodes after optimize, ORT's basic level reaches {ortBasic}");
             // The checker must accept what we write whenever it accepts the original (ResNet-18's CNTK export is
             // rejected as it comes: IR 3 wants every initializer declared as a graph input, and CNTK did not).
             const string check = "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1])); print('ok')";
