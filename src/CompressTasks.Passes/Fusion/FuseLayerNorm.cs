@@ -111,19 +111,15 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
         return normalized.Count == axes.Length ? normalized.Count : -1;
     }
 
-    // x's last k dims when they are numbers: from the static shape, or the declared shape (leading dims may be symbolic).
+    // x's last k dims when they are numbers: from the static shape, or named-dim shapes (leading dims may be symbolic).
     private static long[]? TrailingDims(Graph graph, string x, int k)
     {
         if (StaticShapes.Of(graph, x) is { } shape) return shape.Length >= k ? shape[^k..] : null;
-        var dims = graph.GetValue(x).Info?.Type?.TensorType?.Shape?.Dim;
-        if (dims is null || dims.Count < k) return null;
+        if (SymbolicShapes.Of(graph, x) is not { } dims || dims.Length < k) return null;
         var result = new long[k];
         for (int i = 0; i < k; i++)
-        {
-            var dim = dims[dims.Count - k + i];
-            if (dim.ValueCase != Model.Onnx.TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue) return null;
-            result[i] = dim.DimValue;
-        }
+            if (!long.TryParse(dims[dims.Length - k + i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out result[i]))
+                return null;
         return result;
     }
 

@@ -43,7 +43,7 @@ public sealed class FuseSkipLayerNorm : PatternPass<FuseSkipLayerNorm.Found>
             return Skip(result, $"{where}: SkipLayerNormalization exists only in ONNX Runtime's com.microsoft domain (asked for standard)");
         if (norm.Outputs.Skip(1).Any(o => o.Length > 0 && (graph.UseCount(o) > 0 || graph.MustKeepName(o))))
             return Skip(result, $"{where}: the LayerNormalization's Mean/InvStdDev outputs are used");
-        int? rank = Ranks.Of(graph, add.Outputs[0]);
+        int? rank = Ranks.Of(graph, add.Outputs[0]) ?? SymbolicShapes.Of(graph, add.Outputs[0])?.Length;
         long axis = norm.GetInt("axis", -1);
         if (rank != 3 || axis is not (-1 or 2)) return Skip(result, $"{where}: not a rank-3 input normalized over its last axis");
 
