@@ -4,11 +4,18 @@ namespace CompressTasks.Graphs;
 public sealed partial class Graph
 {
     /// <summary>
-    /// Removes nodes none of whose outputs is read (at any depth) or returned, then initializers nobody reads,
-    /// repeating until nothing changes, in this graph and every subgraph. Graph inputs stay (they are the
-    /// model's interface), and so do initializers that are also graph inputs. Returns how many nodes and
-    /// initializers went. ONNX operators have no side effects, so an unread node is dead.
+    /// Removes nodes none of whose outputs is read (at any depth) or returned, then initializers nobody reads, then
+    /// value_info entries for names no longer defined, in this graph and every subgraph. Returns how many nodes and
+    /// initializers went. ONNX operators have no side effects, so an unread node is dead. This is the one
+    /// implementation of dead-code removal: the <c>eliminate-dead</c> pass calls it.
     /// </summary>
+    /// <remarks>
+    /// Graph inputs are the model's interface and stay. An initializer that is also listed as a graph input is
+    /// decided by the IR version: from IR 4 on, the listing is deliberate (an input with a default value the caller
+    /// may override), so it stays even when unread; before IR 4 every initializer had to be listed as an input, so
+    /// the listing says nothing about the interface (ONNX Runtime does not offer such names as inputs) and an unread
+    /// one goes together with its input entry.
+    /// </remarks>
     public (int Nodes, int Initializers) Cleanup()
     {
         int nodes = 0, initializers = 0;
@@ -33,13 +40,19 @@ public sealed partial class Graph
         }
         RemoveNodes(dead);
         nodes += dead.Count;
+        bool inputsAreInterface = Model.Proto.IrVersion >= 4;
         for (int i = Proto.Initializer.Count - 1; i >= 0; i--)
         {
             var name = Proto.Initializer[i].Name;
-            if (UseCount(name) > 0 || MustKeepName(name) || IsGraphInput(name)) continue;
+            if (UseCount(name) > 0 || MustKeepName(name)) continue;
+            int input = IndexOf(Proto.Input, name);
+            if (input >= 0 && inputsAreInterface) continue;
             RemoveInitializer(name);
+            if (input >= 0) Proto.Input.RemoveAt(input);
             initializers++;
         }
+        for (int i = Proto.ValueInfo.Count - 1; i >= 0; i--)
+            if (!DefinesLocally(Proto.ValueInfo[i].Name)) Proto.ValueInfo.RemoveAt(i);
         return (nodes, initializers);
     }
 

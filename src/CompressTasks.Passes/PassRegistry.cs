@@ -39,6 +39,8 @@ public static class PassRegistry
         new PruneMagnitude(),
         new ClipWeights(),
         new PruneChannels(),
+        new FuseSkipLayerNorm(),
+        new FuseConvActivation(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

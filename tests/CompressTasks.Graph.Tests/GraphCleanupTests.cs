@@ -52,4 +52,23 @@ public sealed class GraphCleanupTests
         Assert.AreEqual((1, 0), g.Cleanup());
         Assert.AreEqual("Neg", g.Nodes[0].Subgraphs[0].Nodes.Single().OpType);
     }
+
+    // An unread initializer listed as a graph input: an overridable default from IR 4 on (part of the interface,
+    // kept); before IR 4 every initializer had to be listed, so the listing is no interface and both go.
+    [TestMethod]
+    [DataRow(3L, false)]
+    [DataRow(8L, true)]
+    public void AnUnreadInitializerThatIsAlsoAnInput_StaysFromIr4AndGoesBefore(long irVersion, bool kept)
+    {
+        var main = GraphOf("main", ["x"], ["y"], Node("Relu", ["x"], ["y"]));
+        main.Input.Add(Info("default", dims: 1));
+        main.Initializer.Add(Floats("default", [1], 1));
+        main.ValueInfo.Add(Info("gone", dims: 1));
+        var g = Graph.Open(ModelOf(main, irVersion: irVersion));
+        Assert.AreEqual((0, kept ? 0 : 1), g.Cleanup());
+        Assert.AreEqual(kept, g.Initializers.Any(t => t.Name == "default"));
+        CollectionAssert.AreEqual(kept ? new[] { "x", "default" } : ["x"], g.Inputs.Select(i => i.Name).ToArray());
+        Assert.IsEmpty(g.Proto.ValueInfo, "value_info of a name nothing defines goes");
+        Assert.IsEmpty(GraphValidator.Validate(g));
+    }
 }

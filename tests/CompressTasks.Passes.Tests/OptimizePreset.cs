@@ -3,13 +3,13 @@ using CompressTasks.Recipe;
 
 namespace CompressTasks.Passes.Tests;
 
-/// <summary>The shipped <c>optimize</c> preset as pass steps, read from the preset itself so tests run what users run.</summary>
+/// <summary>A shipped preset (<c>optimize</c> unless named) as pass steps, read from the preset itself so tests run what users run.</summary>
 internal static class OptimizePreset
 {
-    public static IReadOnlyList<PassStep> Steps()
+    public static IReadOnlyList<PassStep> Steps(string preset = "optimize")
     {
         var recipe = new RecipeLoader(PassRegistry.Catalog)
-            .Parse("extends: optimize\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+            .Parse($"extends: {preset}\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
         return recipe.Passes.Select(p => new PassStep(PassRegistry.Get(p.Name), p.Arguments)).ToList();
     }
 }

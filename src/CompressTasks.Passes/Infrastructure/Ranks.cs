@@ -7,7 +7,7 @@ namespace CompressTasks.Passes.Infrastructure;
 /// The rank of a value when it can be known without full shape inference: declared shapes (graph inputs,
 /// outputs, value_info), constants, and ops whose output rank follows from their inputs' ranks or constant
 /// operands (elementwise and broadcasting ops, Conv and pooling, Reshape with a constant shape, Transpose, Flatten,
-/// Squeeze/Unsqueeze with known axes, Gemm, MatMul of matrices), even when the dims themselves are symbolic.
+/// Squeeze/Unsqueeze with known axes, Gemm, MatMul, Gather, Slice, reductions that keep dims), even when the dims themselves are symbolic.
 /// </summary>
 public static class Ranks
 {
@@ -40,7 +40,12 @@ public static class Ranks
         if (producer is null || !Graph.IsDefaultDomain(producer.Domain)) return null;
         if (producer.OpType == "Gemm") return 2;
         if (SameRankAsInput.Contains(producer.OpType) && producer.Outputs[0] == name) return Of(graph, producer.Inputs[0], depth + 1, memo);
-        if (producer.OpType is "MatMul" && Of(graph, producer.Inputs[0], depth + 1, memo) == 2 && Of(graph, producer.Inputs[1], depth + 1, memo) == 2) return 2;
+        if (producer.OpType is "MatMul")
+        {
+            // numpy matmul: a 1-D operand loses its dim, the rest broadcast over the leading (batch) dims.
+            if (Of(graph, producer.Inputs[0], depth + 1, memo) is not { } a || Of(graph, producer.Inputs[1], depth + 1, memo) is not { } b || a == 0 || b == 0) return null;
+            return a == 1 && b == 1 ? 0 : a == 1 ? b - 1 : b == 1 ? a - 1 : Math.Max(a, b);
+        }
         if (producer.Outputs[0] != name) return null;
         switch (producer.OpType)
         {
@@ -54,6 +59,12 @@ public static class Ranks
                 return r + axes.Length;
             case "Squeeze" when StaticShapes.Axes(producer) is { Length: > 0 } axes && Of(graph, producer.Inputs[0], depth + 1, memo) is { } r:
                 return r - axes.Length;
+            case "Slice":
+                return Of(graph, producer.Inputs[0], depth + 1, memo);
+            case "Gather" when Of(graph, producer.Inputs[0], depth + 1, memo) is { } data && Of(graph, producer.Inputs[1], depth + 1, memo) is { } indices:
+                return data + indices - 1;
+            case "ReduceMean" or "ReduceSum" or "ReduceMax" or "ReduceMin" or "ReduceProd" when producer.GetInt("keepdims", 1) == 1:
+                return Of(graph, producer.Inputs[0], depth + 1, memo);
         }
         if (Broadcasting.Contains(producer.OpType))
         {

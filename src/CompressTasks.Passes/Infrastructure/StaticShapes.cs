@@ -54,7 +54,7 @@ public sealed class StaticShapes
             return (int)TensorProto.Types.DataType.Bool;
         if (node.OpType == "Where" && node.Inputs.Count == 3) return ElementType(graph, node.Inputs[1], depth + 1);
         if (SameShape.Contains(node.OpType) || Broadcasting.Contains(node.OpType) || node.OpType is "Transpose" or "Reshape" or "Flatten"
-            or "Squeeze" or "Unsqueeze" or "Expand" or "Concat" or "Slice" or "Pad" or "Gemm" or "MatMul" or "Conv" or "MaxPool" or "AveragePool")
+            or "Squeeze" or "Unsqueeze" or "Expand" or "Concat" or "Slice" or "Pad" or "Gemm" or "MatMul" or "Conv" or "MaxPool" or "AveragePool" or "Gather")
             return ElementType(graph, node.Inputs[0], depth + 1);
         return null;
     }

@@ -57,4 +57,19 @@ public sealed class EliminateDeadTests
         Assert.AreEqual(1, model.Proto.Graph.Initializer.Count);
         Assert.AreEqual(2, model.Proto.Graph.Input.Count);
     }
+
+    // Before IR 4 every initializer is listed as an input too; an unread one is no interface and goes with its entry.
+    [TestMethod]
+    public void WhenInitializerIsAlsoAGraphInputBeforeIr4_BothGo()
+    {
+        var m = new TestModels(8, irVersion: 3).Input("x", 2, 3).Input("default", 5).Output("z", 2, 3);
+        m.Weight("default", [5], 2);
+        m.Node("Relu", ["x"], ["z"]);
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        Assert.AreEqual(1, PassHarness.Run(model, Pass).Rewritten);
+        Assert.AreEqual(0, model.Proto.Graph.Initializer.Count);
+        Assert.AreEqual("x", model.Proto.Graph.Input.Single().Name);
+        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model));
+    }
 }

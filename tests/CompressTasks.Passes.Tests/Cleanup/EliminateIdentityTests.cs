@@ -198,4 +198,41 @@ public sealed class EliminateIdentityTests
         Assert.AreEqual("z", model.Proto.Graph.Node.Single().Output[0]);
         PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model));
     }
+
+    [TestMethod]
+    [DataRow("Add", false, 0f, new long[0])]
+    [DataRow("Add", true, 0f, new long[] { 1, 1 })]
+    [DataRow("Sub", false, 0f, new long[] { 1 })]
+    [DataRow("Mul", true, 1f, new long[0])]
+    [DataRow("Div", false, 1f, new long[] { 1, 1, 1 })]
+    public void WhenArithmeticAppliesItsNeutralConstant_TheNodeIsRemoved(string op, bool constantFirst, float neutral, long[] constantShape)
+    {
+        var m = new TestModels().Input("x", 2, 3, 4).Output("z", 2, 3, 4);
+        m.Graph.Initializer.Add(Tensor("n", constantShape, [neutral]));
+        m.Node("Relu", ["x"], ["a"]).Node(op, constantFirst ? ["n", "a"] : ["a", "n"], ["b"]).Node("Neg", ["b"], ["z"]);
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        Assert.AreEqual(1, PassHarness.Run(model, Pass).Rewritten);
+        CollectionAssert.AreEqual(new[] { "Relu", "Neg" }, model.Proto.Graph.Node.Select(n => n.OpType).ToArray());
+        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model));
+    }
+
+    // Each would change the value or the shape: a non-neutral value, 0 − x, a constant that broadcasts x up, a
+    // constant of higher rank than x.
+    [TestMethod]
+    [DataRow("Add", false, 0.5f, new long[0])]
+    [DataRow("Sub", true, 0f, new long[0])]
+    [DataRow("Div", true, 1f, new long[0])]
+    [DataRow("Add", false, 0f, new long[] { 2, 1, 1 })]
+    [DataRow("Mul", false, 1f, new long[] { 1, 1, 1, 1 })]
+    public void WhenTheConstantIsNotNeutralOrBroadcasts_TheNodeStays(string op, bool constantFirst, float value, long[] constantShape)
+    {
+        var m = new TestModels().Input("x", 2, 3, 4);
+        m.Graph.Initializer.Add(Tensor("n", constantShape, Enumerable.Repeat(value, (int)constantShape.Aggregate(1L, (a, d) => a * d)).ToArray()));
+        m.Node("Relu", ["x"], ["a"]).Node(op, constantFirst ? ["n", "a"] : ["a", "n"], ["z"]);
+        m.Graph.Output.Add(new Model.Onnx.ValueInfoProto { Name = "z", Type = new() { TensorType = new() { ElemType = 1 } } });
+        using var model = m.Build();
+        Assert.AreEqual(0, PassHarness.Run(model, Pass).Rewritten);
+        Assert.AreEqual(2, model.Proto.Graph.Node.Count);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using CompressTasks.Passes.Fusion;
+using CompressTasks.Passes.Infrastructure;
 using Google.Protobuf;
 using static CompressTasks.Passes.Tests.TestModels;
 
@@ -47,6 +48,21 @@ public sealed class FuseLayerNormTests
         Console.WriteLine($"opset {opset}, {square}, {shift}: {string.Join(", ", ops)}");
         Assert.AreEqual(1, result.Rewritten);
         CollectionAssert.AreEqual(shift == "bias" ? new[] { "Relu", "LayerNormalization", "Neg" } : ["Relu", "LayerNormalization", "Add", "Neg"], ops);
+        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model));
+    }
+
+    // ONNX Runtime's contrib LayerNormalization (ONNX domain, versions 1–16) runs below opset 17; the opset stays.
+    [TestMethod]
+    [DataRow(13L)]
+    [DataRow(11L)]
+    public void WhenOnnxRuntimeIsTheTargetBelowOpset17_ItsContribLayerNormIsUsed(long opset)
+    {
+        using var model = Decomposed(opset).Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass, new PassArguments(Pass.Descriptor, [new("domain", "com.microsoft")]));
+        Assert.AreEqual(1, result.Rewritten);
+        CollectionAssert.AreEqual(new[] { "Relu", "LayerNormalization", "Neg" }, model.Proto.Graph.Node.Select(n => n.OpType).ToArray());
+        Assert.AreEqual(opset, model.Proto.OpsetImport.Single(o => o.Domain == "").Version);
         PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model));
     }
 

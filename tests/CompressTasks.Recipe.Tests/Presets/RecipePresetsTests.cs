@@ -7,7 +7,7 @@ public sealed class RecipePresetsTests
 {
     [TestMethod]
     public void Names_ListTheEmbeddedPresets() =>
-        CollectionAssert.AreEqual(new[] { "deep-compression", "fp16", "int4", "int8", "int8-static", "optimize" }, RecipePresets.Names.ToArray());
+        CollectionAssert.AreEqual(new[] { "deep-compression", "fp16", "int4", "int8", "int8-static", "optimize", "optimize-ort" }, RecipePresets.Names.ToArray());
 
     [TestMethod]
     public void EveryPreset_LoadsAgainstTheRealPassRegistry()
@@ -120,6 +120,19 @@ public sealed class RecipePresetsTests
             recipe.Passes.Select(p => p.Name).ToArray());
         var prune = recipe.Passes[^2].Arguments;
         Assert.AreEqual((0.5, "global", "dense", true), (prune.GetDouble("sparsity"), prune.GetString("scope"), prune.GetString("storage"), prune.GetBool("keep-last")));
+    }
+
+    [TestMethod]
+    public void OptimizeOrt_IsOptimizeWithTheComMicrosoftFusionsAsked()
+    {
+        var recipe = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog)
+            .Parse("extends: optimize-ort\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
+
+        CollectionAssert.AreEqual(
+            (string[])[.. OptimizePasses(), "fuse-skip-layernorm", "fuse-conv-activation"],
+            recipe.Passes.Select(p => p.Name).ToArray());
+        foreach (var name in new[] { "fuse-layernorm", "fuse-gelu", "fuse-skip-layernorm", "fuse-conv-activation" })
+            Assert.AreEqual("com.microsoft", recipe.Passes.Single(p => p.Name == name).Arguments.GetString("domain"), name);
     }
 
     [TestMethod]
