@@ -207,12 +207,17 @@ public sealed class BuildIntegrationTests
     public void WhenLibraryIsPacked_PackageCarriesTheCompressedModels_RenamedByTheRecipe_WithTheCompressedDataFile_NotTheOriginals()
     {
         // A broad Pack glob makes the originals (and the original's .data) pack items too: none may reach the package.
-        string project = PackageFixture.CreateConsumer("PackedLib",
-            """<None Update="models/**" CopyToOutputDirectory="PreserveNewest" Pack="true" PackagePath="models/" />""", outputType: "Library");
+        // two.onnx: an explicit item's OutputName wins over its recipe's output:.
+        string project = PackageFixture.CreateConsumer("PackedLib", """
+            <None Update="models/**" CopyToOutputDirectory="PreserveNewest" Pack="true" PackagePath="models/" />
+            <OnnxModel Include="models/two.onnx" OutputName="two-item.onnx" />
+            """, outputType: "Library");
         string models = Path.Combine(project, "models");
         Directory.CreateDirectory(models);
         TinyModels.WriteRelu(Path.Combine(models, "relu.onnx"));
         File.WriteAllText(Path.Combine(models, "relu.compression.yaml"), "output: relu-small.onnx   # the name in bin and in the package\n" + TinyModels.Recipe);
+        TinyModels.WriteRelu(Path.Combine(models, "two.onnx"));
+        File.WriteAllText(Path.Combine(models, "two.compression.yaml"), "output: two-recipe.onnx\n" + TinyModels.Recipe);
         string ext = Path.Combine(models, "ext.onnx");
         // The original's data file also holds a weight nothing reads, which the recipe removes: the two data files differ.
         TinyModels.WriteMatMul(ext, new CompressTasks.Model.SaveOptions { ExternalData = CompressTasks.Model.ExternalDataPolicy.All, SizeThreshold = 0 }, deadWeight: true);
@@ -227,16 +232,16 @@ public sealed class BuildIntegrationTests
         Assert.IsLessThan(new FileInfo(ext + ".data").Length, new FileInfo(Path.Combine(compressed, "ext.onnx.data")).Length, "the dead weight is gone");
         // bin: the recipe's name; the original name is absent.
         string bin = Path.Combine(project, "bin", "Release", "net10.0");
-        CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data", "relu-small.onnx" },
+        CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data", "relu-small.onnx", "two-item.onnx" },
             Directory.GetFiles(bin, "*.onnx*", SearchOption.AllDirectories).Select(Path.GetFileName).ToArray(), log);
 
         string package = Directory.GetFiles(Path.Combine(project, "nupkgs"), "PackedLib.*.nupkg").Single();
         using var zip = System.IO.Compression.ZipFile.OpenRead(package);
         var modelEntries = zip.Entries.Where(e => e.FullName.EndsWith(".onnx", StringComparison.Ordinal) || e.FullName.EndsWith(".onnx.data", StringComparison.Ordinal))
             .ToDictionary(e => e.FullName);
-        CollectionAssert.AreEquivalent(new[] { "models/relu-small.onnx", "models/ext.onnx", "models/ext.onnx.data" }, modelEntries.Keys.ToArray(),
+        CollectionAssert.AreEquivalent(new[] { "models/relu-small.onnx", "models/ext.onnx", "models/ext.onnx.data", "models/two-item.onnx" }, modelEntries.Keys.ToArray(),
             string.Join("\n", zip.Entries.Select(e => e.FullName)));
-        foreach (var (entry, file) in new[] { ("models/relu-small.onnx", "relu-small.onnx"), ("models/ext.onnx", "ext.onnx"), ("models/ext.onnx.data", "ext.onnx.data") })
+        foreach (var (entry, file) in new[] { ("models/relu-small.onnx", "relu-small.onnx"), ("models/ext.onnx", "ext.onnx"), ("models/ext.onnx.data", "ext.onnx.data"), ("models/two-item.onnx", "two-item.onnx") })
         {
             using var stream = modelEntries[entry].Open();
             using var bytes = new MemoryStream();
@@ -295,6 +300,54 @@ public sealed class BuildIntegrationTests
         Assert.AreEqual(0, code, log);
         Assert.DoesNotContain($"Skipping target \"{CompressTarget}\"", log);
         StringAssert.Contains(StaticNotes(report), "with percentile");
+    }
+
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenPropertiesAreSet_TheyDisableCompression_SkipVerification_MoveReports_AndKeepTheCacheAcrossClean()
+    {
+        string project = PackageFixture.CreateConsumer("Props", """<None Update="net.onnx" CopyToOutputDirectory="PreserveNewest" />""");
+        string original = Path.Combine(project, "net.onnx");
+        // The recipe drops a weight nothing reads, so the compressed model is smaller than the original.
+        TinyModels.WriteMatMul(original, deadWeight: true);
+        File.WriteAllText(Path.Combine(project, "compression.yaml"), "passes:\n  - eliminate-dead\nverify:\n  min-cosine: 0.99\n");
+        string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "net.onnx");
+        string bin = Path.Combine(project, "bin", "Debug", "net10.0", "net.onnx");
+        string cache = Path.Combine(PackageFixture.Root, "PropsCache");
+
+        // 1. CompressTasksEnabled=false: the original is copied as it is, nothing is compressed.
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "-p:CompressTasksEnabled=false"));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed), log);
+        Assert.AreEqual(Sha256(original), Sha256(bin));
+
+        // 2. A design-time build (the IDE's) never compresses, even when asked for the entry target.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("msbuild", "-t:CompressTasks_Compress", "-p:DesignTimeBuild=true"));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed), log);
+
+        // 3. Verify off, reports in reports/, the cache outside obj.
+        string[] properties = ["-p:CompressTasksVerify=false", "-p:CompressTasksReportDir=reports/", $"-p:CompressTasksCacheDir={cache}/"];
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", ["--no-restore", .. properties]));
+        Assert.AreEqual(0, code, log);
+        string report = Path.Combine(project, "reports", "net.onnx.report.json");
+        Assert.IsTrue(File.Exists(report), log);
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report)))
+            Assert.IsFalse(json.RootElement.GetProperty("verification").GetProperty("enabled").GetBoolean(), "CompressTasksVerify=false overrides the recipe's verify:");
+        Assert.IsLessThan(new FileInfo(original).Length, new FileInfo(compressed).Length);
+        Assert.AreEqual(Sha256(compressed), Sha256(bin));
+        string first = Sha256(compressed);
+        Assert.IsNotEmpty(Directory.GetDirectories(cache), "the cache holds the result");
+
+        // 4. Clean deletes the compressed model and the report, not the cache; the next build restores from it.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("clean", properties));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed), log);
+        Assert.IsFalse(File.Exists(report), log);
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", ["--no-restore", .. properties]));
+        Assert.AreEqual(0, code, log);
+        StringAssert.Contains(log, "(cached)");
+        Assert.AreEqual(first, Sha256(compressed));
     }
 
     private static void WriteRows(string path, int rows)
