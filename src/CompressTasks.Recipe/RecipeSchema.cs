@@ -53,7 +53,7 @@ public static class RecipeSchema
                 ["output"] = new JsonObject
                 {
                     ["type"] = "string",
-                    ["pattern"] = @"^[^/\\]([^\\]*[^/\\])?\.onnx$",
+                    ["pattern"] = @"^(?!/)(?!(.*/)?\.\.?/)[^\\]*\.onnx$",
                     ["description"] = "Name of the compressed model where the model would go (bin, publish, pack; beside the model for compress run without -o): a relative path ending in .onnx, without '..'. An OnnxModel item's OutputName wins.",
                 },
                 ["opset"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1, ["description"] = "Upgrade the model to this default-domain opset before the passes run (convert-opset); absent keeps the model's." },

@@ -34,6 +34,8 @@ public sealed class BuildIntegrationTests
         string report = compressed + ".report.json";
         Assert.IsTrue(File.Exists(compressed), log);
         Assert.IsTrue(File.Exists(report), log);
+        Assert.IsTrue(File.Exists(compressed + ".inputs"), "the tool lists the base recipe for the next build's Inputs\n" + log);
+        StringAssert.Contains(File.ReadAllText(compressed + ".inputs"), Path.Combine(project, "models", "compression.yaml"));
         StringAssert.Contains(log, "relu.onnx: ");
         StringAssert.Contains(log, "\"cacheDir\":");
         StringAssert.Contains(log, "\"latency\":true");
@@ -70,6 +72,7 @@ public sealed class BuildIntegrationTests
         Assert.AreEqual(0, code, log);
         Assert.IsFalse(File.Exists(compressed), log);
         Assert.IsFalse(File.Exists(report), log);
+        Assert.IsFalse(File.Exists(compressed + ".inputs"), log);
     }
 
     [TestMethod]

@@ -27,6 +27,7 @@ public sealed class RecipeSchemaTests
     [DataRow("extends: optimize\nverify: { threads: 0, optimization: disabled, execution-provider: cpu }\n")]
     [DataRow("extends: ./base.yaml\npasses:\n  - eliminate-dead: off\n  - fuse-conv-bn:\n  - prune-magnitude: { sparsity: 0.5 }\n")]
     [DataRow("passes:\n  - quantize-dynamic: { weight-type: int8, per-channel: true, exclude-ops: [] }\n")]
+    [DataRow("extends: int8\noutput: int8/model-small.onnx\n")]
     public void SampleRecipes_ConformToTheSchema(string yaml)
     {
         var errors = Checker.Check(SchemaChecker.YamlToJson(yaml));
@@ -56,6 +57,9 @@ public sealed class RecipeSchemaTests
     [DataRow("passes:\n  - quantize-dynamic:\n    per-channel: true\n", "$.passes[0]")]
     [DataRow("outptu: m.onnx\n", "property 'outptu' is not allowed")]
     [DataRow("opset: 0\n", "$.opset")]
+    [DataRow("output: ../model.onnx\n", "$.output")]
+    [DataRow("output: /tmp/model.onnx\n", "$.output")]
+    [DataRow("output: model.bin\n", "$.output")]
     [DataRow("inputs:\n  x: [1, a]\n", "$.inputs.x[1]")]
     [DataRow("verify: { min-cosin: 0.9 }\n", "$.verify")]
     [DataRow("verify: { latency: fast }\n", "$.verify")]
