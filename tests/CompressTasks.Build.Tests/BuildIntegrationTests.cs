@@ -11,7 +11,8 @@ public sealed class BuildIntegrationTests
 {
     private const string CompressTarget = "_CompressTasks_CompressModels";
 
-    [ClassCleanup]
+    // At the end of the run, not of this class: PackageLayoutTests reads the same packed feed.
+    [AssemblyCleanup]
     public static void DeleteTemporaryFiles() => PackageFixture.Delete();
 
     [TestMethod]

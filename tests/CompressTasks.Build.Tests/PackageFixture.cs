@@ -18,6 +18,9 @@ internal static class PackageFixture
 
     public static string Version => Packed.Value.Version;
 
+    /// <summary>The packed CompressTasks .nupkg in the temporary feed.</summary>
+    public static string PackageFile => Path.Combine(Root, "feed", $"CompressTasks.{Version}.nupkg");
+
     /// <summary>Deletes the temporary feed, packages folder and consumers, if this run created them.</summary>
     public static void Delete()
     {
