@@ -10,18 +10,18 @@ set -euo pipefail
 RELU_ONNX_BASE64='CAgSGUNvbXByZXNzVGFza3MuQnVpbGQuVGVzdHM6RAoSCgFYEgFZGgRyZWx1IgRSZWx1EgRyZWx1WhMKAVgSDgoMCAESCAoCCAEKAggEYhMKAVkSDgoMCAESCAoCCAEKAggEQgQKABAN'
 N=${1:-15}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-version=$(sed -n 's:.*<CompressTasksVersion>\(.*\)</CompressTasksVersion>.*:\1:p' "$repo/eng/Versions.props")
-feed="$repo/artifacts/packages"
-if [ ! -f "$feed/CompressTasks.$version.nupkg" ]; then
-  echo "packing CompressTasks $version into $feed ..."
-  dotnet pack "$repo/src/CompressTasks.Package/CompressTasks.Package.csproj" -c Release -nologo -v:q
-fi
-
 work=$(mktemp -d /tmp/ct-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# Always the working tree's code: a fresh pack under a unique version into a private feed and packages folder (a
+# fixed version would be served from NuGet's global packages folder, whatever was packed last; notes, pitfall 9).
+version="$(sed -n 's:.*<CompressTasksVersion>\(.*\)</CompressTasksVersion>.*:\1:p' "$repo/eng/Versions.props")-bench.$(date +%Y%m%d%H%M%S)"
+feed="$work/feed"
+echo "packing CompressTasks $version into $feed ..."
+dotnet pack "$repo/src/CompressTasks.Package/CompressTasks.Package.csproj" -c Release -nologo -v:q -p:PackageVersion="$version" -o "$feed" >/dev/null
 cat > "$work/NuGet.config" <<XML
 <configuration>
   <packageSources><clear /><add key="local" value="$feed" /><add key="nuget.org" value="https://api.nuget.org/v3/index.json" /></packageSources>
+  <config><add key="globalPackagesFolder" value="$work/packages" /></config>
 </configuration>
 XML
 echo '<Project />' > "$work/Directory.Build.props"; echo '<Project />' > "$work/Directory.Build.targets"; echo '<Project />' > "$work/Directory.Packages.props"

@@ -31,7 +31,7 @@ namespace CompressTasks.Build
 
         /// <summary>
         /// The models to compress. Metadata: <c>CompressedPath</c> (required), <c>Recipe</c>, <c>ReportDirectory</c>,
-        /// <c>Verify</c> (true/false/empty).
+        /// <c>Verify</c>, <c>Latency</c> (true/false/empty), <c>DependencyFile</c>, <c>CheckRecipeOutput</c> + <c>RecipeOutput</c>.
         /// </summary>
         [Required]
         public ITaskItem[] Models { get; set; } = Array.Empty<ITaskItem>();
@@ -87,7 +87,7 @@ namespace CompressTasks.Build
 
         protected override string GetResponseFileSwitch(string responseFilePath) => "--response \"" + responseFilePath + "\"";
 
-        /// <summary>One JSON object per line: {"model":…,"output":…,"recipe":…,"reportDir":…,"cacheDir":…,"verify":…}.</summary>
+        /// <summary>One JSON object per line: {"model":…,"output":…,"recipe":…,"reportDir":…,"cacheDir":…,"verify":…,"latency":…,"expectOutput":…,"depsFile":…}.</summary>
         protected override string GenerateResponseFileCommands()
         {
             var text = new StringBuilder();
@@ -106,6 +106,11 @@ namespace CompressTasks.Build
                 string latency = model.GetMetadata("Latency");
                 if (string.Equals(latency, "true", StringComparison.OrdinalIgnoreCase)) text.Append(",\"latency\":true");
                 else if (string.Equals(latency, "false", StringComparison.OrdinalIgnoreCase)) text.Append(",\"latency\":false");
+                // The name PlanModels took from the recipe's output: (checked by the tool), and where the tool lists
+                // the files the result depends on for the next build's Inputs.
+                if (model.GetMetadata("CheckRecipeOutput") == "true") text.Append(",\"expectOutput\":").Append(Json(model.GetMetadata("RecipeOutput")));
+                string deps = model.GetMetadata("DependencyFile");
+                if (deps.Length > 0) text.Append(",\"depsFile\":").Append(Json(Path.GetFullPath(deps)));
                 text.Append("}\n");
             }
             return text.ToString();

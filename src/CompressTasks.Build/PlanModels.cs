@@ -14,8 +14,11 @@ namespace CompressTasks.Build
     /// <remarks>
     /// A model's target path (its path under bin/publish) is the copy item's <c>TargetPath</c> or <c>Link</c>, else its
     /// path relative to the project, else its file name (as <c>AssignTargetPath</c> does), with the file name replaced by
-    /// <c>OutputName</c> when set. The compressed file is <c>OutputDirectory/&lt;target path&gt;</c>, which is unique
-    /// because two files cannot share a target path in bin either.
+    /// <c>OutputName</c> when set, else by the recipe's <c>output:</c>. The compressed file is
+    /// <c>OutputDirectory/&lt;target path&gt;</c>, which is unique because two files cannot share a target path in bin either.
+    /// <para>Besides recipes, it reads each model's dependency file (<c>&lt;compressed&gt;.inputs</c>, written by the
+    /// tool after a success: the base recipes and data files the result depends on) so the compression target can list
+    /// them as <c>Inputs</c>, the way Grpc.Tools reads the dependency files protoc writes.</para>
     /// </remarks>
     public sealed class PlanModels : Task
     {
@@ -53,6 +56,14 @@ namespace CompressTasks.Build
         [Output]
         public ITaskItem[] Models { get; private set; } = Array.Empty<ITaskItem>();
 
+        /// <summary>
+        /// The files besides models and recipes whose change makes the compressed models stale: each model's base
+        /// recipes and data files as its dependency file lists them, every file now in a listed data folder, and, where
+        /// a compressed model exists without a dependency file, that (missing) file's path, so the target runs.
+        /// </summary>
+        [Output]
+        public ITaskItem[] DataInputs { get; private set; } = Array.Empty<ITaskItem>();
+
         [Output]
         public ITaskItem[] NoneToRemove { get; private set; } = Array.Empty<ITaskItem>();
 
@@ -80,6 +91,8 @@ namespace CompressTasks.Build
             var contentRemove = new List<ITaskItem>();
             var contentAdd = new List<ITaskItem>();
             var targets = new Dictionary<string, string>(PathComparer);
+            var dataInputs = new List<ITaskItem>();
+            var dataSeen = new HashSet<string>(PathComparer);
 
             foreach (var (item, isExplicit) in All())
             {
@@ -114,6 +127,10 @@ namespace CompressTasks.Build
                     targetPath = full.StartsWith(projectDir, PathComparer == StringComparer.Ordinal ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase)
                         ? full.Substring(projectDir.Length) : Path.GetFileName(full);
                 string outputName = item.GetMetadata("OutputName");
+                // Without an OutputName the recipe's output: renames the model where it lands; the tool checks that
+                // its own parse of the recipe agrees with this quick read (CT1016).
+                string recipeOutput = outputName.Length == 0 && recipe.Length > 0 ? RecipeOutput.Read(recipe) : "";
+                if (outputName.Length == 0) outputName = recipeOutput;
                 if (outputName.Length > 0) targetPath = Path.Combine(Path.GetDirectoryName(targetPath) ?? "", outputName);
                 targetPath = targetPath.Replace('\\', '/').TrimStart('/');
                 if (targets.TryGetValue(targetPath, out var other))
@@ -134,7 +151,15 @@ namespace CompressTasks.Build
                 model.SetMetadata("OutputTargetPath", targetPath);
                 model.SetMetadata("Verify", First(item.GetMetadata("Verify"), Verify));
                 model.SetMetadata("Latency", First(item.GetMetadata("Latency"), Latency));
+                model.SetMetadata("DependencyFile", compressed + ".inputs");
+                if (item.GetMetadata("OutputName").Length == 0 && recipe.Length > 0)
+                {
+                    model.SetMetadata("CheckRecipeOutput", "true");
+                    model.SetMetadata("RecipeOutput", recipeOutput);
+                }
                 models.Add(model);
+                foreach (var input in Dependencies(compressed))
+                    if (dataSeen.Add(input)) dataInputs.Add(new TaskItem(input));
 
                 // The replacement keeps every piece of copy metadata of the original (CopyToOutputDirectory,
                 // CopyToPublishDirectory, Pack, PackagePath, ...) and pins its path in the output with Link.
@@ -154,6 +179,7 @@ namespace CompressTasks.Build
             }
 
             Models = models.ToArray();
+            DataInputs = dataInputs.ToArray();
             NoneToRemove = noneRemove.ToArray();
             NoneToAdd = noneAdd.ToArray();
             ContentToRemove = contentRemove.ToArray();
@@ -176,6 +202,35 @@ namespace CompressTasks.Build
                     if (!map.ContainsKey(key)) map.Add(key, i);
                 }
                 return map;
+            }
+        }
+
+        /// <summary>
+        /// What the dependency file of <paramref name="compressed"/> lists (a line ending with a separator is a folder:
+        /// every file now in it counts too, so an added file is seen; a listed file that is gone is kept, and MSBuild
+        /// treats the missing input as out of date). No dependency file beside an existing compressed model (written by
+        /// an older tool, or deleted): its path, so the target runs and writes one. Neither: nothing (the target runs anyway).
+        /// </summary>
+        private static IEnumerable<string> Dependencies(string compressed)
+        {
+            string list = compressed + ".inputs";
+            if (!File.Exists(list))
+            {
+                if (File.Exists(compressed)) yield return list;
+                yield break;
+            }
+            foreach (var line in File.ReadAllLines(list))
+            {
+                if (line.Length == 0) continue;
+                if (line.EndsWith("/", StringComparison.Ordinal) || line.EndsWith("\\", StringComparison.Ordinal))
+                {
+                    string folder = line.TrimEnd('/', '\\');
+                    if (!Directory.Exists(folder)) { yield return folder; continue; }
+                    var files = Directory.GetFiles(folder);
+                    Array.Sort(files, StringComparer.Ordinal);
+                    foreach (var f in files) yield return f;
+                }
+                else yield return line;
             }
         }
 

@@ -16,6 +16,19 @@ public sealed record CompressionRequest(string ModelPath, string? RecipePath, st
     /// <summary>Folder of cached results keyed by content hash; null disables the cache.</summary>
     public string? CacheDirectory { get; init; }
 
+    /// <summary>
+    /// The file name the caller (the MSBuild task) read from the recipe's <c>output:</c> and already applied to
+    /// <see cref="OutputPath"/>, "" when it read none; null when the caller chose the name itself. A recipe that
+    /// resolves to another <c>output:</c> fails with CT1016 rather than leaving the model under a name the recipe did not ask for.
+    /// </summary>
+    public string? ExpectedRecipeOutput { get; init; }
+
+    /// <summary>
+    /// Where to write, after a success, the files besides model and recipe that the result depends on (one full path a
+    /// line; a folder ends with '/'), so a build can list them as inputs; null writes none.
+    /// </summary>
+    public string? DependencyFile { get; init; }
+
     /// <summary>Hears one line as each long step starts or ends (loading, each pass, saving, verification, latency); null for silence.</summary>
     public Action<string>? Progress { get; init; }
 }

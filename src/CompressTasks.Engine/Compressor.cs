@@ -42,11 +42,13 @@ public static class Compressor
         if (Path.GetFullPath(request.OutputPath) == Path.GetFullPath(request.ModelPath))
             throw new CompressTasksException(DiagnosticCodes.ToolUsage, "the output would overwrite the source model; the source is never modified", request.ModelPath);
         var recipe = LoadRecipe(request.RecipePath);
+        CheckExpectedOutput(request, recipe);
         var cache = request.CacheDirectory is null ? null : new ResultCache(request.CacheDirectory);
         string? key = cache?.Key(request, recipe, ToolVersion);
         if (cache is not null && cache.TryRestore(key!, request) is { } cached)
         {
             request.Progress?.Invoke($"{Path.GetFileName(request.ModelPath)}: restored from the cache");
+            WriteDependencies(request, recipe);
             return cached;
         }
 
@@ -60,7 +62,65 @@ public static class Compressor
         }
         var result = Compress(request, recipe, tuning, budgetAt);
         cache?.Store(key!, request, result);
+        WriteDependencies(request, recipe);
         return result;
+    }
+
+    /// <summary>
+    /// Where <c>compress run MODEL --recipe R</c> without <c>-o</c> writes: the recipe's <c>output:</c>, beside the
+    /// model (as a build puts it where the model would go). Null when the recipe names no output.
+    /// </summary>
+    public static string? DefaultOutputPath(string modelPath, string recipePath)
+    {
+        var recipe = LoadRecipe(recipePath);
+        return recipe?.Output is { } output
+            ? Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, output))
+            : null;
+    }
+
+    /// <summary>
+    /// The files besides model and recipe that decide the result: the recipes it extends, then its data; a folder as
+    /// itself, ending with the separator (so a build also watches files added later), followed by the files now in it
+    /// (so a build notices one that goes). What <see cref="CompressionRequest.DependencyFile"/> lists.
+    /// </summary>
+    public static IEnumerable<string> Dependencies(Recipe.Recipe? recipe)
+    {
+        if (recipe is null) yield break;
+        foreach (var file in recipe.BaseFiles) yield return file;
+        foreach (var data in recipe.DataPaths())
+        {
+            if (!Directory.Exists(data.FullPath))
+            {
+                yield return data.FullPath;
+                continue;
+            }
+            yield return Path.TrimEndingDirectorySeparator(data.FullPath) + Path.DirectorySeparatorChar;
+            foreach (var file in Directory.GetFiles(data.FullPath).Order(StringComparer.Ordinal)) yield return file;
+        }
+    }
+
+    // The build read output: with a quick line scan to plan paths before the tool runs; the real parse decides, and a
+    // disagreement is an error at the recipe's output: (never a model silently left under another name).
+    private static void CheckExpectedOutput(CompressionRequest request, Recipe.Recipe? recipe)
+    {
+        if (request.ExpectedRecipeOutput is not { } expected || recipe is null) return;
+        string actual = recipe.Output ?? "";
+        if (actual == expected) return;
+        var at = recipe.OutputLocation;
+        throw new CompressTasksException(DiagnosticCodes.RecipeOutputMismatch,
+            $"the build read 'output: {(expected.Length == 0 ? "(none)" : expected)}' from the recipe, but it resolves to 'output: {(actual.Length == 0 ? "(none)" : actual)}'; " +
+            "write output: as a plain top-level line ('output: name.onnx'), or set OutputName on the OnnxModel item",
+            at?.File ?? request.RecipePath, at?.Line ?? 0, at?.Column ?? 0);
+    }
+
+    private static void WriteDependencies(CompressionRequest request, Recipe.Recipe? recipe)
+    {
+        if (request.DependencyFile is not { } path) return;
+        var text = string.Concat(Dependencies(recipe).Distinct(StringComparer.Ordinal).Select(d => d + "\n"));
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var temp = path + $".{Guid.NewGuid():N}.tmp";
+        File.WriteAllText(temp, text);
+        File.Move(temp, path, overwrite: true);
     }
 
     private static CompressionResult Compress(CompressionRequest request, Recipe.Recipe? recipe, TuneResult? tuning, RecipeLocation? budgetAt)

@@ -31,10 +31,11 @@ internal sealed class ResultCache(string directory)
             foreach (var location in locations) { Text(location); AppendFile(hash, Path.Combine(dir, location)); }
         }
         if (request.RecipePath is not null) AppendFile(hash, request.RecipePath);
-        foreach (var file in recipe?.ExtendsChain ?? []) { Text(file); if (File.Exists(file)) AppendFile(hash, file); }
-        foreach (var data in new[] { recipe?.Calibration, recipe?.Evaluation, recipe?.Labels })
+        foreach (var name in recipe?.ExtendsChain ?? []) Text(name);
+        // The extended files by full path: the names as written are relative to the recipe that wrote them.
+        foreach (var file in recipe?.BaseFiles ?? []) { Text(file); AppendFile(hash, file); }
+        foreach (var data in recipe?.DataPaths() ?? [])
         {
-            if (data is null) continue;
             Text(data.Written);
             var files = Directory.Exists(data.FullPath) ? Directory.GetFiles(data.FullPath).Order(StringComparer.Ordinal) : (IEnumerable<string>)[data.FullPath];
             foreach (var f in files) { Text(Path.GetFileName(f)); AppendFile(hash, f); }

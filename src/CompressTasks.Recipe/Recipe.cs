@@ -16,8 +16,18 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <summary>The passes, in run order.</summary>
     public IReadOnlyList<RecipePass> Passes { get; init; } = [];
 
-    /// <summary><c>output:</c> the compressed model's file name, or null for the tool's default.</summary>
+    /// <summary>
+    /// <c>output:</c> the compressed model's name, a relative path ending in <c>.onnx</c> (forward slashes, no
+    /// <c>..</c>), or null: the model keeps its own name. In a build it replaces the model's file name in bin, publish
+    /// and pack (an <c>OutputName</c> on the item wins); <c>compress run</c> without <c>-o</c> writes it beside the model.
+    /// </summary>
     public string? Output { get; init; }
+
+    /// <summary>Where the <c>output:</c> in effect was written (a base recipe's, when it came from there); takes no part in equality.</summary>
+    public RecipeLocation? OutputLocation { get; init; }
+
+    /// <summary>Full paths of the recipe files this one extends (presets excluded), nearest base first; takes no part in equality.</summary>
+    public IReadOnlyList<string> BaseFiles { get; init; } = [];
 
     /// <summary><c>opset:</c> upgrade the default domain to this opset (an explicit <c>convert-opset</c> before the passes); null keeps the model's.</summary>
     public int? Opset { get; init; }
@@ -39,6 +49,18 @@ public sealed class Recipe : IEquatable<Recipe>
 
     /// <summary><c>labels:</c> the labels file for the evaluation data.</summary>
     public DataPath? Labels { get; init; }
+
+    /// <summary>
+    /// The data files and folders the recipe reads (<c>calibration:</c>, <c>evaluation:</c>, <c>labels:</c>), in
+    /// that order: with <see cref="BaseFiles"/> and the recipe itself, what decides whether an earlier result is stale.
+    /// A folder stands for the files in it. New data keys belong here too, so the build and the cache see them.
+    /// </summary>
+    public IEnumerable<DataPath> DataPaths()
+    {
+        if (Calibration is not null) yield return Calibration;
+        if (Evaluation is not null) yield return Evaluation;
+        if (Labels is not null) yield return Labels;
+    }
 
     /// <summary>Where the <c>verify:</c> in effect was written (a base recipe's, when it came from there); takes no part in equality.</summary>
     public RecipeLocation? VerifyLocation { get; init; }

@@ -15,6 +15,8 @@ internal sealed class RecipeDocument
 
     public string? Output { get; set; }
 
+    public RecipeLocation? OutputLocation { get; set; }
+
     public int? Opset { get; set; }
 
     public List<KeyValuePair<string, IReadOnlyList<int>>> Inputs { get; } = [];

@@ -67,7 +67,8 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
                     document.ExtendsMark = value.Start;
                     break;
                 case "output":
-                    document.Output = reader.Scalar(value, "'output'");
+                    document.Output = ReadOutput(value);
+                    document.OutputLocation = document.Output is null ? null : new RecipeLocation(reader.File, (int)value.Start.Line, (int)value.Start.Column);
                     break;
                 case "opset":
                     document.Opset = reader.Int(value, "'opset'", 1, null);
@@ -272,6 +273,36 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
 
         values.Add(new PinnedValue(elements, node is YamlSequenceNode, (int)node.Start.Line, (int)node.Start.Column));
         return true;
+    }
+
+    /// <summary>
+    /// <c>output:</c> names the compressed model relative to where the model goes (its folder in bin, or beside the
+    /// model for <c>compress run</c> without <c>-o</c>): a relative path with forward slashes, ending in <c>.onnx</c>,
+    /// that cannot leave that folder.
+    /// </summary>
+    private string? ReadOutput(YamlNode node)
+    {
+        var text = reader.Scalar(node, "'output'");
+        if (text is null)
+        {
+            return null;
+        }
+
+        string? problem =
+            text.Length == 0 ? "is empty" :
+            !text.EndsWith(".onnx", StringComparison.Ordinal) ? "must end with '.onnx'" :
+            text.Contains('\\') ? "must use '/' between folders" :
+            text.StartsWith('/') || Path.IsPathRooted(text) || (text.Length > 1 && text[1] == ':') ? "must be relative (it is placed where the model would go)" :
+            text.Split('/').Any(s => s is "" or "." or "..") ? "cannot contain '..', '.' or empty folder names (it must stay where the model would go)" :
+            text.IndexOfAny(Path.GetInvalidFileNameChars().Where(c => c != '/').ToArray()) >= 0 || text.Any(char.IsControl) ? "contains a character not allowed in a file name" :
+            null;
+        if (problem is not null)
+        {
+            reader.Error(DiagnosticCodes.RecipeOutputInvalid, $"'output: {text}' {problem}; write a file name such as 'model-int8.onnx'.", node);
+            return null;
+        }
+
+        return text;
     }
 
     private DataPath? ReadDataPath(YamlNode node, string key)

@@ -50,7 +50,12 @@ public static class RecipeSchema
                     ["description"] = "A preset name or a recipe file relative to this one; its passes come first and are overridden by name.",
                     ["examples"] = Strings(RecipePresets.Names),
                 },
-                ["output"] = Described("string", "File name of the compressed model."),
+                ["output"] = new JsonObject
+                {
+                    ["type"] = "string",
+                    ["pattern"] = @"^(?!/)(?!(.*/)?\.\.?/)[^\\]*\.onnx$",
+                    ["description"] = "Name of the compressed model where the model would go (bin, publish, pack; beside the model for compress run without -o): a relative path ending in .onnx, without '..'. An OnnxModel item's OutputName wins.",
+                },
                 ["opset"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1, ["description"] = "Upgrade the model to this default-domain opset before the passes run (convert-opset); absent keeps the model's." },
                 ["inputs"] = new JsonObject
                 {

@@ -11,7 +11,8 @@ public sealed class BuildIntegrationTests
 {
     private const string CompressTarget = "_CompressTasks_CompressModels";
 
-    [ClassCleanup]
+    // At the end of the run, not of this class: PackageLayoutTests reads the same packed feed.
+    [AssemblyCleanup]
     public static void DeleteTemporaryFiles() => PackageFixture.Delete();
 
     [TestMethod]
@@ -34,6 +35,8 @@ public sealed class BuildIntegrationTests
         string report = compressed + ".report.json";
         Assert.IsTrue(File.Exists(compressed), log);
         Assert.IsTrue(File.Exists(report), log);
+        Assert.IsTrue(File.Exists(compressed + ".inputs"), "the tool lists the base recipe for the next build's Inputs\n" + log);
+        StringAssert.Contains(File.ReadAllText(compressed + ".inputs"), Path.Combine(project, "models", "compression.yaml"));
         StringAssert.Contains(log, "relu.onnx: ");
         StringAssert.Contains(log, "\"cacheDir\":");
         StringAssert.Contains(log, "\"latency\":true");
@@ -70,6 +73,7 @@ public sealed class BuildIntegrationTests
         Assert.AreEqual(0, code, log);
         Assert.IsFalse(File.Exists(compressed), log);
         Assert.IsFalse(File.Exists(report), log);
+        Assert.IsFalse(File.Exists(compressed + ".inputs"), log);
     }
 
     [TestMethod]
@@ -200,6 +204,168 @@ public sealed class BuildIntegrationTests
             Assert.AreEqual(Sha256(compressed), Sha256(Path.Combine(bin, "models", "net.onnx")));
             AssertWeightsReadable(Path.Combine(bin, "models", "net.onnx"), model);
         }
+    }
+
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenLibraryIsPacked_PackageCarriesTheCompressedModels_RenamedByTheRecipe_WithTheCompressedDataFile_NotTheOriginals()
+    {
+        // A broad Pack glob makes the originals (and the original's .data) pack items too: none may reach the package.
+        // two.onnx: an explicit item's OutputName wins over its recipe's output:.
+        string project = PackageFixture.CreateConsumer("PackedLib", """
+            <None Update="models/**" CopyToOutputDirectory="PreserveNewest" Pack="true" PackagePath="models/" />
+            <OnnxModel Include="models/two.onnx" OutputName="two-item.onnx" />
+            """, outputType: "Library");
+        string models = Path.Combine(project, "models");
+        Directory.CreateDirectory(models);
+        TinyModels.WriteRelu(Path.Combine(models, "relu.onnx"));
+        File.WriteAllText(Path.Combine(models, "relu.compression.yaml"), "output: relu-small.onnx   # the name in bin and in the package\n" + TinyModels.Recipe);
+        TinyModels.WriteRelu(Path.Combine(models, "two.onnx"));
+        File.WriteAllText(Path.Combine(models, "two.compression.yaml"), "output: two-recipe.onnx\n" + TinyModels.Recipe);
+        string ext = Path.Combine(models, "ext.onnx");
+        // The original's data file also holds a weight nothing reads, which the recipe removes: the two data files differ.
+        TinyModels.WriteMatMul(ext, new CompressTasks.Model.SaveOptions { ExternalData = CompressTasks.Model.ExternalDataPolicy.All, SizeThreshold = 0 }, deadWeight: true);
+        File.WriteAllText(Path.Combine(models, "ext.compression.yaml"), "passes:\n  - eliminate-dead\n");
+
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("pack", "-c", "Release", "-o", "nupkgs"));
+
+        Assert.AreEqual(0, code, log);
+        string compressed = Path.Combine(project, "obj", "Release", "net10.0", "compress", "models");
+        Assert.IsTrue(File.Exists(Path.Combine(compressed, "relu-small.onnx")), log);
+        Assert.IsTrue(File.Exists(Path.Combine(compressed, "ext.onnx.data")), "the engine kept the tensors external\n" + log);
+        Assert.IsLessThan(new FileInfo(ext + ".data").Length, new FileInfo(Path.Combine(compressed, "ext.onnx.data")).Length, "the dead weight is gone");
+        // bin: the recipe's name; the original name is absent.
+        string bin = Path.Combine(project, "bin", "Release", "net10.0");
+        CollectionAssert.AreEquivalent(new[] { "ext.onnx", "ext.onnx.data", "relu-small.onnx", "two-item.onnx" },
+            Directory.GetFiles(bin, "*.onnx*", SearchOption.AllDirectories).Select(Path.GetFileName).ToArray(), log);
+
+        string package = Directory.GetFiles(Path.Combine(project, "nupkgs"), "PackedLib.*.nupkg").Single();
+        using var zip = System.IO.Compression.ZipFile.OpenRead(package);
+        var modelEntries = zip.Entries.Where(e => e.FullName.EndsWith(".onnx", StringComparison.Ordinal) || e.FullName.EndsWith(".onnx.data", StringComparison.Ordinal))
+            .ToDictionary(e => e.FullName);
+        CollectionAssert.AreEquivalent(new[] { "models/relu-small.onnx", "models/ext.onnx", "models/ext.onnx.data", "models/two-item.onnx" }, modelEntries.Keys.ToArray(),
+            string.Join("\n", zip.Entries.Select(e => e.FullName)));
+        foreach (var (entry, file) in new[] { ("models/relu-small.onnx", "relu-small.onnx"), ("models/ext.onnx", "ext.onnx"), ("models/ext.onnx.data", "ext.onnx.data"), ("models/two-item.onnx", "two-item.onnx") })
+        {
+            using var stream = modelEntries[entry].Open();
+            using var bytes = new MemoryStream();
+            stream.CopyTo(bytes);
+            Assert.AreEqual(Sha256(Path.Combine(compressed, file)), Convert.ToHexString(SHA256.HashData(bytes.ToArray())), entry);
+        }
+        // The package is a development dependency: the library's own package does not depend on it.
+        var nuspec = zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal));
+        using (var reader = new StreamReader(nuspec.Open()))
+            Assert.DoesNotContain("id=\"CompressTasks\"", reader.ReadToEnd());
+    }
+
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenCalibrationDataOrABaseRecipeChanges_CompressionRunsAgain_AndWithoutChangesIsSkipped()
+    {
+        string project = PackageFixture.CreateConsumer("DataInputs",
+            """<None Update="models/*.onnx" CopyToOutputDirectory="PreserveNewest" />""");
+        string models = Path.Combine(project, "models"), data = Path.Combine(project, "data");
+        Directory.CreateDirectory(models);
+        Directory.CreateDirectory(data);
+        TinyModels.WriteMatMul(Path.Combine(models, "matmul.onnx"));
+        string calibration = Path.Combine(data, "calib.npy");
+        WriteRows(calibration, 3);
+        string baseRecipe = Path.Combine(models, "base.yaml");
+        File.WriteAllText(baseRecipe, "extends: int8-static\nverify: off\n");
+        File.WriteAllText(Path.Combine(models, "compression.yaml"), "extends: ./base.yaml\ncalibration: ../data/calib.npy\n");
+        string report = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "models", "matmul.onnx.report.json");
+
+        // 1. First build: one calibration batch per row (the input's batch dimension is 1).
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build"));
+        Assert.AreEqual(0, code, log);
+        StringAssert.Contains(StaticNotes(report), "on 3 batch(es)");
+
+        // 2. Nothing changed: skipped.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "--no-restore"));
+        Assert.AreEqual(0, code, log);
+        StringAssert.Contains(log, $"Skipping target \"{CompressTarget}\" because all output files are up-to-date");
+
+        // 3. The calibration file changed: the target runs, and the report shows the new data.
+        WriteRows(calibration, 5);
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "--no-restore"));
+        Assert.AreEqual(0, code, log);
+        Assert.DoesNotContain($"Skipping target \"{CompressTarget}\"", log);
+        StringAssert.Contains(log, "compress.dll\" run");
+        StringAssert.Contains(StaticNotes(report), "on 5 batch(es)");
+
+        // 4. Nothing changed again: skipped.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "--no-restore"));
+        Assert.AreEqual(0, code, log);
+        StringAssert.Contains(log, $"Skipping target \"{CompressTarget}\" because all output files are up-to-date");
+
+        // 5. The base recipe (named by extends:) changed: the target runs; a new base is a new cache key, so it recompresses.
+        File.AppendAllText(baseRecipe, "passes:\n  - quantize-static: { method: percentile }\n");
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "--no-restore"));
+        Assert.AreEqual(0, code, log);
+        Assert.DoesNotContain($"Skipping target \"{CompressTarget}\"", log);
+        StringAssert.Contains(StaticNotes(report), "with percentile");
+    }
+
+    [TestMethod]
+    [Timeout(900_000, CooperativeCancellation = true)]
+    public void WhenPropertiesAreSet_TheyDisableCompression_SkipVerification_MoveReports_AndKeepTheCacheAcrossClean()
+    {
+        string project = PackageFixture.CreateConsumer("Props", """<None Update="net.onnx" CopyToOutputDirectory="PreserveNewest" />""");
+        string original = Path.Combine(project, "net.onnx");
+        // The recipe drops a weight nothing reads, so the compressed model is smaller than the original.
+        TinyModels.WriteMatMul(original, deadWeight: true);
+        File.WriteAllText(Path.Combine(project, "compression.yaml"), "passes:\n  - eliminate-dead\nverify:\n  min-cosine: 0.99\n");
+        string compressed = Path.Combine(project, "obj", "Debug", "net10.0", "compress", "net.onnx");
+        string bin = Path.Combine(project, "bin", "Debug", "net10.0", "net.onnx");
+        string cache = Path.Combine(PackageFixture.Root, "PropsCache");
+
+        // 1. CompressTasksEnabled=false: the original is copied as it is, nothing is compressed.
+        var (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", "-p:CompressTasksEnabled=false"));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed), log);
+        Assert.AreEqual(Sha256(original), Sha256(bin));
+
+        // 2. A design-time build (the IDE's) never compresses, even when asked for the entry target.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("msbuild", "-t:CompressTasks_Compress", "-p:DesignTimeBuild=true"));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed), log);
+
+        // 3. Verify off, reports in reports/, the cache outside obj.
+        string[] properties = ["-p:CompressTasksVerify=false", "-p:CompressTasksReportDir=reports/", $"-p:CompressTasksCacheDir={cache}/"];
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", ["--no-restore", .. properties]));
+        Assert.AreEqual(0, code, log);
+        string report = Path.Combine(project, "reports", "net.onnx.report.json");
+        Assert.IsTrue(File.Exists(report), log);
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report)))
+            Assert.IsFalse(json.RootElement.GetProperty("verification").GetProperty("enabled").GetBoolean(), "CompressTasksVerify=false overrides the recipe's verify:");
+        Assert.IsLessThan(new FileInfo(original).Length, new FileInfo(compressed).Length);
+        Assert.AreEqual(Sha256(compressed), Sha256(bin));
+        string first = Sha256(compressed);
+        Assert.IsNotEmpty(Directory.GetDirectories(cache), "the cache holds the result");
+
+        // 4. Clean deletes the compressed model and the report, not the cache; the next build restores from it.
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("clean", properties));
+        Assert.AreEqual(0, code, log);
+        Assert.IsFalse(File.Exists(compressed), log);
+        Assert.IsFalse(File.Exists(report), log);
+        (code, log) = PackageFixture.Dotnet(project, PackageFixture.Args("build", ["--no-restore", .. properties]));
+        Assert.AreEqual(0, code, log);
+        StringAssert.Contains(log, "(cached)");
+        Assert.AreEqual(first, Sha256(compressed));
+    }
+
+    private static void WriteRows(string path, int rows)
+    {
+        var values = new float[rows * 4];
+        for (int i = 0; i < values.Length; i++) values[i] = (i % 7) * 0.25f - 0.5f;
+        CompressTasks.TestSupport.NpyFile.Write(path, values, rows, 4);
+    }
+
+    private static string StaticNotes(string report)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report));
+        var pass = json.RootElement.GetProperty("passes").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "quantize-static");
+        return string.Join("\n", pass.GetProperty("notes").EnumerateArray().Select(n => n.GetString()));
     }
 
     /// <summary>The copied model loads with its data file beside it and its weights equal the original's.</summary>

@@ -18,6 +18,9 @@ internal static class PackageFixture
 
     public static string Version => Packed.Value.Version;
 
+    /// <summary>The packed CompressTasks .nupkg in the temporary feed.</summary>
+    public static string PackageFile => Path.Combine(Root, "feed", $"CompressTasks.{Version}.nupkg");
+
     /// <summary>Deletes the temporary feed, packages folder and consumers, if this run created them.</summary>
     public static void Delete()
     {
@@ -32,15 +35,15 @@ internal static class PackageFixture
         }
     }
 
-    /// <summary>Creates a console project referencing the package in a new folder under <see cref="Root"/>.</summary>
-    public static string CreateConsumer(string name, string extraItems = "")
+    /// <summary>Creates a console project (or <paramref name="outputType"/>) referencing the package in a new folder under <see cref="Root"/>.</summary>
+    public static string CreateConsumer(string name, string extraItems = "", string outputType = "Exe")
     {
         string dir = Path.Combine(Root, name);
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, name + ".csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
-                <OutputType>Exe</OutputType>
+                <OutputType>{outputType}</OutputType>
                 <TargetFramework>net10.0</TargetFramework>
                 <ImplicitUsings>enable</ImplicitUsings>
               </PropertyGroup>
@@ -50,7 +53,7 @@ internal static class PackageFixture
               </ItemGroup>
             </Project>
             """);
-        File.WriteAllText(Path.Combine(dir, "Program.cs"), "Console.WriteLine(\"hi\");\n");
+        File.WriteAllText(Path.Combine(dir, "Program.cs"), outputType == "Exe" ? "Console.WriteLine(\"hi\");\n" : "namespace Lib; public static class Api { }\n");
         return dir;
     }
 

@@ -31,9 +31,10 @@ internal static class TinyModels
 
     /// <summary>
     /// Y = X·W, X and Y float[1,4], W a float[4,4] initializer whose values are not exact in fp16; saved with
-    /// <paramref name="options"/> (e.g. external data).
+    /// <paramref name="options"/> (e.g. external data). With <paramref name="deadWeight"/>, a second float[4,4]
+    /// initializer that nothing reads (so eliminate-dead shrinks the model and its external data).
     /// </summary>
-    public static void WriteMatMul(string path, SaveOptions? options = null)
+    public static void WriteMatMul(string path, SaveOptions? options = null, bool deadWeight = false)
     {
         var weight = new TensorProto { Name = "W", DataType = (int)TensorProto.Types.DataType.Float, Dims = { 4, 4 } };
         var values = new float[16];
@@ -52,6 +53,12 @@ internal static class TinyModels
                 Output = { Float("Y", 1, 4) },
             },
         };
+        if (deadWeight)
+        {
+            var dead = weight.Clone();
+            dead.Name = "Unused";
+            proto.Graph.Initializer.Add(dead);
+        }
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
         using var model = OnnxModel.FromProto(proto);
         model.Save(path, options);

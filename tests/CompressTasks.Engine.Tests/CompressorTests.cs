@@ -405,4 +405,78 @@ public sealed class CompressorTests
         var second = File.ReadAllBytes(Compressor.Run(Request(model, recipe)).OutputPath);
         CollectionAssert.AreEqual(first, second);
     }
+
+    [TestMethod]
+    [DataRow("other.onnx", DisplayName = "the build read another name")]
+    [DataRow("", DisplayName = "the build read none")]
+    public void WhenTheBuildReadAnotherOutputThanTheRecipeResolvesTo_RunFailsAtTheOutputLine(string expected)
+    {
+        var model = WriteModel();
+        var recipe = WriteRecipe("passes:\n  - eliminate-identity\noutput: small.onnx\n");
+        var request = Request(model, recipe) with { ExpectedRecipeOutput = expected };
+
+        var e = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(request));
+
+        Assert.AreEqual(DiagnosticCodes.RecipeOutputMismatch, e.Code);
+        Assert.AreEqual((recipe, 3, 9), (e.File, e.Line, e.Column));
+        Assert.IsFalse(File.Exists(request.OutputPath));
+        // The name the recipe resolves to passes.
+        Assert.IsTrue(File.Exists(Compressor.Run(request with { ExpectedRecipeOutput = "small.onnx" }).OutputPath));
+    }
+
+    [TestMethod]
+    public void DefaultOutputPath_IsTheRecipesOutputBesideTheModel_OrNullWithoutOne()
+    {
+        var model = WriteModel();
+        Assert.AreEqual(Path.Combine(_dir, "int8", "small.onnx"),
+            Compressor.DefaultOutputPath(model, WriteRecipe("passes: [eliminate-identity]\noutput: int8/small.onnx\n")));
+        Assert.IsNull(Compressor.DefaultOutputPath(model, WriteRecipe("passes: [eliminate-identity]\n")));
+    }
+
+    [TestMethod]
+    public void DependencyFile_ListsBaseRecipesAndData_OnEveryRunIncludingCacheHits()
+    {
+        var model = WriteModel();
+        var random = new Random(3);
+        WriteNpy("calib.npy", Enumerable.Range(0, 8 * 64).Select(_ => random.NextSingle()).ToArray(), 8, 64);
+        Directory.CreateDirectory(Path.Combine(_dir, "eval"));
+        File.Move(WriteNpy("e.npy", Enumerable.Range(0, 8 * 64).Select(_ => random.NextSingle()).ToArray(), 8, 64), Path.Combine(_dir, "eval", "e.npy"));
+        Directory.CreateDirectory(Path.Combine(_dir, "shared"));
+        File.WriteAllText(Path.Combine(_dir, "shared", "base.yaml"), "extends: optimize\ncalibration: ../calib.npy\n");
+        var recipe = WriteRecipe("extends: shared/base.yaml\nevaluation: eval\nverify: { min-cosine: 0.99 }\n");
+        var deps = Path.Combine(_dir, "out", "model.onnx.inputs");
+        var request = Request(model, recipe) with { CacheDirectory = Path.Combine(_dir, "cache"), DependencyFile = deps };
+
+        Assert.IsFalse(Compressor.Run(request).FromCache);
+        string[] expected =
+        [
+            Path.Combine(_dir, "shared", "base.yaml"),
+            Path.Combine(_dir, "calib.npy"),
+            Path.Combine(_dir, "eval") + Path.DirectorySeparatorChar,
+            Path.Combine(_dir, "eval", "e.npy"),
+        ];
+        CollectionAssert.AreEqual(expected, File.ReadAllLines(deps));
+
+        File.Delete(deps);
+        Assert.IsTrue(Compressor.Run(request).FromCache);
+        CollectionAssert.AreEqual(expected, File.ReadAllLines(deps), "a cache hit writes it too");
+        Assert.IsFalse(File.Exists(Path.Combine(_dir, "report", "model.onnx.inputs")), "only where asked");
+    }
+
+    [TestMethod]
+    public void WhenABaseRecipeFileChanges_TheCacheKeyChanges()
+    {
+        var model = WriteModel();
+        Directory.CreateDirectory(Path.Combine(_dir, "shared"));
+        var baseRecipe = Path.Combine(_dir, "shared", "base.yaml");
+        File.WriteAllText(baseRecipe, "extends: optimize\n");
+        var request = Request(model, WriteRecipe("extends: shared/base.yaml\nverify: off\n")) with { CacheDirectory = Path.Combine(_dir, "cache") };
+        Assert.IsFalse(Compressor.Run(request).FromCache);
+        Assert.IsTrue(Compressor.Run(request).FromCache);
+
+        // The base is named relative to the recipe, not to the current directory (which the test host does not change).
+        Assert.AreNotEqual(Path.GetFullPath(Environment.CurrentDirectory), _dir);
+        File.AppendAllText(baseRecipe, "passes:\n  - convert-weights-fp16\n");
+        Assert.IsFalse(Compressor.Run(request).FromCache, "a changed base recipe is a new key");
+    }
 }

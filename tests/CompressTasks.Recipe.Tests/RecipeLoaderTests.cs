@@ -73,6 +73,14 @@ public sealed class RecipeLoaderTests
     [DataRow("extends: optimise\n", DiagnosticCodes.RecipeExtendsNotFound, 1, 10)]
     [DataRow("extends: ./base.yaml\n", DiagnosticCodes.RecipeExtendsNotFound, 1, 10)]
     [DataRow("extends: ./compression.yaml\n", DiagnosticCodes.RecipeExtendsCycle, 1, 10)]
+    // Output: a relative .onnx path that stays where the model goes.
+    [DataRow("output: model.bin\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeOutputInvalid, 1, 9)]
+    [DataRow("passes:\n  - eliminate-dead\noutput: ../model.onnx\n", DiagnosticCodes.RecipeOutputInvalid, 3, 9)]
+    [DataRow("output: sub/../../model.onnx\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeOutputInvalid, 1, 9)]
+    [DataRow("output: /tmp/model.onnx\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeOutputInvalid, 1, 9)]
+    [DataRow("output: 'C:\\out\\model.onnx'\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeOutputInvalid, 1, 9)]
+    [DataRow("output: ./model.onnx\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeOutputInvalid, 1, 9)]
+    [DataRow("output: [a.onnx]\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 1, 9)]
     public void WhenRecipeInvalid_ReportsCodeAndPosition(string yaml, string code, int line, int column)
     {
         using var dir = new TempDir();
@@ -279,6 +287,39 @@ public sealed class RecipeLoaderTests
         Assert.AreEqual(0.5, recipe.Passes.Single(p => p.Name == "prune-magnitude").Arguments.GetDouble("sparsity"));
         Assert.AreEqual(8, recipe.Passes.Single(p => p.Name == "prune-magnitude").Arguments.GetInt("min-size"));
         CollectionAssert.AreEqual(new[] { "shared/base.yaml", "optimize" }, recipe.ExtendsChain.ToArray());
+    }
+
+    [TestMethod]
+    [DataRow("model-int8.onnx")]
+    [DataRow("int8/model.onnx")]
+    public void WhenOutputIsRelativeOnnxPath_ItIsKept_WithItsPosition(string output)
+    {
+        using var dir = new TempDir();
+        var recipe = Load(dir, $"passes:\n  - eliminate-dead\noutput: {output}\n").GetRecipeOrThrow();
+
+        Assert.AreEqual(output, recipe.Output);
+        Assert.AreEqual(new RecipeLocation(Path.Combine(dir.Path, "compression.yaml"), 3, 9), recipe.OutputLocation);
+    }
+
+    [TestMethod]
+    public void WhenExtendsFiles_BaseFilesAndDataPathsListWhatTheResultDependsOn()
+    {
+        using var dir = new TempDir();
+        dir.Write("data/calib.npy", "");
+        dir.Write("data/eval/a.npy", "");
+        dir.Write("shared/labels.npy", "");
+        dir.Write("shared/base.yaml", "extends: int8\noutput: small.onnx\nlabels: labels.npy\n");
+        dir.Write("mid.yaml", "extends: shared/base.yaml\ncalibration: data/calib.npy\n");
+        var recipe = Load(dir, "extends: ./mid.yaml\nevaluation: data/eval\n").GetRecipeOrThrow();
+
+        // Presets are no files; the bases are listed by full path, nearest first.
+        CollectionAssert.AreEqual(new[] { Path.Combine(dir.Path, "mid.yaml"), Path.Combine(dir.Path, "shared", "base.yaml") }, recipe.BaseFiles.ToArray());
+        CollectionAssert.AreEqual(
+            new[] { Path.Combine(dir.Path, "data", "calib.npy"), Path.Combine(dir.Path, "data", "eval"), Path.Combine(dir.Path, "shared", "labels.npy") },
+            recipe.DataPaths().Select(d => d.FullPath).ToArray());
+        // The inherited output: points at the base recipe that wrote it.
+        Assert.AreEqual("small.onnx", recipe.Output);
+        Assert.AreEqual(new RecipeLocation(Path.Combine(dir.Path, "shared", "base.yaml"), 2, 9), recipe.OutputLocation);
     }
 
     [TestMethod]

@@ -27,6 +27,7 @@ public sealed class RecipeSchemaTests
     [DataRow("extends: optimize\nverify: { threads: 0, optimization: disabled, execution-provider: cpu }\n")]
     [DataRow("extends: ./base.yaml\npasses:\n  - eliminate-dead: off\n  - fuse-conv-bn:\n  - prune-magnitude: { sparsity: 0.5 }\n")]
     [DataRow("passes:\n  - quantize-dynamic: { weight-type: int8, per-channel: true, exclude-ops: [] }\n")]
+    [DataRow("extends: int8\noutput: int8/model-small.onnx\n")]
     public void SampleRecipes_ConformToTheSchema(string yaml)
     {
         var errors = Checker.Check(SchemaChecker.YamlToJson(yaml));
@@ -59,6 +60,9 @@ public sealed class RecipeSchemaTests
     [DataRow("inputs:\n  x: [1, a]\n", "$.inputs.x")]
     [DataRow("inputs:\n  sr: { value: abc }\n", "$.inputs.sr")]
     [DataRow("inputs:\n  sr: { valeu: 1 }\n", "$.inputs.sr")]
+    [DataRow("output: ../model.onnx\n", "$.output")]
+    [DataRow("output: /tmp/model.onnx\n", "$.output")]
+    [DataRow("output: model.bin\n", "$.output")]
     [DataRow("verify: { min-cosin: 0.9 }\n", "$.verify")]
     [DataRow("verify: { latency: fast }\n", "$.verify")]
     [DataRow("verify: { threads: -1 }\n", "$.verify")]

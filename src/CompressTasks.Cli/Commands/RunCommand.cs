@@ -11,8 +11,10 @@ namespace CompressTasks.Cli.Commands;
 /// <remarks>
 /// A response file holds one job per line as a JSON object (JSON Lines), so any path survives quoting:
 /// <code>{"model":"a/m.onnx","recipe":"a/compression.yaml","output":"obj/compress/m.onnx","reportDir":"obj/compress","verify":true}</code>
-/// <c>model</c> and <c>output</c> are required; <c>recipe</c>, <c>reportDir</c> (default: the output's folder) and
-/// <c>verify</c> are optional. Blank lines and lines starting with <c>#</c> are skipped. Relative paths are
+/// <c>model</c> and <c>output</c> are required; <c>recipe</c>, <c>reportDir</c> (default: the output's folder),
+/// <c>verify</c>, <c>latency</c>, <c>cacheDir</c>, <c>expectOutput</c> (the recipe's <c>output:</c> as the build read it,
+/// checked against the recipe) and <c>depsFile</c> (where to list the data and base recipe files the result depends on)
+/// are optional. Without <c>-o</c>, a single model goes to its recipe's <c>output:</c>, beside the model. Blank lines and lines starting with <c>#</c> are skipped. Relative paths are
 /// relative to the current directory. Every job runs even when an earlier one fails, so one build reports every
 /// broken model; the exit code is 1 if any job failed. Each success prints its one-line summary on stdout; each
 /// failure prints one canonical <c>file(line,col): error CTxxxx: message</c> line on stderr.
@@ -23,8 +25,9 @@ internal static class RunCommand
     public const string ProgressPrefix = "progress: ";
 
     public const string Usage =
-        "usage: compress run MODEL [--recipe RECIPE] -o OUTPUT [--report-dir DIR] [--verify|--no-verify] [--latency|--no-latency] [--cache-dir DIR]\n" +
-        "       compress run --response FILE [--cache-dir DIR]   (one JSON job per line: model, output, recipe?, reportDir?, verify?, latency?, cacheDir?)";
+        "usage: compress run MODEL [--recipe RECIPE] [-o OUTPUT] [--report-dir DIR] [--verify|--no-verify] [--latency|--no-latency] [--cache-dir DIR]\n" +
+        "       compress run --response FILE [--cache-dir DIR]   (one JSON job per line: model, output, recipe?, reportDir?, verify?, latency?, cacheDir?, expectOutput?, depsFile?)\n" +
+        "       without -o, the output is the recipe's output: (a file name) beside the model";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -33,11 +36,22 @@ internal static class RunCommand
         {
             jobs = ParseArguments(args);
         }
-        catch (CompressTasksException e)
+        catch (CompressTasksException e) when (e.Code == DiagnosticCodes.ToolUsage)
         {
             stderr.WriteLine(e.ToString());
             stderr.WriteLine(Usage);
             return 2;
+        }
+        catch (CompressTasksException e)
+        {
+            // The recipe, read for its output: when -o is absent, is broken.
+            stderr.WriteLine(e.ToString());
+            return 1;
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(x => x is CompressTasksException))
+        {
+            foreach (var inner in e.InnerExceptions) stderr.WriteLine(inner.ToString());
+            return 1;
         }
 
         int failed = 0;
@@ -106,7 +120,8 @@ internal static class RunCommand
             return ReadResponseFile(response).Select(j => j with { CacheDirectory = j.CacheDirectory ?? cacheDir }).ToList();
         }
         if (model is null) throw UsageError("no model given");
-        if (output is null) throw UsageError("no output given (-o OUTPUT)");
+        if (output is null && recipe is not null) output = Compressor.DefaultOutputPath(model, recipe);
+        if (output is null) throw UsageError("no output given: pass -o OUTPUT, or name it in the recipe (output: model-small.onnx)");
         return [Request(model, recipe, output, reportDir, verify) with { CacheDirectory = cacheDir, Latency = latency }];
     }
 
@@ -136,7 +151,13 @@ internal static class RunCommand
                 string model = Get("model") ?? throw new JsonException("missing \"model\"");
                 string output = Get("output") ?? throw new JsonException("missing \"output\"");
                 bool? latency = root.TryGetProperty("latency", out var lv) && lv.ValueKind is JsonValueKind.True or JsonValueKind.False ? lv.GetBoolean() : null;
-                jobs.Add(Request(model, Get("recipe"), output, Get("reportDir"), verify) with { CacheDirectory = Get("cacheDir"), Latency = latency });
+                jobs.Add(Request(model, Get("recipe"), output, Get("reportDir"), verify) with
+                {
+                    CacheDirectory = Get("cacheDir"),
+                    Latency = latency,
+                    ExpectedRecipeOutput = Get("expectOutput"),
+                    DependencyFile = Get("depsFile"),
+                });
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException)
             {

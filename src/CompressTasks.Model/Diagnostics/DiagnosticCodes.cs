@@ -82,6 +82,15 @@ public static class DiagnosticCodes
     /// <summary>A <c>layers:</c> pattern matches no node or weight name of the model.</summary>
     public const string RecipeLayerMatchesNothing = "CT1014";
 
+    /// <summary><c>output:</c> is no relative file path ending in <c>.onnx</c> that stays inside the output folder.</summary>
+    public const string RecipeOutputInvalid = "CT1015";
+
+    /// <summary>
+    /// The build read a different <c>output:</c> from the recipe than the recipe resolves to (the build's quick read
+    /// takes a plain top-level <c>output: name.onnx</c> line, following <c>extends:</c> files).
+    /// </summary>
+    public const string RecipeOutputMismatch = "CT1016";
+
     /// <summary>A value pinned under <c>inputs:</c> does not fit the model's input (element type, range or element count).</summary>
     public const string RecipeInputValueMismatch = "CT1020";
 

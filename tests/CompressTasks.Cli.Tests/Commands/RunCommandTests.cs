@@ -93,6 +93,40 @@ public sealed class RunCommandTests
         StringAssert.Contains(stderr.ToString(), "usage: compress run");
     }
 
+    [TestMethod]
+    public void WhenNoOutputIsGiven_Run_WritesTheRecipesOutputBesideTheModel()
+    {
+        string model = Path.Combine(_dir, "models", "relu.onnx");
+        Directory.CreateDirectory(Path.GetDirectoryName(model)!);
+        WriteRelu(model);
+        string recipe = Path.Combine(_dir, "compression.yaml");
+        File.WriteAllText(recipe, "passes: [eliminate-identity]\noutput: relu-small.onnx\n");
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+
+        Assert.AreEqual(0, RunCommand.Run([model, "--recipe", recipe], stdout, stderr), stderr.ToString());
+
+        Assert.IsTrue(File.Exists(Path.Combine(_dir, "models", "relu-small.onnx")), stdout.ToString());
+        Assert.IsTrue(File.Exists(Path.Combine(_dir, "models", "relu-small.onnx.report.json")));
+        // -o still wins.
+        Assert.AreEqual(0, RunCommand.Run([model, "--recipe", recipe, "-o", Path.Combine(_dir, "x.onnx")], stdout, stderr), stderr.ToString());
+        Assert.IsTrue(File.Exists(Path.Combine(_dir, "x.onnx")));
+    }
+
+    [TestMethod]
+    public void WhenNoOutputIsGiven_AndTheRecipeIsBroken_Run_ReportsTheRecipeErrors()
+    {
+        string model = Path.Combine(_dir, "relu.onnx");
+        WriteRelu(model);
+        string recipe = Path.Combine(_dir, "compression.yaml");
+        File.WriteAllText(recipe, "passes: [fuse-conv-bm]\noutput: ../relu.onnx\n");
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+
+        Assert.AreEqual(1, RunCommand.Run([model, "--recipe", recipe], stdout, stderr));
+
+        StringAssert.Contains(stderr.ToString(), recipe + "(1,10): error CT1006: ");
+        StringAssert.Contains(stderr.ToString(), recipe + "(2,9): error CT1015: ");
+    }
+
     private static string Json(string s) => System.Text.Json.JsonSerializer.Serialize(s);
 
     private static ValueInfoProto Float(string name) => new()
