@@ -73,13 +73,12 @@ public static class Compressor
         using (var model = OnnxModel.Load(request.ModelPath))
         {
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
-            // The recipe's calibration data travels with every pass's arguments; passes that need it read it from there.
             foreach (var pass in recipe?.Passes ?? []) LayerNames.CheckOverrides(pass, model.Proto, request.ModelPath);
             var steps = PipelineSteps.For(recipe);
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = PipelineSteps.Lossless(steps);
             // The teacher is the file on disk, untouched by the passes; calibration comes from the recipe.
-            var context = new PassContext(request.ModelPath, recipe?.Calibration?.FullPath);
+            var context = PipelineSteps.Context(request.ModelPath, recipe);
             runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"),
                 context: context);
             progress?.Invoke($"{name}: saving {request.OutputPath}");
@@ -156,7 +155,7 @@ public static class Compressor
         {
             options = options with
             {
-                Feeds = FeedLoader.Load(evaluation.FullPath, teacher.Inputs, maxRows: 1000),
+                Feeds = FeedLoader.Load(evaluation.Source, teacher.Inputs, maxRows: 1000),
                 Labels = recipe.Labels is { } labels ? FeedLoader.LoadLabels(labels.FullPath) : null,
             };
             inputs = evaluation.Written;

@@ -29,7 +29,7 @@ internal static class SensitivityAnalysis
             context.Progress?.Invoke($"sensitivity: {Label(candidates[t])} applies to {touched.Count} layer(s)");
             foreach (var layer in touched)
             {
-                var narrowed = ModelVariants.Narrow(candidates[t], [layer]).WithCalibration(PipelineSteps.Calibration(context.Recipe));
+                var narrowed = ModelVariants.Narrow(candidates[t], [layer]);
                 var steps = new List<PassStep> { new(PassRegistry.Get(candidates[t].Name), narrowed) };
                 var variant = ModelVariants.Apply(context.BaseModel, steps, context.ModelPath, context.Recipe);
                 if (ModelVariants.ChangedWeights(context.BaseModel, variant).Count == 0) continue;

@@ -97,6 +97,12 @@ public static class DiagnosticCodes
     /// <summary>Warning: the compressed model is within the accuracy budget but close to a limit.</summary>
     public const string BudgetNearMiss = "CT3004";
 
+    /// <summary>Calibration or evaluation data hold no values for one of the model's inputs (the message names it).</summary>
+    public const string DataInputMissing = "CT3010";
+
+    /// <summary>Calibration or evaluation data name an input the model does not have (the message lists the inputs).</summary>
+    public const string DataInputUnknown = "CT3011";
+
     /// <summary>The command line or a response file for <c>compress</c> is invalid.</summary>
     public const string ToolUsage = "CT9001";
 
