@@ -224,7 +224,7 @@ public static class RecipeSchema
         ["oneOf"] = new JsonArray
         {
             new JsonObject { ["type"] = "string" },
-            new JsonObject { ["type"] = "object", ["minProperties"] = 1, ["additionalProperties"] = new JsonObject { ["type"] = "string" } },
+            new JsonObject { ["type"] = "object", ["additionalProperties"] = new JsonObject { ["type"] = "string" } },
         },
     };
 
