@@ -87,11 +87,20 @@ public sealed class PruneChannels : GraphPass
         {
             var p = planned[i];
             before += p.Channels;
-            after += p.Channels - counts[i];
-            if (counts[i] == 0) continue;
-            // The lowest scores go, ties by index; the kept channels stay in their order.
-            var order = Enumerable.Range(0, p.Channels).OrderBy(c => p.Scores[c]).ThenBy(c => c).ToArray();
-            var keep = order[counts[i]..].Order().ToArray();
+            if (counts[i] == 0)
+            {
+                after += p.Channels;
+                continue;
+            }
+            if (Keep(p, counts[i]) is not { } keep)
+            {
+                int parts = p.Group.Partition;
+                result.Skip($"channels of {p.Group.Describe()}: {p.Group.PartitionNode} (group {parts}) needs the same number of channels removed from each of its {parts} blocks of {p.Channels / parts}; "
+                    + $"removing {counts[i]} of {p.Channels} is less than one per block (raise the ratio to at least {1.0 / (p.Channels / parts):P0})");
+                after += p.Channels;
+                continue;
+            }
+            after += keep.Length;
             var fits = refit?.Prepare(main, p.Group, p.Channels, keep, result);
             ChannelSurgery.Apply(main, p.Group, p.Slices, p.Channels, keep);
             if (fits is not null) ChannelRefit.Store(fits);
@@ -102,16 +111,33 @@ public sealed class PruneChannels : GraphPass
             result.Note(string.Create(CultureInfo.InvariantCulture, $"prunable channels {before:N0} → {after:N0} ({100.0 * (before - after) / before:F1}% removed) in {planned.Count} of {groups.Count} groups"));
     }
 
-    // Conv (group 1), Gemm and MatMul with a 2-D float weight start a group of output channels.
+    // Conv (not depthwise: that one passes its input's channels through), Gemm and MatMul with a 2-D float weight
+    // start a group of output channels.
     private static bool IsProducer(Node node)
     {
         if (node.Inputs.Count < 2 || node.Graph!.TryGetConstant(node.Inputs[1]) is not { DataType: 1 } w) return false;
+        long group = node.GetInt("group", 1);
         return node.OpType switch
         {
-            "Conv" => node.GetInt("group", 1) == 1 && w.Dims.Count >= 3,
+            "Conv" => w.Dims.Count >= 3 && (group == 1 || (group > 1 && !(w.Dims[1] == 1 && w.Dims[0] == group))),
             "Gemm" or "MatMul" => w.Dims.Count == 2,
             _ => false,
         };
+    }
+
+    // The lowest scores go, ties by index; the kept channels stay in their order. With a partition (grouped Convs)
+    // each block loses ⌊count / parts⌋ of its own lowest; null when that is none.
+    private static int[]? Keep(Planned p, int count)
+    {
+        int parts = p.Group.Partition, size = p.Channels / parts, per = count / parts;
+        if (per == 0) return null;
+        var keep = new List<int>(p.Channels - per * parts);
+        for (int j = 0; j < parts; j++)
+        {
+            var order = Enumerable.Range(j * size, size).OrderBy(c => p.Scores[c]).ThenBy(c => c).ToArray();
+            keep.AddRange(order[per..].Order());
+        }
+        return [.. keep];
     }
 
     // Global: every channel's score over its group's mean score, the lowest ratio·ΣC go, no group beyond its cap.
