@@ -1,4 +1,5 @@
 using CompressTasks.Graphs;
+using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Pruning;
 
@@ -8,7 +9,22 @@ namespace CompressTasks.Passes.Pruning;
 /// [M, C/g, k…], whose output rows of group j read only channels j·C/g … (j+1)·C/g − 1 (each group keeps its own
 /// in-group indices).
 /// </summary>
-internal sealed record ChannelSlice(Node Node, string Name, int Axis, bool Flattened, int Groups = 1);
+internal sealed record ChannelSlice(Node Node, string Name, int Axis, bool Flattened, int Groups = 1)
+{
+    /// <summary>Set when the channels reach this Conv weight through a Concat: they are one block of its input axis.</summary>
+    public ConcatPart? Part { get; init; }
+}
+
+/// <summary>The channel widths of a Concat's inputs along the channel axis, kept current as groups are pruned.</summary>
+internal sealed class ConcatLayout(long[] widths)
+{
+    public long[] Widths { get; } = widths;
+
+    public long Offset(int index) => Widths.AsSpan(0, index).ToArray().Sum();
+}
+
+/// <summary>Input <paramref name="Index"/> of a Concat: its channels sit at <see cref="ConcatLayout.Offset"/> of the output.</summary>
+internal sealed record ConcatPart(ConcatLayout Layout, int Index);
 
 /// <summary>
 /// Output channels that must be pruned together: the channels of one or more producers (Conv, Gemm, MatMul with a
@@ -67,8 +83,10 @@ internal sealed class ChannelGroup
 /// <see cref="ChannelGroup.Partition"/>), Resize with scale 1 on N and C, binary elementwise ops (two channel-carrying inputs: their
 /// groups unite; a constant operand passes when it broadcasts over the channel axis and is sliced when it has one
 /// value per channel), Flatten(axis 1) into a Gemm/MatMul (channel c owns features c·H·W … (c+1)·H·W − 1), and the
-/// readers that end a group: Conv, ConvTranspose, Gemm, MatMul input channels. Anything else that reads the
-/// channels (Reshape, Concat, Transpose, an unknown op, a subgraph) or a graph output refuses the group.
+/// readers that end a group: Conv, ConvTranspose, Gemm, MatMul input channels; a Concat along the channel axis read
+/// only by group-1 Convs (each input's channels are a block of those Convs' input axis, at its offset: the inputs'
+/// groups stay independent, a group reaching one Concat twice is refused). Anything else that reads the
+/// channels (Reshape, Transpose, another Concat, an unknown op, a subgraph) or a graph output refuses the group.
 /// </remarks>
 internal static class ChannelGroups
 {
@@ -151,6 +169,8 @@ internal static class ChannelGroups
                     Carry(node.Outputs[0], tag);
                 else if (op == "Flatten" && tag.Rank > 0 && !tag.Flattened && node.GetInt("axis", 1) == 1)
                     Carry(node.Outputs[0], tag with { Flattened = true });
+                else if (op == "Concat")
+                    refusal = ConcatReaders(graph, node, inputs.Select(i => (i.Index, i.Tag, groups[i.Tag.Group])).ToList());
                 else if (Binary.Contains(op) && node.Inputs.Count == 2)
                 {
                     int group = tag.Group;
@@ -228,6 +248,43 @@ internal static class ChannelGroups
             default:
                 return $"{where} reads the channels in a layout channel pruning does not handle";
         }
+    }
+
+    // A Concat along the channel axis (Conv layout) read only by group-1 Convs: each input's channels are a block of
+    // those Convs' input axis, at the offset the inputs before it take. Its output carries no group further.
+    private static string? ConcatReaders(Graph graph, Node node, List<(int Index, Tag Tag, ChannelGroup Group)> inputs)
+    {
+        string where = $"{node} (Concat)";
+        int rank = inputs[0].Tag.Rank;
+        if (inputs.Any(i => i.Tag.Rank == 0 || i.Tag.Flattened || i.Tag.Rank != rank)) return $"{where} joins channels that are not in Conv layout";
+        long axis = node.GetInt("axis", 0);
+        if ((axis < 0 ? axis + rank : axis) != 1) return $"{where} does not concatenate along the channel axis";
+        if (inputs.Select(i => i.Group).Distinct().Count() != inputs.Count) return $"{where} reads the same channels twice";
+        string output = node.Outputs[0];
+        if (graph.MustKeepName(output)) return $"{where}: '{output}' is a graph output; its shape must stay";
+        var readers = graph.GetConsumers(output).Where(c => c.Node.Graph == graph).ToList();
+        if (readers.Count != graph.UseCount(output)) return $"{where}: '{output}' is read inside a subgraph";
+        // Every input's width: the producer's output channels for a pruned one, the static shape otherwise.
+        var widths = new long[node.Inputs.Count];
+        for (int i = 0; i < widths.Length; i++)
+        {
+            var tagged = inputs.FirstOrDefault(t => t.Index == i).Group;
+            long? width = tagged is not null ? graph.TryGetConstant(tagged.Producers[0].Inputs[1])?.Dims[0] : StaticShapes.Of(graph, node.Inputs[i]) is [_, var c, ..] && c > 0 ? c : null;
+            if (width is not { } w) return $"{where}: the channel count of '{node.Inputs[i]}' is not known";
+            widths[i] = w;
+        }
+        var layout = new ConcatLayout(widths);
+        var slices = new List<(ChannelGroup, ChannelSlice)>();
+        foreach (var (reader, index) in readers)
+        {
+            var weight = reader.Inputs.Count > 1 ? graph.TryGetConstant(reader.Inputs[1]) : null;
+            if (!reader.Is("Conv") || index != 0 || reader.GetInt("group", 1) != 1 || weight is not { DataType: 1 } || weight.Dims.Count != rank || weight.Dims[1] != widths.Sum())
+                return $"{where}: its output is read by {reader} ({reader.OpType}); channels through a Concat are followed only into group-1 Convs";
+            foreach (var (i, _, group) in inputs) slices.Add((group, new ChannelSlice(reader, weight.Name, 1, false) { Part = new ConcatPart(layout, i) }));
+        }
+        foreach (var (group, slice) in slices) group.Slices.Add(slice);
+        foreach (var (_, _, group) in inputs) group.Values.Add(output);
+        return null;
     }
 
     // The constant operand of a binary op: broadcast over channels (passes), one value per channel (sliced), else refused.

@@ -62,7 +62,9 @@ internal static class ChannelSurgery
             else if (constant.UseCount != 1) refusal = $"{where} is shared with other nodes; shared weights stay as they are";
             else if (s.Groups > 1 && (channels % s.Groups != 0 || constant.Dims.Count < 2 || constant.Dims[1] * s.Groups != channels || constant.Dims[0] % s.Groups != 0))
                 refusal = $"{where} has shape [{string.Join(",", constant.Dims)}], not group {s.Groups} over {channels} channels";
-            else if (s.Groups == 1 && (s.Axis >= constant.Dims.Count || constant.Dims[s.Axis] % channels != 0 || (!s.Flattened && constant.Dims[s.Axis] != channels)))
+            else if (s.Part is { } part && (constant.Dims.Count < 2 || constant.Dims[1] != part.Layout.Widths.Sum() || part.Layout.Widths[part.Index] != channels))
+                refusal = $"{where} has shape [{string.Join(",", constant.Dims)}], not the Concat's channels";
+            else if (s.Part is null && s.Groups == 1 && (s.Axis >= constant.Dims.Count || constant.Dims[s.Axis] % channels != 0 || (!s.Flattened && constant.Dims[s.Axis] != channels)))
                 refusal = $"{where} has shape [{string.Join(",", constant.Dims)}], not {channels} channels on axis {s.Axis}";
             if (refusal is not null) return null;
         }
@@ -76,6 +78,20 @@ internal static class ChannelSurgery
         {
             var constant = graph.TryGetConstant(s.Name)!;
             var dims = constant.Dims.ToArray();
+            if (s.Part is { } part)
+            {
+                // The block [offset, offset + channels) of the input axis loses what the group loses; the rest stays.
+                int total = (int)dims[1], offset = (int)part.Layout.Offset(part.Index);
+                var all = new List<int>(total - channels + keep.Length);
+                for (int c = 0; c < offset; c++) all.Add(c);
+                foreach (int c in keep) all.Add(offset + c);
+                for (int c = offset + channels; c < total; c++) all.Add(c);
+                var spatial = (int)(constant.ElementCount / (dims[0] * total));
+                var remaining = WeightPruning.KeepChannels(constant.AsFloat(), (int)dims[0], total, 1, spatial, [.. all]);
+                dims[1] = all.Count;
+                constant.Replace(1, dims, MemoryMarshal.AsBytes(remaining.AsSpan()).ToArray());
+                continue;
+            }
             if (s.Groups > 1)
             {
                 constant.Replace(1, [dims[0], keep.Length / s.Groups, .. dims[2..]], MemoryMarshal.AsBytes(KeepInGroups(constant.AsFloat(), dims, s.Groups, keep).AsSpan()).ToArray());
@@ -94,6 +110,8 @@ internal static class ChannelSurgery
                     shape.Dim[s.Axis] = new TensorShapeProto.Types.Dimension { DimValue = dims[s.Axis] };
         }
         foreach (var node in group.Depthwise) node.FindAttribute("group")!.I = keep.Length;
+        // Later groups read the Concat's offsets as they are now.
+        foreach (var part in slices.Select(s => s.Part).OfType<ConcatPart>().Distinct()) part.Layout.Widths[part.Index] = keep.Length;
         var stale = group.Values.ToHashSet(StringComparer.Ordinal);
         for (int i = graph.Proto.ValueInfo.Count - 1; i >= 0; i--)
             if (stale.Contains(graph.Proto.ValueInfo[i].Name)) graph.Proto.ValueInfo.RemoveAt(i);

@@ -163,6 +163,37 @@ public sealed class PruneChannelsTests
     }
 
     [TestMethod]
+    [DataRow(1)]
+    [DataRow(-3)]
+    public void WhenConvsMeetInAConcat_EachLosesItsChannelsAtItsOffsetOfTheNextConvsInput(int axis)
+    {
+        // x ─A [8]─Relu─▶ r, x ─C [6]─▶ c; Concat(r, x [3], c) ─▶ [17] ─B─▶ y and ─Relu─ D (1×1) ─▶ z. A's zero channels
+        // 2 and 5, C's zero channel 1 go; B and D lose input channels 2, 5 and 8 + 3 + 1 = 12, keep x's 8–10.
+        var m = new TestModels().Input("x", 1, 3, 6, 6).Output("y", 1, 4, 6, 6);
+        Weight(m, "A", [8, 3, 3, 3], 1, 0, 2, 5);
+        Weight(m, "C", [6, 3, 1, 1], 2, 0, 1);
+        Weight(m, "bC", [6], 3, 0, 1);
+        Weight(m, "B", [4, 17, 3, 3], 4);
+        m.Node("Conv", ["x", "A"], ["a"], Pad1).Node("Relu", ["a"], ["r"]).Node("Conv", ["x", "C", "bC"], ["c"])
+            .Node("Concat", ["r", "x", "c"], ["q"], Int("axis", axis)).Node("Conv", ["q", "B"], ["y"], Pad1);
+        using var model = m.Build();
+        var original = model.Proto.Graph.Initializer.Single(t => t.Name == "B").Clone();
+        var result = RunExact(model, Args(("ratio", 0.25)));
+
+        Assert.AreEqual(2, result.Rewritten, string.Join("\n", result.Notes));
+        CollectionAssert.AreEqual(new long[] { 6, 3, 3, 3 }, Dims(model, "A"));
+        CollectionAssert.AreEqual(new long[] { 5, 3, 1, 1 }, Dims(model, "C"));
+        CollectionAssert.AreEqual(new long[] { 4, 14, 3, 3 }, Dims(model, "B"));
+        // B's kept input channels, in order: A's 0,1,3,4,6,7, x's 8,9,10, C's 11,13,14,15,16.
+        int[] kept = [0, 1, 3, 4, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16];
+        var before = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(original.RawData.Span).ToArray();
+        var after = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(model.Proto.Graph.Initializer.Single(t => t.Name == "B").RawData.Span).ToArray();
+        for (int o = 0; o < 4; o++)
+            for (int k = 0; k < kept.Length; k++)
+                CollectionAssert.AreEqual(before.AsSpan((o * 17 + kept[k]) * 9, 9).ToArray(), after.AsSpan((o * 14 + k) * 9, 9).ToArray(), $"B[{o}, {k}]");
+    }
+
+    [TestMethod]
     public void WhenAResidualAddCouplesTwoConvs_BothLoseTheSameChannels()
     {
         // x ─A─Relu─▶ r ─B─▶ b; Add(b, r) ─Relu─ C ─▶ y: A and B are one group of 8 channels.
@@ -226,7 +257,8 @@ public sealed class PruneChannelsTests
 
     [TestMethod]
     [DataRow("Reshape", "Reshape 'Reshape_2' (Reshape) reads the channels")]
-    [DataRow("Concat", "Concat 'Concat_2' (Concat) reads the channels")]
+    [DataRow("ConcatTwice", "Concat 'Concat_2' (Concat) reads the same channels twice")]
+    [DataRow("ConcatAdd", "Concat 'Concat_2' (Concat): its output is read by Add 'Add_3' (Add); channels through a Concat are followed only into group-1 Convs")]
     [DataRow("Custom", "Custom 'Custom_2' (Custom) is not an op channel pruning understands")]
     [DataRow("Grouped", "Conv 'Conv_2' (group 4) needs the same number of channels removed from each of its 4 blocks of 2; removing 2 of 8 is less than one per block")]
     [DataRow("Shared", "is shared with other nodes")]
@@ -243,10 +275,15 @@ public sealed class PruneChannelsTests
                 m.Graph.Initializer.Add(new TensorProto { Name = "shape", DataType = 7, Dims = { 4 }, RawData = Google.Protobuf.ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes<long>([1, 8, 4, 4])) });
                 m.Node("Reshape", ["r", "shape"], ["q"]).Node("Conv", ["q", "B"], ["y"], Pad1);
                 break;
-            case "Concat":
-                m.Node("Concat", ["r", "x"], ["q"], Int("axis", 1));
-                Weight(m, "B2", [4, 11, 3, 3], 3);
+            case "ConcatTwice":
+                m.Node("Concat", ["r", "r"], ["q"], Int("axis", 1));
+                Weight(m, "B2", [4, 16, 3, 3], 3);
                 m.Node("Conv", ["q", "B2"], ["y"], Pad1);
+                break;
+            case "ConcatAdd":
+                // A residual Add on the concatenation: its channels would have to line up with the other operand's.
+                Weight(m, "B2", [4, 11, 3, 3], 3);
+                m.Input("x3", 1, 11, 4, 4).Node("Concat", ["r", "x"], ["q"], Int("axis", 1)).Node("Add", ["q", "x3"], ["s"]).Node("Conv", ["s", "B2"], ["y"], Pad1);
                 break;
             case "Custom":
                 m.Graph.Node.Add(new NodeProto { OpType = "Custom", Domain = "com.example", Name = "Custom_2", Input = { "r" }, Output = { "q" } });
