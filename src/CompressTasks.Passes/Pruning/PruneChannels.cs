@@ -17,6 +17,13 @@ namespace CompressTasks.Passes.Pruning;
 /// producers) or Σ|γ| of the BatchNormalizations they pass through (L1 where there are none); the lowest
 /// ⌊ratio·C⌋ go (<c>scope: layer</c>), or the lowest across all groups by score relative to the group's mean
 /// (<c>scope: global</c>, each group capped at <c>max-layer-ratio</c>). Ties go by index; at least one channel stays.
+/// <code>
+///   x ─A [C,..]─▶ grouped Conv G (group g, W [M, C/g, ..]) ─▶ B [O, M, ..]
+///     ⇒ each of the g blocks of C/g channels loses ⌊count/g⌋ of its own lowest; G's rows of block j keep block j's
+///       kept channels (W [M, C'/g, ..]), group stays g. G's own outputs likewise: ⌊count/g⌋ from each block of M/g.
+///   Concat(a [Ca], x [Cx], b [Cb]) ─▶ Conv(V [O, Ca+Cx+Cb, ..])
+///     ⇒ a's and b's groups prune on their own; V loses a's channels in [0, Ca) and b's in [Ca+Cx, Ca+Cx+Cb).
+/// </code>
 /// Which ops the channels may pass through, and what makes a group coupled, is <see cref="ChannelGroups"/>.
 /// BatchNormalization is handled (fold it first with fuse-conv-bn or not; both work). Preconditions (skips naming
 /// the node and why): every producer in a group is selected (<see cref="WeightSelection"/>), every constant to slice
@@ -32,7 +39,7 @@ public sealed class PruneChannels : GraphPass
 
     public override PassDescriptor Descriptor { get; } = new(
         "prune-channels", PassKind.Pruning,
-        "Removes the least important output channels of Conv/Gemm/MatMul layers and rewires BN, depthwise convs, biases and the next layers' inputs.",
+        "Removes the least important output channels of Conv/Gemm/MatMul layers and rewires BN, depthwise and grouped convs, biases, Concats and the next layers' inputs.",
         [
             ParameterSpec.Ratio("ratio", 0.25, "Fraction of each layer's (or, with scope: global, of all) output channels to remove."),
             ParameterSpec.Enum("criterion", "l1", ["l1", "l2", "bn-gamma"], "Channel importance: L1 or L2 norm of its weights, or |γ| of the BatchNormalization after it."),

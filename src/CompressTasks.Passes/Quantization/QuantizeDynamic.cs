@@ -43,7 +43,7 @@ namespace CompressTasks.Passes.Quantization;
 /// DynamicQuantizeLinear → ConvInteger → Cast → Mul → Add), measured slower than float32 Conv on the CNNs in
 /// eng/benchmarks; name it (<c>op-types: [MatMul, Gemm, Conv]</c>) for the size, or use quantize-static for speed.
 /// </remarks>
-public sealed class QuantizeDynamic : GraphPass
+public sealed partial class QuantizeDynamic : GraphPass
 {
     private static readonly string[] Supported = ["MatMul", "Gemm", "Conv"];
 
@@ -175,48 +175,6 @@ public sealed class QuantizeDynamic : GraphPass
         return new QuantizedWeight(graph, name, q.Name, z.Name, scales, paramDims);
     }
 
-    // Conv: [M, C/g, k…] viewed as [1, M, C/g·k…] per channel or [1, 1, all] per tensor; one scalar zero point, as
-    // ConvInteger wants (0 when symmetric, so per-channel scales are still exact); the scales shaped [M, 1…].
-    private static QuantizedWeight QuantizeConvWeight(Constant constant, bool perChannel, bool symmetric, bool reduceRange)
-    {
-        var graph = constant.Graph;
-        var dims = constant.Dims.ToArray();
-        ReadOnlySpan<float> values = constant.AsFloat();
-        int channels = perChannel ? (int)dims[0] : 1, inner = values.Length / channels;
-        var scales = new float[channels];
-        var zeroPoints = new byte[channels];
-        var quantized = new byte[values.Length];
-        int type;
-        if (symmetric)
-        {
-            Int8Quantization.ComputeSymmetricScales(values, 1, inner, scales, reduceRange ? 63 : Int8Quantization.SymmetricMax);
-            Int8Quantization.QuantizeSymmetric(values, scales, 1, inner, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()));
-            type = (int)TensorProto.Types.DataType.Int8;
-        }
-        else
-        {
-            // Per tensor only (checked in Skip): one zero point.
-            int maximum = reduceRange ? 127 : Int8Quantization.AsymmetricMax;
-            Int8Quantization.ComputeAsymmetricParameters(values, 1, inner, scales, zeroPoints, maximum);
-            Int8Quantization.QuantizeAsymmetric(values, scales, zeroPoints, 1, inner, quantized, maximum);
-            type = (int)TensorProto.Types.DataType.Uint8;
-        }
-        long[] scaleDims = perChannel ? ChannelShape(channels, dims.Length) : [];
-        string name = constant.Name;
-        var q = Weights.Add(graph, name + "_quantized", type, dims, quantized);
-        var z = Weights.Add(graph, name + "_zero_point", type, [], zeroPoints.AsSpan(0, 1).ToArray());
-        return new QuantizedWeight(graph, name, q.Name, z.Name, scales, scaleDims, dims.Length);
-    }
-
-    // [M, 1, …]: one value per output channel, broadcast over a Conv output [N, M, spatial…] of the weight's rank.
-    private static long[] ChannelShape(long channels, int rank)
-    {
-        var shape = new long[rank - 1];
-        Array.Fill(shape, 1L);
-        shape[0] = channels;
-        return shape;
-    }
-
     private static void Rewrite(Node node, QuantizedWeight weight, Dictionary<(Graph, string), string[]> activations,
         Dictionary<(Graph, string), string> biases)
     {
@@ -268,16 +226,6 @@ public sealed class QuantizeDynamic : GraphPass
             proto.Attribute.Add(attributes);
             return proto;
         }
-    }
-
-    // A Conv bias [M] as [M, 1…] so it broadcasts over [N, M, spatial…]: one reshaped copy per bias, the original
-    // removed once nothing reads it.
-    private static string ChannelBias(Graph g, string bias, int weightRank, Dictionary<(Graph, string), string> biases)
-    {
-        if (biases.TryGetValue((g, bias), out var reshaped)) return reshaped;
-        var constant = g.TryGetConstant(bias)!;
-        reshaped = Weights.Add(g, bias + "_channels", 1, ChannelShape(constant.ElementCount, weightRank), MemoryMarshal.AsBytes(constant.AsFloat()).ToArray()).Name;
-        return biases[(g, bias)] = reshaped;
     }
 
     private static string AddScale(QuantizedWeight weight, float[] scales, string suffix) =>
