@@ -204,4 +204,27 @@ public sealed class FeedLoaderTests
             File.Delete(npz);
         }
     }
+
+    [TestMethod]
+    [DataRow("test_add")]
+    [DataRow("test_matmul_2d")]
+    [DataRow("test_where_example")]
+    public void WhenAnOnnxBackendTestFolderIsTheData_ItsInputsFeedTheModelAndGiveItsRecordedOutput(string name)
+    {
+        // The backend suite's own layout: model.onnx beside test_data_set_*/input_N.pb and output_N.pb.
+        var folder = TestSupport.TestPaths.BackendCases("node").Single(d => Path.GetFileName(d) == name);
+        using var session = ModelSession.Open(Path.Combine(folder, "model.onnx"));
+        var feeds = FeedLoader.Load(folder, session.Inputs, maxRows: 1000);
+
+        var samples = Directory.GetDirectories(folder, "test_data_set_*");
+        Assert.HasCount(samples.Length, feeds);
+        Assert.IsTrue(session.Inputs.Count >= 2, "a multi-input model");
+        var outputs = session.Run(feeds[0]);
+        var expected = TensorProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(samples.Order(StringComparer.Ordinal).First(), "output_0.pb")));
+        CollectionAssert.AreEqual(expected.Dims.ToArray(), outputs[0].Shape);
+        var want = MemoryMarshal.Cast<byte, float>(expected.RawData.Span).ToArray();
+        var got = outputs[0].As<float>().ToArray();
+        for (int i = 0; i < want.Length; i++)
+            Assert.AreEqual(want[i], got[i], 1e-5 * Math.Max(1, Math.Abs(want[i])), $"output[{i}]: the recorded value (float32 rounding apart)");
+    }
 }
