@@ -87,15 +87,17 @@ public static class Compressor
     {
         if (recipe is null) yield break;
         foreach (var file in recipe.BaseFiles) yield return file;
-        foreach (var data in recipe.DataPaths())
+        // A per-input mapping (calibration: { ids: a.npy, mask: b.npy }) stands for each of its paths.
+        foreach (var path in recipe.DataPaths().SelectMany(d => d.Inputs.Count == 0 ? [d.FullPath] : d.Inputs.Select(i => i.Value.FullPath)))
         {
-            if (!Directory.Exists(data.FullPath))
+            if (!Directory.Exists(path))
             {
-                yield return data.FullPath;
+                yield return path;
                 continue;
             }
-            yield return Path.TrimEndingDirectorySeparator(data.FullPath) + Path.DirectorySeparatorChar;
-            foreach (var file in Directory.GetFiles(data.FullPath).Order(StringComparer.Ordinal)) yield return file;
+            yield return Path.TrimEndingDirectorySeparator(path) + Path.DirectorySeparatorChar;
+            // Sample folders (test_data_set_*/input_N.pb) count too.
+            foreach (var file in Directory.GetFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)) yield return file;
         }
     }
 
@@ -133,13 +135,12 @@ public static class Compressor
         using (var model = OnnxModel.Load(request.ModelPath))
         {
             original = ModelStatistics.Compute(model.Proto, ModelStatistics.FileSize(request.ModelPath, model.Proto));
-            // The recipe's calibration data travels with every pass's arguments; passes that need it read it from there.
             foreach (var pass in recipe?.Passes ?? []) LayerNames.CheckOverrides(pass, model.Proto, request.ModelPath);
             var steps = PipelineSteps.For(recipe);
             // Lossless passes repeat until nothing changes (one fusion can enable another); lossy ones run once.
             bool lossless = PipelineSteps.Lossless(steps);
             // The teacher is the file on disk, untouched by the passes; calibration comes from the recipe.
-            var context = new PassContext(request.ModelPath, recipe?.Calibration?.FullPath);
+            var context = PipelineSteps.Context(request.ModelPath, recipe);
             runs = PassManager.Run(model, steps, rounds: lossless ? 4 : 1, progress: progress is null ? null : line => progress($"{name}: {line}"),
                 context: context);
             progress?.Invoke($"{name}: saving {request.OutputPath}");
@@ -216,7 +217,7 @@ public static class Compressor
         {
             options = options with
             {
-                Feeds = FeedLoader.Load(evaluation.FullPath, teacher.Inputs, maxRows: 1000),
+                Feeds = FeedLoader.Load(evaluation.Source, teacher.Inputs, maxRows: 1000),
                 Labels = recipe.Labels is { } labels ? FeedLoader.LoadLabels(labels.FullPath) : null,
             };
             inputs = evaluation.Written;

@@ -9,7 +9,7 @@ internal static class PipelineSteps
 {
     /// <summary>
     /// <c>opset: N</c> first, as an explicit <c>convert-opset</c> (the recipe asked for it; nothing upgrades silently), then
-    /// each entry's runs (per-layer overrides expanded) with the recipe's calibration data attached.
+    /// each entry's runs (per-layer overrides expanded). Calibration data reach passes through the run's PassContext.
     /// </summary>
     public static List<PassStep> For(Recipe.Recipe? recipe, IEnumerable<RecipePass>? passes = null, bool withOpset = true)
     {
@@ -19,14 +19,13 @@ internal static class PipelineSteps
             var convert = PassRegistry.Get("convert-opset");
             steps.Add(new PassStep(convert, new PassArguments(convert.Descriptor, [new("target-opset", target)])));
         }
-        var calibration = Calibration(recipe);
         foreach (var pass in passes ?? recipe?.Passes ?? [])
-            steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments.WithCalibration(calibration))));
+            steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments)));
         return steps;
     }
 
-    /// <summary>The recipe's calibration data as passes read it, or null.</summary>
-    public static CalibrationData? Calibration(Recipe.Recipe? recipe) => recipe?.Calibration is { } data ? new CalibrationData(data.FullPath) : null;
+    /// <summary>The context passes run with: the teacher at <paramref name="modelPath"/> and the recipe's calibration data.</summary>
+    public static PassContext Context(string? modelPath, Recipe.Recipe? recipe) => new(modelPath, recipe?.Calibration?.Source);
 
     /// <summary>Whether every step is lossless, so the list may repeat to a fixed point (one fusion can enable another).</summary>
     public static bool Lossless(IEnumerable<PassStep> steps) =>

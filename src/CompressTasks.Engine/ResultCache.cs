@@ -37,8 +37,7 @@ internal sealed class ResultCache(string directory)
         foreach (var data in recipe?.DataPaths() ?? [])
         {
             Text(data.Written);
-            var files = Directory.Exists(data.FullPath) ? Directory.GetFiles(data.FullPath).Order(StringComparer.Ordinal) : (IEnumerable<string>)[data.FullPath];
-            foreach (var f in files) { Text(Path.GetFileName(f)); AppendFile(hash, f); }
+            foreach (var f in data.Files()) { Text(Path.GetFileName(f)); AppendFile(hash, f); }
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }

@@ -41,10 +41,10 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <summary><c>verify:</c> thresholds, <see cref="VerifySettings.Off"/>, or null when absent (the verifier's defaults).</summary>
     public VerifySettings? Verify { get; init; }
 
-    /// <summary><c>calibration:</c> calibration data (file or folder).</summary>
+    /// <summary><c>calibration:</c> calibration data (file or folder, or one file per input).</summary>
     public DataPath? Calibration { get; init; }
 
-    /// <summary><c>evaluation:</c> evaluation data (file or folder).</summary>
+    /// <summary><c>evaluation:</c> evaluation data (file or folder, or one file per input).</summary>
     public DataPath? Evaluation { get; init; }
 
     /// <summary><c>labels:</c> the labels file for the evaluation data.</summary>
@@ -67,6 +67,13 @@ public sealed class Recipe : IEquatable<Recipe>
 
     /// <summary><c>auto:</c> the per-layer search, or null when the recipe is fixed.</summary>
     public AutoSettings? Auto { get; init; }
+
+    /// <summary>
+    /// Every data file the recipe references (<c>calibration:</c>, <c>evaluation:</c>, <c>labels:</c>; folders and
+    /// per-input mappings expanded), in that order: what a build must treat as inputs of the compression.
+    /// </summary>
+    public IReadOnlyList<string> DataFiles() =>
+        [.. new[] { Calibration, Evaluation, Labels }.SelectMany(d => d?.Files() ?? [])];
 
     /// <inheritdoc/>
     public bool Equals(Recipe? other) =>

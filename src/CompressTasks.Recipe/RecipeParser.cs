@@ -77,10 +77,10 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
                     ReadInputs(value, document);
                     break;
                 case "calibration":
-                    document.Calibration = ReadDataPath(value, key);
+                    document.Calibration = ReadData(value, key);
                     break;
                 case "evaluation":
-                    document.Evaluation = ReadDataPath(value, key);
+                    document.Evaluation = ReadData(value, key);
                     break;
                 case "labels":
                     document.Labels = ReadDataPath(value, key);
@@ -303,6 +303,57 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
         }
 
         return text;
+    }
+
+    // A path, or a mapping of model input name → path (each checked where it is written).
+    private DataPath? ReadData(YamlNode node, string key)
+    {
+        if (node is not YamlMappingNode mapping)
+        {
+            return ReadDataPath(node, key);
+        }
+
+        var inputs = new List<KeyValuePair<string, DataPath>>();
+        bool complete = true;
+        foreach (var (keyNode, value) in mapping.Children)
+        {
+            var name = reader.Scalar(keyNode, $"an input name in '{key}'");
+            if (name is null)
+            {
+                complete = false;
+                continue;
+            }
+
+            if (inputs.Any(i => i.Key == name))
+            {
+                reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{key}' names input '{name}' twice; keep one.", keyNode);
+                complete = false;
+                continue;
+            }
+
+            if (ReadDataPath(value, $"{key}.{name}") is { } path)
+            {
+                inputs.Add(new(name, path));
+            }
+            else
+            {
+                complete = false;
+            }
+        }
+
+        if (!complete)
+        {
+            return null;
+        }
+
+        if (inputs.Count == 0)
+        {
+            reader.Error(DiagnosticCodes.RecipeInvalidStructure, $"'{key}' is an empty mapping; give a data file or folder, or input name: file pairs.", node);
+            return null;
+        }
+
+        var written = "{ " + string.Join(", ", inputs.Select(i => $"{i.Key}: {i.Value.Written}")) + " }";
+        return new DataPath(written, Path.GetFullPath(baseDirectory)) { Inputs = inputs };
     }
 
     private DataPath? ReadDataPath(YamlNode node, string key)

@@ -85,8 +85,8 @@ public static class RecipeSchema
                         },
                     },
                 },
-                ["calibration"] = Described("string", "Calibration data file or folder, relative to this recipe."),
-                ["evaluation"] = Described("string", "Evaluation data file or folder, relative to this recipe."),
+                ["calibration"] = DataSchema("Calibration data: a .npy/.npz/.pb file or a folder, relative to this recipe; or input name → file for models with several inputs."),
+                ["evaluation"] = DataSchema("Evaluation data: a .npy/.npz/.pb file or a folder, relative to this recipe; or input name → file for models with several inputs."),
                 ["labels"] = Described("string", "Labels file for the evaluation data, relative to this recipe."),
                 ["verify"] = new JsonObject
                 {
@@ -244,6 +244,17 @@ public static class RecipeSchema
     };
 
     private static JsonObject Described(string type, string description) => new() { ["type"] = type, ["description"] = description };
+
+    // A data path, or a mapping of model input name → data file.
+    private static JsonObject DataSchema(string description) => new()
+    {
+        ["description"] = description,
+        ["oneOf"] = new JsonArray
+        {
+            new JsonObject { ["type"] = "string" },
+            new JsonObject { ["type"] = "object", ["additionalProperties"] = new JsonObject { ["type"] = "string" } },
+        },
+    };
 
     private static JsonArray Strings(IEnumerable<string> values) => [.. values.Select(v => (JsonNode)v)];
 

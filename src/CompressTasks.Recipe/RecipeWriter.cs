@@ -211,12 +211,26 @@ public static partial class RecipeWriter
 
     private static void WritePath(StringBuilder s, string key, DataPath? path, string? directory)
     {
-        if (path is not null)
+        if (path is null)
         {
-            var text = directory is null ? path.FullPath : Path.GetRelativePath(directory, path.FullPath);
-            s.Append(key).Append(": ").AppendLine(Quote(text.Replace('\\', '/')));
+            return;
+        }
+
+        if (path.Inputs.Count == 0)
+        {
+            s.Append(key).Append(": ").AppendLine(Relative(path.FullPath, directory));
+            return;
+        }
+
+        s.Append(key).AppendLine(":");
+        foreach (var (input, file) in path.Inputs)
+        {
+            s.Append("  ").Append(Quote(input)).Append(": ").AppendLine(Relative(file.FullPath, directory));
         }
     }
+
+    private static string Relative(string fullPath, string? directory) =>
+        Quote((directory is null ? fullPath : Path.GetRelativePath(directory, fullPath)).Replace('\\', '/'));
 
     private static void WriteNumber(StringBuilder s, string key, double? value)
     {

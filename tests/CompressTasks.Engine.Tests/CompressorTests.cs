@@ -222,6 +222,60 @@ public sealed class CompressorTests
         Assert.IsTrue(withData ? result.OutputBytes < result.InputBytes * 0.5 : result.OutputBytes > result.InputBytes * 0.9, $"{result.OutputBytes} vs {result.InputBytes}");
     }
 
+    // x[4,64] ─MatMul(W[64,32])─ Add(z[4,32]) ─▶ y: a model with two inputs.
+    private string WriteTwoInputModel()
+    {
+        var random = new Random(6);
+        var w = new float[64 * 32];
+        for (int i = 0; i < w.Length; i++) w[i] = random.NextSingle() * 2 - 1;
+        var model = new ModelProto { IrVersion = 8, ProducerName = "tests", Graph = new GraphProto { Name = "g" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        var g = model.Graph;
+        g.Input.Add(Info("x", 4, 64));
+        g.Input.Add(Info("z", 4, 32));
+        g.Output.Add(Info("y", 4, 32));
+        g.Initializer.Add(new TensorProto { Name = "W", DataType = 1, Dims = { 64, 32 }, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(w.AsSpan())) });
+        g.Node.Add(new NodeProto { OpType = "MatMul", Name = "mm", Input = { "x", "W" }, Output = { "h" } });
+        g.Node.Add(new NodeProto { OpType = "Add", Name = "add", Input = { "h", "z" }, Output = { "y" } });
+        var path = Path.Combine(_dir, "two.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+        return path;
+    }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenAModelHasTwoInputs_CalibrationMapsThemToFilesAndEvaluationIsANamedNpz_OrAMissingInputIsCT3010(bool complete)
+    {
+        var model = WriteTwoInputModel();
+        var random = new Random(9);
+        float[] Rows(int rows, int width) => [.. Enumerable.Range(0, rows * width).Select(_ => random.NextSingle() * 2 - 1)];
+        WriteNpy("cx.npy", Rows(40, 64), 40, 64);
+        WriteNpy("cz.npy", Rows(40, 32), 40, 32);
+        var arrays = Directory.CreateDirectory(Path.Combine(_dir, "eval")).FullName;
+        File.Move(WriteNpy("x.npy", Rows(20, 64), 20, 64), Path.Combine(arrays, "x.npy"));
+        if (complete) File.Move(WriteNpy("z.npy", Rows(20, 32), 20, 32), Path.Combine(arrays, "z.npy"));
+        System.IO.Compression.ZipFile.CreateFromDirectory(arrays, Path.Combine(_dir, "eval.npz"));
+        var recipe = WriteRecipe("extends: int8-static\ncalibration:\n  z: cz.npy\n  x: cx.npy\nevaluation: eval.npz\nverify:\n  min-cosine: 0.99\n");
+
+        if (!complete)
+        {
+            var error = Assert.ThrowsExactly<CompressTasksException>(() => Compressor.Run(Request(model, recipe)));
+            Assert.AreEqual(DiagnosticCodes.DataInputMissing, error.Code);
+            StringAssert.Contains(error.Message, "nothing for input 'z'");
+            return;
+        }
+        var result = Compressor.Run(Request(model, recipe));
+        using var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath));
+        var pass = report.RootElement.GetProperty("passes").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "quantize-static");
+        var notes = string.Join("\n", pass.GetProperty("notes").EnumerateArray().Select(n => n.GetString()));
+        Assert.IsTrue(pass.GetProperty("rewritten").GetInt32() > 0, notes);
+        StringAssert.Contains(notes, "on 10 batch(es)", "40 calibration rows of each input in batches of 4");
+        var verification = report.RootElement.GetProperty("verification");
+        Assert.AreEqual("eval.npz", verification.GetProperty("inputs").GetString());
+        Assert.AreEqual(5, verification.GetProperty("samples").GetInt32(), "20 evaluation rows in batches of 4");
+    }
+
     [TestMethod]
     public void Report_ListsTheWeightsCompressionChanged()
     {

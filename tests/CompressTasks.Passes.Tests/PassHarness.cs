@@ -9,9 +9,9 @@ namespace CompressTasks.Passes.Tests;
 internal static class PassHarness
 {
     /// <summary>Runs <paramref name="pass"/> with default arguments on the model and returns its result.</summary>
-    public static PassResult Run(OnnxModel model, GraphPass pass, PassArguments? arguments = null)
+    public static PassResult Run(OnnxModel model, GraphPass pass, PassArguments? arguments = null, PassContext? context = null)
     {
-        var runs = PassManager.Run(model, [new PassStep(pass, arguments ?? new PassArguments(pass.Descriptor))], validateEachPass: true);
+        var runs = PassManager.Run(model, [new PassStep(pass, arguments ?? new PassArguments(pass.Descriptor))], validateEachPass: true, context: context);
         return runs[0].Result;
     }
 

@@ -357,4 +357,47 @@ public sealed class RecipeLoaderTests
         Assert.AreEqual(path, recipe.SourcePath);
         Assert.AreEqual(Path.Combine(dir.Path, "calib.bin"), recipe.Calibration!.FullPath);
     }
+
+    [TestMethod]
+    public void WhenCalibrationMapsInputsToFiles_EachResolvesAgainstTheRecipe_PrintsAndReloadsTheSame_AndDataFilesListsThemAll()
+    {
+        using var dir = new TempDir();
+        dir.Write("data/ids.npy", "");
+        dir.Write("data/mask.npy", "");
+        dir.Write("eval/test_data_set_0/input_0.pb", "");
+        dir.Write("labels.npy", "");
+        var recipe = Load(dir, "calibration:\n  input_ids: data/ids.npy\n  attention_mask: data/mask.npy\nevaluation: eval\nlabels: labels.npy\npasses:\n  - eliminate-dead\n").GetRecipeOrThrow();
+
+        var inputs = recipe.Calibration!.Inputs;
+        CollectionAssert.AreEqual(new[] { "input_ids", "attention_mask" }, inputs.Select(i => i.Key).ToArray());
+        Assert.AreEqual(Path.Combine(dir.Path, "data", "ids.npy"), inputs[0].Value.FullPath);
+        var source = recipe.Calibration.Source;
+        Assert.IsNull(source.Path);
+        CollectionAssert.AreEqual(new[] { Path.Combine(dir.Path, "data", "ids.npy"), Path.Combine(dir.Path, "data", "mask.npy") }, source.Inputs.Select(i => i.Value).ToArray());
+        CollectionAssert.AreEqual(
+            new[] { Path.Combine(dir.Path, "data", "ids.npy"), Path.Combine(dir.Path, "data", "mask.npy"),
+                Path.Combine(dir.Path, "eval", "test_data_set_0", "input_0.pb"), Path.Combine(dir.Path, "labels.npy") },
+            recipe.DataFiles().ToArray(), "calibration, evaluation (folders expanded, sample folders too), labels");
+
+        var printed = RecipeWriter.Write(recipe, dir.Path);
+        StringAssert.Contains(printed, "calibration:\n  input_ids: data/ids.npy\n  attention_mask: data/mask.npy\n");
+        Assert.AreEqual(recipe, Loader.Load(dir.Write("printed.yaml", printed)).GetRecipeOrThrow(), "load → print → load");
+        Assert.AreNotEqual(recipe, Load(dir, "calibration:\n  input_ids: data/mask.npy\n  attention_mask: data/ids.npy\nevaluation: eval\nlabels: labels.npy\npasses:\n  - eliminate-dead\n").GetRecipeOrThrow());
+    }
+
+    [TestMethod]
+    public void WhenACalibrationMappingNamesAMissingFileOrAList_ErrorsPointAtTheEntry()
+    {
+        using var dir = new TempDir();
+        dir.Write("ids.npy", "");
+        var result = Load(dir, "calibration:\n  input_ids: ids.npy\n  attention_mask: absent.npy\n  token_type_ids: [a.npy, b.npy]\npasses:\n  - eliminate-dead\n");
+
+        Assert.IsFalse(result.Succeeded);
+        var missing = result.Errors.Single(e => e.Code == DiagnosticCodes.RecipeDataNotFound);
+        Assert.AreEqual((3, 19), (missing.Line, missing.Column));
+        StringAssert.Contains(missing.Message, "'calibration.attention_mask' names 'absent.npy'");
+        var list = result.Errors.Single(e => e.Code != DiagnosticCodes.RecipeDataNotFound);
+        Assert.AreEqual((4, 19), (list.Line, list.Column), list.ToString());
+        StringAssert.Contains(list.Message, "calibration.token_type_ids");
+    }
 }

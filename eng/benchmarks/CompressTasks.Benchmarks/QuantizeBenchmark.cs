@@ -24,6 +24,7 @@ internal static class QuantizeBenchmark
     [
         ("int8 weights", "quantize-weights-int8", []),
         ("dynamic int8", "quantize-dynamic", []),
+        ("dynamic +Conv", "quantize-dynamic", [("op-types", new[] { "MatMul", "Gemm", "Conv" })]),
         ("int4 B32", "quantize-int4", []),
         ("int4 B32 acc4", "quantize-int4", [("accuracy-level", 4)]),
         ("int4 B128", "quantize-int4", [("block-size", 128)]),
@@ -90,6 +91,17 @@ internal static class QuantizeBenchmark
         yield return ("wakeword-hello", File.ReadAllBytes(TestPaths.SharedModel("wakeword-hello/hello_deepa.onnx")), null);
         yield return ("mlp-4096 batch 1", LargeMlp(), new() { ["x"] = [1, 4096] });
         yield return ("mlp-4096 batch 32", LargeMlp(), new() { ["x"] = [32, 4096] });
+        // The CNNs at opset 13 (a recipe's `opset: 13`): below 11 there is no DynamicQuantizeLinear.
+        yield return ("ppocr-cls (opset 13)", At13(TestPaths.SharedModel("ppocr-cls/ch_ppocr_mobile_v2.0_cls_infer.onnx")), new() { ["x"] = [1, 3, 48, 192] });
+        yield return ("resnet18 (opset 13)", At13(TestPaths.ResNet18), null);
+    }
+
+    private static byte[] At13(string path)
+    {
+        using var model = OnnxModel.Load(path);
+        var convert = PassRegistry.Get("convert-opset");
+        PassManager.Run(model, [new PassStep(convert, new PassArguments(convert.Descriptor, [new("target-opset", 13)]))]);
+        return model.Proto.ToByteArray();
     }
 
     // x [M, 4096] ─MatMul(W1 4096×4096)─ Relu ─MatMul(W2 4096×4096)─▶ y: 128 MB of float32 weights, opset 13, seeded.

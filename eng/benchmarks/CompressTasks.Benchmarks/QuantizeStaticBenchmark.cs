@@ -37,7 +37,7 @@ internal static class QuantizeStaticBenchmark
                     PassManager.Run(model, OptimizeBenchmark.Steps(), rounds: 4);
                     model.Save(optimized);
                     floatWeightBytes = PassManager.CountBytes(model);
-                    var run = PassManager.Run(model, [Step("quantize-static", new CalibrationData(c.Calibration), c.Arguments)]);
+                    var run = PassManager.Run(model, [Step("quantize-static", c.Arguments)], context: new PassContext(null, DataSource.FromPath(c.Calibration)));
                     passMs = run[0].Milliseconds;
                     if (run[0].Result.Rewritten == 0) Console.WriteLine($"  {c.Name}: nothing quantized: {string.Join("; ", run[0].Result.Notes)}");
                     model.Save(quantized);
@@ -129,10 +129,10 @@ internal static class QuantizeStaticBenchmark
         return session.Inputs[0].Name;
     }
 
-    private static PassStep Step(string name, CalibrationData? calibration = null, (string Name, object Value)[]? values = null)
+    private static PassStep Step(string name, (string Name, object Value)[]? values = null)
     {
         var pass = PassRegistry.Get(name);
-        return new PassStep(pass, new PassArguments(pass.Descriptor, (values ?? []).Select(v => new KeyValuePair<string, object>(v.Name, v.Value))).WithCalibration(calibration));
+        return new PassStep(pass, new PassArguments(pass.Descriptor, (values ?? []).Select(v => new KeyValuePair<string, object>(v.Name, v.Value))));
     }
 
     private static double Top1(ModelSession session, string images, string labelsPath)

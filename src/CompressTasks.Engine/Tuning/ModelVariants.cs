@@ -15,7 +15,7 @@ internal static class ModelVariants
     public static byte[] Apply(byte[] model, IReadOnlyList<PassStep> steps, string? sourcePath, Recipe.Recipe recipe)
     {
         using var copy = OnnxModel.Parse(model, sourcePath);
-        var context = new PassContext(sourcePath, recipe.Calibration?.FullPath);
+        var context = PipelineSteps.Context(sourcePath, recipe);
         PassManager.Run(copy, steps, rounds: PipelineSteps.Lossless(steps) ? 4 : 1, context: context);
         return copy.Proto.ToByteArray();
     }

@@ -30,8 +30,7 @@ internal static class SensitivityAnalysis
             foreach (var layer in touched)
             {
                 // Every pass of the treatment, each narrowed to this layer, in order.
-                var calibration = PipelineSteps.Calibration(context.Recipe);
-                var steps = candidates[t].Steps.Select(step => new PassStep(PassRegistry.Get(step.Name), ModelVariants.Narrow(step, [layer]).WithCalibration(calibration))).ToList();
+                var steps = candidates[t].Steps.Select(step => new PassStep(PassRegistry.Get(step.Name), ModelVariants.Narrow(step, [layer]))).ToList();
                 var variant = ModelVariants.Apply(context.BaseModel, steps, context.ModelPath, context.Recipe);
                 if (ModelVariants.ChangedWeights(context.BaseModel, variant).Count == 0) continue;
                 double cosine = context.Cosine(variant);

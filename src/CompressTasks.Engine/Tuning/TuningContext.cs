@@ -70,7 +70,7 @@ internal sealed class TuningContext
         string tuningData = "generated inputs";
         if (recipe.Calibration is { } calibration)
         {
-            tuningOptions = tuningOptions with { Feeds = FeedLoader.Load(calibration.FullPath, teacher.Inputs, TuningRows) };
+            tuningOptions = tuningOptions with { Feeds = FeedLoader.Load(calibration.Source, teacher.Inputs, TuningRows) };
             tuningData = calibration.Written;
         }
         // Held out: the evaluation data, or inputs the tuning never saw (another seed).
@@ -80,7 +80,7 @@ internal sealed class TuningContext
         {
             heldOutOptions = heldOutOptions with
             {
-                Feeds = FeedLoader.Load(evaluation.FullPath, teacher.Inputs, HeldOutRows),
+                Feeds = FeedLoader.Load(evaluation.Source, teacher.Inputs, HeldOutRows),
                 Labels = recipe.Labels is { } labels ? FeedLoader.LoadLabels(labels.FullPath) : null,
             };
             heldOutData = evaluation.Written;

@@ -112,6 +112,12 @@ public static class DiagnosticCodes
     /// <summary>Warning: the compressed model is within the accuracy budget but close to a limit.</summary>
     public const string BudgetNearMiss = "CT3004";
 
+    /// <summary>Calibration or evaluation data hold no values for one of the model's inputs (the message names it).</summary>
+    public const string DataInputMissing = "CT3010";
+
+    /// <summary>Calibration or evaluation data name an input the model does not have (the message lists the inputs).</summary>
+    public const string DataInputUnknown = "CT3011";
+
     /// <summary>
     /// Warning: an output's cosine (or SNR) breaks the budget while its largest error is at float rounding noise
     /// relative to the output's scale (outputs near zero); the budget is judged by the absolute error instead.

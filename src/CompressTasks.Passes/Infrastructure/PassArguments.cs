@@ -32,16 +32,6 @@ public sealed class PassArguments : IEquatable<PassArguments>
     /// <summary>The pass these arguments are for.</summary>
     public PassDescriptor Pass { get; }
 
-    /// <summary>
-    /// The recipe's calibration data, for passes that run the model on real inputs; null when the recipe names
-    /// none. Not a parameter of the entry: it is not part of <see cref="Explicit"/> or of equality.
-    /// </summary>
-    public CalibrationData? Calibration { get; private init; }
-
-    /// <summary>These arguments with <paramref name="calibration"/> attached (or detached, when null).</summary>
-    public PassArguments WithCalibration(CalibrationData? calibration) =>
-        new(Pass, Explicit) { Calibration = calibration };
-
     /// <summary>The values the recipe set, in declaration order (defaults not included).</summary>
     public IReadOnlyList<KeyValuePair<string, object>> Explicit =>
         [.. Pass.Parameters.Where(p => _explicit.ContainsKey(p.Name)).Select(p => new KeyValuePair<string, object>(p.Name, _explicit[p.Name]))];

@@ -41,10 +41,14 @@ public sealed class WeightSelection
         _keepLast = keepLast;
     }
 
-    /// <summary>The selection parameters, for a pass that supports <paramref name="opTypes"/> (all selected by default).</summary>
-    public static IReadOnlyList<ParameterSpec> Parameters(IReadOnlyList<string> opTypes, int minElements) =>
+    /// <summary>
+    /// The selection parameters, for a pass that supports <paramref name="opTypes"/>; <paramref name="defaults"/> (all
+    /// of them when null) are selected when the recipe names none.
+    /// </summary>
+    public static IReadOnlyList<ParameterSpec> Parameters(IReadOnlyList<string> opTypes, int minElements, IReadOnlyList<string>? defaults = null) =>
     [
-        ParameterSpec.StringList("op-types", $"Op types whose weight is rewritten: {string.Join(", ", opTypes)}.", opTypes),
+        ParameterSpec.StringList("op-types", $"Op types whose weight is rewritten: {string.Join(", ", opTypes)}"
+            + (defaults is null ? "." : $" (default: {string.Join(", ", defaults)})."), defaults ?? opTypes),
         ParameterSpec.StringList("include", "Node or weight name globs (* and ?) to rewrite; empty: every candidate."),
         ParameterSpec.StringList("exclude", "Node or weight name globs to leave alone; wins over include."),
         ParameterSpec.Int("min-elements", minElements, "Smallest weight (in elements) worth rewriting; smaller ones stay as they are.", minimum: 1),

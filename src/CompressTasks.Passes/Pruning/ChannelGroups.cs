@@ -1,9 +1,19 @@
 using CompressTasks.Graphs;
+using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Pruning;
 
-/// <summary>Slice constant <paramref name="Name"/> (read by <paramref name="Node"/>) along <paramref name="Axis"/>; a flattened read owns H·W entries per channel.</summary>
-internal sealed record ChannelSlice(Node Node, string Name, int Axis, bool Flattened);
+/// <summary>
+/// Slice constant <paramref name="Name"/> (read by <paramref name="Node"/>) along <paramref name="Axis"/>; a flattened
+/// read owns H·W entries per channel. <paramref name="Groups"/> &gt; 1: the input axis of a grouped Conv weight
+/// [M, C/g, k…], whose output rows of group j read only channels j·C/g … (j+1)·C/g − 1 (each group keeps its own
+/// in-group indices).
+/// </summary>
+internal sealed record ChannelSlice(Node Node, string Name, int Axis, bool Flattened, int Groups = 1)
+{
+    /// <summary>Set when the channels reach this Conv weight through a Concat: they are one block of its input axis.</summary>
+    public ConcatPart? Part { get; init; }
+}
 
 /// <summary>
 /// Output channels that must be pruned together: the channels of one or more producers (Conv, Gemm, MatMul with a
@@ -26,6 +36,26 @@ internal sealed class ChannelGroup
     /// <summary>Values that carry the channels (their value_info shapes go stale).</summary>
     public List<string> Values { get; } = [];
 
+    /// <summary>
+    /// Grouped convolutions split the channels into this many equal parts that must each lose the same number (1: no
+    /// constraint); <see cref="PartitionNode"/> is the grouped Conv that asks for it.
+    /// </summary>
+    public int Partition { get; set; } = 1;
+
+    public Node? PartitionNode { get; set; }
+
+    /// <summary>Requires <paramref name="parts"/> equal parts (for <paramref name="node"/>); a second, different partition refuses the group.</summary>
+    public void Partitioned(int parts, Node node)
+    {
+        if (parts <= 1 || parts == Partition) return;
+        if (Partition == 1)
+        {
+            (Partition, PartitionNode) = (parts, node);
+            return;
+        }
+        Refusal ??= $"grouped convolutions {PartitionNode} (group {Partition}) and {node} (group {parts}) split the channels differently";
+    }
+
     public string? Refusal { get; set; }
 
     public string Describe() => string.Join(", ", Producers.Select(p => p.ToString()));
@@ -37,13 +67,17 @@ internal sealed class ChannelGroup
 /// <remarks>
 /// A value carries a group's channels on axis 1 (Conv layout, rank r) or on the last axis (Gemm/MatMul layout).
 /// Understood on the way: elementwise unary ops and pools (channels pass through), BatchNormalization, depthwise Conv
-/// (group = channels), Resize with scale 1 on N and C, binary elementwise ops (two channel-carrying inputs: their
+/// (group = channels), grouped Conv (1 &lt; group &lt; channels: a reader whose weight keeps, per group, the kept
+/// channels of that group's block; the channels must then go equally from every block, see
+/// <see cref="ChannelGroup.Partition"/>), Resize with scale 1 on N and C, binary elementwise ops (two channel-carrying inputs: their
 /// groups unite; a constant operand passes when it broadcasts over the channel axis and is sliced when it has one
 /// value per channel), Flatten(axis 1) into a Gemm/MatMul (channel c owns features c·H·W … (c+1)·H·W − 1), and the
-/// readers that end a group: Conv, ConvTranspose, Gemm, MatMul input channels. Anything else that reads the
-/// channels (Reshape, Concat, Transpose, an unknown op, a subgraph) or a graph output refuses the group.
+/// readers that end a group: Conv, ConvTranspose, Gemm, MatMul input channels; a Concat along the channel axis read
+/// only by group-1 Convs (each input's channels are a block of those Convs' input axis, at its offset: the inputs'
+/// groups stay independent, a group reaching one Concat twice is refused). Anything else that reads the
+/// channels (Reshape, Transpose, another Concat, an unknown op, a subgraph) or a graph output refuses the group.
 /// </remarks>
-internal static class ChannelGroups
+internal static partial class ChannelGroups
 {
     private static readonly HashSet<string> Unary =
         ["Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Clip", "Identity", "Softplus", "Softsign", "Abs", "Neg", "Dropout"];
@@ -75,6 +109,7 @@ internal static class ChannelGroups
             ga.Norms.AddRange(gb.Norms);
             ga.Values.AddRange(gb.Values);
             ga.Refusal ??= gb.Refusal;
+            if (gb.PartitionNode is { } partitioned) ga.Partitioned(gb.Partition, partitioned);
             return a;
         }
         void Carry(string value, Tag tag)
@@ -123,6 +158,8 @@ internal static class ChannelGroups
                     Carry(node.Outputs[0], tag);
                 else if (op == "Flatten" && tag.Rank > 0 && !tag.Flattened && node.GetInt("axis", 1) == 1)
                     Carry(node.Outputs[0], tag with { Flattened = true });
+                else if (op == "Concat")
+                    refusal = ConcatReaders(graph, node, inputs.Select(i => (i.Index, i.Tag, groups[i.Tag.Group])).ToList());
                 else if (Binary.Contains(op) && node.Inputs.Count == 2)
                 {
                     int group = tag.Group;
@@ -142,6 +179,8 @@ internal static class ChannelGroups
             {
                 var group = new ChannelGroup();
                 group.Producers.Add(node);
+                // A grouped Conv's output channels come in `group` blocks, each computed from its own inputs.
+                if (node.Is("Conv")) group.Partitioned((int)node.GetInt("group", 1), node);
                 groups.Add(group);
                 parent.Add(groups.Count - 1);
                 Carry(node.Outputs[0], new Tag(groups.Count - 1, node.Is("Conv") ? graph.TryGetConstant(node.Inputs[1])!.Dims.Count : 0, false));
@@ -181,7 +220,11 @@ internal static class ChannelGroups
                 passThrough = true;
                 return null;
             case "Conv":
-                return $"{where} is a grouped convolution (group {node.GetInt("group", 1)}) that is not depthwise";
+                // Grouped: each group of output rows reads its own block of C/g channels.
+                int groups = (int)node.GetInt("group", 1);
+                group.Slices.Add(new ChannelSlice(node, weight.Name, 1, false, groups));
+                group.Partitioned(groups, node);
+                return null;
             case "ConvTranspose" when tag.Rank > 0 && !tag.Flattened && node.GetInt("group", 1) == 1:
                 group.Slices.Add(new ChannelSlice(node, weight.Name, 0, false));
                 return null;

@@ -60,7 +60,11 @@ internal static class ChannelSurgery
             if (constant is null || constant.DataType != 1) refusal = $"{where} is not a float32 constant";
             else if (constant.IsOuterScope || graph.MustKeepName(s.Name)) refusal = $"{where} is defined outside the graph or is a graph output";
             else if (constant.UseCount != 1) refusal = $"{where} is shared with other nodes; shared weights stay as they are";
-            else if (s.Axis >= constant.Dims.Count || constant.Dims[s.Axis] % channels != 0 || (!s.Flattened && constant.Dims[s.Axis] != channels))
+            else if (s.Groups > 1 && (channels % s.Groups != 0 || constant.Dims.Count < 2 || constant.Dims[1] * s.Groups != channels || constant.Dims[0] % s.Groups != 0))
+                refusal = $"{where} has shape [{string.Join(",", constant.Dims)}], not group {s.Groups} over {channels} channels";
+            else if (s.Part is { } part && (constant.Dims.Count < 2 || constant.Dims[1] != part.Layout.Widths.Sum() || part.Layout.Widths[part.Index] != channels))
+                refusal = $"{where} has shape [{string.Join(",", constant.Dims)}], not the Concat's channels";
+            else if (s.Part is null && s.Groups == 1 && (s.Axis >= constant.Dims.Count || constant.Dims[s.Axis] % channels != 0 || (!s.Flattened && constant.Dims[s.Axis] != channels)))
                 refusal = $"{where} has shape [{string.Join(",", constant.Dims)}], not {channels} channels on axis {s.Axis}";
             if (refusal is not null) return null;
         }
@@ -74,6 +78,25 @@ internal static class ChannelSurgery
         {
             var constant = graph.TryGetConstant(s.Name)!;
             var dims = constant.Dims.ToArray();
+            if (s.Part is { } part)
+            {
+                // The block [offset, offset + channels) of the input axis loses what the group loses; the rest stays.
+                int total = (int)dims[1], offset = (int)part.Layout.Offset(part.Index);
+                var all = new List<int>(total - channels + keep.Length);
+                for (int c = 0; c < offset; c++) all.Add(c);
+                foreach (int c in keep) all.Add(offset + c);
+                for (int c = offset + channels; c < total; c++) all.Add(c);
+                var spatial = (int)(constant.ElementCount / (dims[0] * total));
+                var remaining = WeightPruning.KeepChannels(constant.AsFloat(), (int)dims[0], total, 1, spatial, [.. all]);
+                dims[1] = all.Count;
+                constant.Replace(1, dims, MemoryMarshal.AsBytes(remaining.AsSpan()).ToArray());
+                continue;
+            }
+            if (s.Groups > 1)
+            {
+                constant.Replace(1, [dims[0], keep.Length / s.Groups, .. dims[2..]], MemoryMarshal.AsBytes(KeepInGroups(constant.AsFloat(), dims, s.Groups, keep).AsSpan()).ToArray());
+                continue;
+            }
             int factor = (int)(dims[s.Axis] / channels);
             long outer = 1, inner = 1;
             for (int d = 0; d < s.Axis; d++) outer *= dims[d];
@@ -87,9 +110,33 @@ internal static class ChannelSurgery
                     shape.Dim[s.Axis] = new TensorShapeProto.Types.Dimension { DimValue = dims[s.Axis] };
         }
         foreach (var node in group.Depthwise) node.FindAttribute("group")!.I = keep.Length;
+        // Later groups read the Concat's offsets as they are now.
+        foreach (var part in slices.Select(s => s.Part).OfType<ConcatPart>().Distinct()) part.Layout.Widths[part.Index] = keep.Length;
         var stale = group.Values.ToHashSet(StringComparer.Ordinal);
         for (int i = graph.Proto.ValueInfo.Count - 1; i >= 0; i--)
             if (stale.Contains(graph.Proto.ValueInfo[i].Name)) graph.Proto.ValueInfo.RemoveAt(i);
+    }
+
+    // A grouped Conv weight [M, C/g, k…]: the rows of group j keep the in-group indices of the kept channels in block j
+    // (the same count in every block, which the caller's partition guarantees).
+    private static float[] KeepInGroups(ReadOnlySpan<float> values, long[] dims, int groups, int[] keep)
+    {
+        int rows = (int)dims[0], width = (int)dims[1], perGroup = keep.Length / groups, rowsPerGroup = rows / groups;
+        int inner = values.Length / (rows * width);
+        var result = new float[(long)rows * perGroup * inner];
+        int at = 0;
+        for (int m = 0; m < rows; m++)
+        {
+            int j = m / rowsPerGroup;
+            var row = values.Slice(m * width * inner, width * inner);
+            for (int k = 0; k < perGroup; k++)
+            {
+                int inGroup = keep[j * perGroup + k] - j * width;
+                row.Slice(inGroup * inner, inner).CopyTo(result.AsSpan(at, inner));
+                at += inner;
+            }
+        }
+        return result;
     }
 
     /// <summary>Per-channel importance, summed over the producers: L1 or L2 norm of each output channel's weights.</summary>

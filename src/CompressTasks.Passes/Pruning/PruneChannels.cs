@@ -17,6 +17,13 @@ namespace CompressTasks.Passes.Pruning;
 /// producers) or Σ|γ| of the BatchNormalizations they pass through (L1 where there are none); the lowest
 /// ⌊ratio·C⌋ go (<c>scope: layer</c>), or the lowest across all groups by score relative to the group's mean
 /// (<c>scope: global</c>, each group capped at <c>max-layer-ratio</c>). Ties go by index; at least one channel stays.
+/// <code>
+///   x ─A [C,..]─▶ grouped Conv G (group g, W [M, C/g, ..]) ─▶ B [O, M, ..]
+///     ⇒ each of the g blocks of C/g channels loses ⌊count/g⌋ of its own lowest; G's rows of block j keep block j's
+///       kept channels (W [M, C'/g, ..]), group stays g. G's own outputs likewise: ⌊count/g⌋ from each block of M/g.
+///   Concat(a [Ca], x [Cx], b [Cb]) ─▶ Conv(V [O, Ca+Cx+Cb, ..])
+///     ⇒ a's and b's groups prune on their own; V loses a's channels in [0, Ca) and b's in [Ca+Cx, Ca+Cx+Cb).
+/// </code>
 /// Which ops the channels may pass through, and what makes a group coupled, is <see cref="ChannelGroups"/>.
 /// BatchNormalization is handled (fold it first with fuse-conv-bn or not; both work). Preconditions (skips naming
 /// the node and why): every producer in a group is selected (<see cref="WeightSelection"/>), every constant to slice
@@ -32,7 +39,7 @@ public sealed class PruneChannels : GraphPass
 
     public override PassDescriptor Descriptor { get; } = new(
         "prune-channels", PassKind.Pruning,
-        "Removes the least important output channels of Conv/Gemm/MatMul layers and rewires BN, depthwise convs, biases and the next layers' inputs.",
+        "Removes the least important output channels of Conv/Gemm/MatMul layers and rewires BN, depthwise and grouped convs, biases, Concats and the next layers' inputs.",
         [
             ParameterSpec.Ratio("ratio", 0.25, "Fraction of each layer's (or, with scope: global, of all) output channels to remove."),
             ParameterSpec.Enum("criterion", "l1", ["l1", "l2", "bn-gamma"], "Channel importance: L1 or L2 norm of its weights, or |γ| of the BatchNormalization after it."),
@@ -87,11 +94,20 @@ public sealed class PruneChannels : GraphPass
         {
             var p = planned[i];
             before += p.Channels;
-            after += p.Channels - counts[i];
-            if (counts[i] == 0) continue;
-            // The lowest scores go, ties by index; the kept channels stay in their order.
-            var order = Enumerable.Range(0, p.Channels).OrderBy(c => p.Scores[c]).ThenBy(c => c).ToArray();
-            var keep = order[counts[i]..].Order().ToArray();
+            if (counts[i] == 0)
+            {
+                after += p.Channels;
+                continue;
+            }
+            if (Keep(p, counts[i]) is not { } keep)
+            {
+                int parts = p.Group.Partition;
+                result.Skip($"channels of {p.Group.Describe()}: {p.Group.PartitionNode} (group {parts}) needs the same number of channels removed from each of its {parts} blocks of {p.Channels / parts}; "
+                    + $"removing {counts[i]} of {p.Channels} is less than one per block (raise the ratio to at least {1.0 / (p.Channels / parts):P0})");
+                after += p.Channels;
+                continue;
+            }
+            after += keep.Length;
             var fits = refit?.Prepare(main, p.Group, p.Channels, keep, result);
             ChannelSurgery.Apply(main, p.Group, p.Slices, p.Channels, keep);
             if (fits is not null) ChannelRefit.Store(fits);
@@ -102,16 +118,33 @@ public sealed class PruneChannels : GraphPass
             result.Note(string.Create(CultureInfo.InvariantCulture, $"prunable channels {before:N0} → {after:N0} ({100.0 * (before - after) / before:F1}% removed) in {planned.Count} of {groups.Count} groups"));
     }
 
-    // Conv (group 1), Gemm and MatMul with a 2-D float weight start a group of output channels.
+    // Conv (not depthwise: that one passes its input's channels through), Gemm and MatMul with a 2-D float weight
+    // start a group of output channels.
     private static bool IsProducer(Node node)
     {
         if (node.Inputs.Count < 2 || node.Graph!.TryGetConstant(node.Inputs[1]) is not { DataType: 1 } w) return false;
+        long group = node.GetInt("group", 1);
         return node.OpType switch
         {
-            "Conv" => node.GetInt("group", 1) == 1 && w.Dims.Count >= 3,
+            "Conv" => w.Dims.Count >= 3 && (group == 1 || (group > 1 && !(w.Dims[1] == 1 && w.Dims[0] == group))),
             "Gemm" or "MatMul" => w.Dims.Count == 2,
             _ => false,
         };
+    }
+
+    // The lowest scores go, ties by index; the kept channels stay in their order. With a partition (grouped Convs)
+    // each block loses ⌊count / parts⌋ of its own lowest; null when that is none.
+    private static int[]? Keep(Planned p, int count)
+    {
+        int parts = p.Group.Partition, size = p.Channels / parts, per = count / parts;
+        if (per == 0) return null;
+        var keep = new List<int>(p.Channels - per * parts);
+        for (int j = 0; j < parts; j++)
+        {
+            var order = Enumerable.Range(j * size, size).OrderBy(c => p.Scores[c]).ThenBy(c => c).ToArray();
+            keep.AddRange(order[per..].Order());
+        }
+        return [.. keep];
     }
 
     // Global: every channel's score over its group's mean score, the lowest ratio·ΣC go, no group beyond its cap.

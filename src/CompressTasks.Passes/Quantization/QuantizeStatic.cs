@@ -5,6 +5,7 @@ using CompressTasks.Kernels;
 using CompressTasks.Kernels.Calibration;
 using CompressTasks.Passes.Infrastructure;
 using CompressTasks.Passes.Quantization.Static;
+using CompressTasks.Runtime.Data;
 
 namespace CompressTasks.Passes.Quantization;
 
@@ -48,11 +49,13 @@ public sealed class QuantizeStatic : GraphPass
         ],
         "- quantize-static: { method: entropy, activation-type: uint8, per-channel: true }");
 
-    public override void Run(Graph main, PassArguments arguments, PassResult result)
+    public override void Run(Graph main, PassArguments arguments, PassResult result) => Run(main, arguments, result, PassContext.None);
+
+    public override void Run(Graph main, PassArguments arguments, PassResult result, PassContext context)
     {
         bool perChannel = arguments.GetBool("per-channel");
         long opset = main.GetOpsetVersion("") ?? 0;
-        if (arguments.Calibration is not { } calibration)
+        if (context.Calibration is not { } calibration)
         {
             result.Skip("no calibration data: name it in the recipe (calibration: data/calib.npy, a .npz/.pb file or a folder)");
             return;
@@ -98,11 +101,13 @@ public sealed class QuantizeStatic : GraphPass
             IReadOnlyList<IReadOnlyDictionary<string, Runtime.TensorValue>> batches;
             try
             {
-                batches = calibration.Batches(calibrator.Inputs, arguments.GetInt("calibration-batches"));
+                var feeds = FeedLoader.Load(calibration, calibrator.Inputs, maxRows: int.MaxValue);
+                int limit = arguments.GetInt("calibration-batches");
+                batches = limit > 0 && feeds.Count > limit ? [.. feeds.Take(limit)] : feeds;
             }
             catch (CompressTasksException e)
             {
-                result.Skip($"calibration data {calibration.Path} does not fit the model: {e.Message}");
+                result.Skip($"calibration data {calibration} does not fit the model: {e.Message}");
                 return;
             }
             var ranges = calibrator.Calibrate(plan.Activations, batches, Estimator(arguments));

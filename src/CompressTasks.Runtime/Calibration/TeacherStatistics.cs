@@ -16,26 +16,32 @@ namespace CompressTasks.Runtime.Calibration;
 /// Created once per model and calibration source; nothing runs until <see cref="Collect"/> is called, and values
 /// already collected are served from memory, so several passes can ask for what they need. Values that are not a
 /// float32 activation of the main graph come back in <see cref="Problems"/> with the reason instead of statistics.
-/// Data are read with <see cref="FeedLoader"/> (a .npy/.npz/.pb file or a folder; one-input models).
+/// Data are read with <see cref="FeedLoader"/> (a .npy/.npz/.pb file, a folder, or one file per input).
 /// </remarks>
 public sealed class TeacherStatistics
 {
     private readonly string _modelPath;
-    private readonly string _calibrationPath;
+    private readonly DataSource _calibration;
     private readonly int _maxRows;
     private readonly Dictionary<StatisticsRequest, LayerStatistics> _collected = [];
     private readonly Dictionary<StatisticsRequest, string> _problems = [];
 
     /// <summary>Statistics of the model at <paramref name="modelPath"/> on the data at <paramref name="calibrationPath"/>.</summary>
     public TeacherStatistics(string modelPath, string calibrationPath, int maxRows = 4096)
+        : this(modelPath, DataSource.FromPath(calibrationPath), maxRows)
+    {
+    }
+
+    /// <summary>Statistics of the model at <paramref name="modelPath"/> on the data <paramref name="calibration"/> names.</summary>
+    public TeacherStatistics(string modelPath, DataSource calibration, int maxRows = 4096)
     {
         _modelPath = modelPath;
-        _calibrationPath = calibrationPath;
+        _calibration = calibration;
         _maxRows = maxRows;
     }
 
-    /// <summary>The calibration data path.</summary>
-    public string CalibrationPath => _calibrationPath;
+    /// <summary>The calibration data.</summary>
+    public DataSource Calibration => _calibration;
 
     /// <summary>Requests that could not be served, with the reason.</summary>
     public IReadOnlyDictionary<StatisticsRequest, string> Problems => _problems;
@@ -94,7 +100,7 @@ public sealed class TeacherStatistics
         using var session = ModelSession.Open(copy.ToByteArray(), $"{Path.GetFileName(_modelPath)} (teacher statistics)", runtime);
         var names = served.Select(r => r.Value).Where(v => !inputs.Contains(v)).Distinct().ToArray();
         var accumulators = new Dictionary<StatisticsRequest, LayerStatistics>();
-        foreach (var feed in FeedLoader.Load(_calibrationPath, session.Inputs, _maxRows))
+        foreach (var feed in FeedLoader.Load(_calibration, session.Inputs, _maxRows))
         {
             // Only graph inputs asked for: the feed itself is the data, nothing to run.
             var results = names.Length > 0 ? session.Run(feed, names) : [];

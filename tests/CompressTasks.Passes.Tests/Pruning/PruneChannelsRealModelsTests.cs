@@ -73,20 +73,66 @@ public sealed class PruneChannelsRealModelsTests
     /// so the pruned model must give the masked model's outputs.
     /// </summary>
     [TestMethod]
-    [DataRow("resnet18")]
-    [DataRow("ppocr-cls/ch_ppocr_mobile_v2.0_cls_infer.onnx")]
-    [DataRow("ppocr-det/ch_PP-OCRv4_det_infer.onnx")]
-    public void WhenTheChannelsToPruneAreZero_ThePrunedModelGivesTheSameOutputs(string name)
+    [DataRow("resnet18", 256)]
+    [DataRow("ppocr-cls/ch_ppocr_mobile_v2.0_cls_infer.onnx", 256)]
+    [DataRow("ppocr-det/ch_PP-OCRv4_det_infer.onnx", 256)]
+    [DataRow("ppocr-det/ch_PP-OCRv4_det_infer.onnx", 1)]
+    public void WhenTheChannelsToPruneAreZero_ThePrunedModelGivesTheSameOutputs(string name, int minElements)
     {
         var (path, shapes) = ModelFor(name);
         using var model = OnnxModel.Load(path);
         int masked = Mask(Graphs.Graph.Open(model));
         var before = PassHarness.Bytes(model);
+        var concatReaders = ConcatReaderWidths(model);
         var pass = new PruneChannels();
-        var result = PassHarness.Run(model, pass, new PassArguments(pass.Descriptor, [new("ratio", 0.25), new("criterion", "bn-gamma")]));
-        TestContext.WriteLine($"{Path.GetFileName(path)}: {masked} layers masked, {result.Rewritten} of {result.Matched} groups pruned; {result.Notes[^1]}");
+        var result = PassHarness.Run(model, pass, new PassArguments(pass.Descriptor, [new("ratio", 0.25), new("criterion", "bn-gamma"), new("min-elements", minElements)]));
+        TestContext.WriteLine($"{Path.GetFileName(path)} (min-elements {minElements}): {masked} layers masked, {result.Rewritten} of {result.Matched} groups pruned; {result.Notes[^1]}; "
+            + $"Concat readers' input channels {string.Join(", ", concatReaders.Select(r => $"{r.Key} {r.Value} → {ConcatReaderWidths(model)[r.Key]}"))}");
         Assert.IsTrue(result.Rewritten > 0);
+        // With the FPN's small SE layers selected too (min-elements 1), its four branches are pruned through the Concat.
+        if (minElements == 1) Assert.IsTrue(concatReaders.All(r => ConcatReaderWidths(model)[r.Key] < r.Value), string.Join("\n", result.Notes));
         PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), shapes, rtol: 1e-4, atol: 1e-5, samples: 1);
+    }
+
+    [TestMethod]
+    [DataRow(0.1)]
+    [DataRow(0.25)]
+    public void WhenPpocrDetIsPrunedThroughItsFpnConcat_ItRunsCheckerAcceptsItAndItIsCheaper(double ratio)
+    {
+        var (path, shapes) = ModelFor("ppocr-det/ch_PP-OCRv4_det_infer.onnx");
+        var pass = new PruneChannels();
+        using var model = OnnxModel.Load(path);
+        var before = PassHarness.Bytes(model);
+        var widths = ConcatReaderWidths(model);
+        var result = PassHarness.Run(model, pass, new PassArguments(pass.Descriptor, [new("ratio", ratio), new("min-elements", 1)]));
+        var after = PassHarness.Bytes(model);
+
+        Dictionary<string, TensorValue> feed;
+        using (var session = ModelSession.Open(before, "inputs")) feed = InputGenerator.Generate(session.Inputs, shapes, 0);
+        var costBefore = ModelCost.Compute(ModelProto.Parser.ParseFrom(before), feed);
+        var costAfter = ModelCost.Compute(ModelProto.Parser.ParseFrom(after), feed);
+        var (cosine, _) = PruningMeasures.Agreement(before, after, shapes, samples: 4);
+        TestContext.WriteLine($"ppocr-det prune-channels {ratio:P0} (min-elements 1): {result.Rewritten} of {result.Matched} groups pruned; "
+            + $"params {costBefore.Parameters:N0} → {costAfter.Parameters:N0} ({(double)costAfter.Parameters / costBefore.Parameters:P1}), "
+            + $"FLOPs {costBefore.Flops / 1e6:N1}M → {costAfter.Flops / 1e6:N1}M ({(double)costAfter.Flops / costBefore.Flops:P1}), output cosine {cosine:F4} (random pixels: not informative); "
+            + $"Concat readers' input channels {string.Join(", ", widths.Select(r => $"{r.Key} {r.Value} → {ConcatReaderWidths(model)[r.Key]}"))}");
+        foreach (var note in result.Notes.Where(n => n.StartsWith("channels of", StringComparison.Ordinal))) TestContext.WriteLine("  skipped: " + note);
+
+        Assert.IsTrue(widths.Count > 0 && widths.All(r => ConcatReaderWidths(model)[r.Key] < r.Value), "the Concat's readers lose input channels");
+        Assert.IsTrue(costAfter.Parameters < costBefore.Parameters && costAfter.Flops < costBefore.Flops);
+        PruningMeasures.Agreement(before, after, shapes, samples: 1, OptimizationLevel.Disabled);
+        Assert.IsNull(PruningMeasures.CheckerError(after));
+    }
+
+    // The input channels (weight axis 1) of every Conv that reads a Concat's output, by weight name.
+    private static Dictionary<string, long> ConcatReaderWidths(OnnxModel model)
+    {
+        var graph = Graphs.Graph.Open(model);
+        var widths = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var concat in graph.Nodes.Where(n => n.Is("Concat")))
+            foreach (var (reader, _) in graph.GetConsumers(concat.Outputs[0]))
+                if (reader.Is("Conv") && graph.TryGetConstant(reader.Inputs[1]) is { } weight) widths[weight.Name] = weight.Dims[1];
+        return widths;
     }
 
     private static bool Masked(int c, int channels) => c % 4 == 1 && c / 4 < channels / 4;

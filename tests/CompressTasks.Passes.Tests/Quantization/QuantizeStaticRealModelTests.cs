@@ -19,11 +19,14 @@ public sealed class QuantizeStaticRealModelTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private static PassStep Step(string name, CalibrationData? calibration = null, params (string Name, object Value)[] values)
+    private static PassStep Step(string name, params (string Name, object Value)[] values)
     {
         var pass = PassRegistry.Get(name);
-        return new PassStep(pass, new PassArguments(pass.Descriptor, values.Select(v => new KeyValuePair<string, object>(v.Name, v.Value))).WithCalibration(calibration));
+        return new PassStep(pass, new PassArguments(pass.Descriptor, values.Select(v => new KeyValuePair<string, object>(v.Name, v.Value))));
     }
+
+    // The calibration data as the engine hands them to passes.
+    private static PassContext Calibrated(string path) => new(null, DataSource.FromPath(path));
 
     [TestMethod]
     [DataRow("minmax")]
@@ -35,8 +38,8 @@ public sealed class QuantizeStaticRealModelTests
         using var model = OnnxModel.Load(path);
         var before = File.ReadAllBytes(path);
         // What the int8-static preset does: MatMul + Add → Gemm first, so biases become int32 inputs of QGemm.
-        var runs = PassManager.Run(model, [Step("fuse-matmul-add"), Step("quantize-static", new CalibrationData(Path.Combine(data, "calib_images.npy")), ("method", method))],
-            validateEachPass: true);
+        var runs = PassManager.Run(model, [Step("fuse-matmul-add"), Step("quantize-static", ("method", method))],
+            validateEachPass: true, context: Calibrated(Path.Combine(data, "calib_images.npy")));
         var result = runs[1].Result;
         TestContext.WriteLine(string.Join("\n", result.Notes));
         Assert.AreEqual(3, result.Rewritten, "the three Gemms (Relu outputs feed the next Gemm's Q directly)");
@@ -58,7 +61,7 @@ public sealed class QuantizeStaticRealModelTests
     public void WhenResNet18IsAtOpset8_ThePassSaysToUpgradeFirst()
     {
         using var model = OnnxModel.Load(TestPaths.ResNet18);
-        var runs = PassManager.Run(model, [Step("quantize-static", new CalibrationData("unused.npy"))]);
+        var runs = PassManager.Run(model, [Step("quantize-static")], context: Calibrated("unused.npy"));
         StringAssert.Contains(runs[0].Result.Notes.Single(), "opset 8 has no QuantizeLinear/DequantizeLinear");
         StringAssert.Contains(runs[0].Result.Notes.Single(), "convert-opset");
         Assert.AreEqual(0, runs[0].Result.Rewritten);
@@ -68,7 +71,7 @@ public sealed class QuantizeStaticRealModelTests
     public void WhenPpocrClsIsAtOpset9_ThePassSkipsWithAReason()
     {
         using var model = OnnxModel.Load(TestPaths.SharedModel("ppocr-cls/ch_ppocr_mobile_v2.0_cls_infer.onnx"));
-        var runs = PassManager.Run(model, [Step("quantize-static", new CalibrationData("unused.npy"))]);
+        var runs = PassManager.Run(model, [Step("quantize-static")], context: Calibrated("unused.npy"));
         StringAssert.Contains(runs[0].Result.Notes.Single(), "opset 9 has no QuantizeLinear/DequantizeLinear");
         Assert.AreEqual(0, runs[0].Result.Rewritten);
     }
@@ -86,8 +89,8 @@ public sealed class QuantizeStaticRealModelTests
             NpyFile.Write(calibration, Images(8, 3 * 224 * 224, 100), 8, 3, 224, 224);
             using var model = OnnxModel.Load(upgraded);
             var before = PassHarness.Bytes(model);
-            var runs = PassManager.Run(model, [Step("fuse-conv-bn"), Step("quantize-static", new CalibrationData(calibration), ("method", "percentile"))],
-                validateEachPass: true);
+            var runs = PassManager.Run(model, [Step("fuse-conv-bn"), Step("quantize-static", ("method", "percentile"))],
+                validateEachPass: true, context: Calibrated(calibration));
             TestContext.WriteLine(string.Join("\n", runs[1].Result.Notes.Take(5)));
             Assert.IsTrue(runs[1].Result.Rewritten >= 21, $"{runs[1].Result.Rewritten} nodes quantized");
             var after = PassHarness.Bytes(model);
@@ -133,8 +136,8 @@ public sealed class QuantizeStaticRealModelTests
             NpyFile.Write(calibration, Images(rows, (int)rowLength, 100), [rows, .. rowShape]);
             using var model = OnnxModel.Load(TestPaths.SharedModel(name));
             var before = PassHarness.Bytes(model);
-            var runs = PassManager.Run(model, [.. OptimizePreset.Steps(), Step("quantize-static", new CalibrationData(calibration), ("per-channel", perChannel))],
-                rounds: 1, validateEachPass: true);
+            var runs = PassManager.Run(model, [.. OptimizePreset.Steps(), Step("quantize-static", ("per-channel", perChannel))],
+                rounds: 1, validateEachPass: true, context: Calibrated(calibration));
             var result = runs[^1].Result;
             Assert.IsTrue(result.Rewritten > 0, string.Join("\n", result.Notes));
             var after = PassHarness.Bytes(model);
@@ -167,7 +170,7 @@ public sealed class QuantizeStaticRealModelTests
             var calibration = Path.Combine(dir, "calib.npy");
             NpyFile.Write(calibration, Images(4, 512, 1), 4, 512);
             using var model = OnnxModel.Load(TestPaths.SharedModel("silero-vad-legacy/silero_vad_legacy.onnx"));
-            var runs = PassManager.Run(model, [Step("quantize-static", new CalibrationData(calibration))]);
+            var runs = PassManager.Run(model, [Step("quantize-static")], context: Calibrated(calibration));
             var notes = string.Join("\n", runs[0].Result.Notes);
             TestContext.WriteLine(notes);
             // Its LSTM and Conv weights live inside the If branches; calibration sees the main graph only.

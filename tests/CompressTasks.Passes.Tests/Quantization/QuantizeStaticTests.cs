@@ -1,3 +1,4 @@
+using CompressTasks.Runtime.Data;
 using System.Numerics.Tensors;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
@@ -23,8 +24,10 @@ public sealed class QuantizeStaticTests
 
     public TestContext TestContext { get; set; } = null!;
 
-    private static PassArguments Args(CalibrationData? calibration, params (string Name, object Value)[] values) =>
-        new PassArguments(Pass.Descriptor, values.Select(v => new KeyValuePair<string, object>(v.Name, v.Value))).WithCalibration(calibration);
+    // The pass with the calibration data in its context, as the engine runs it.
+    private static PassResult Run(OnnxModel model, DataSource? calibration, params (string Name, object Value)[] values) =>
+        PassHarness.Run(model, Pass, new PassArguments(Pass.Descriptor, values.Select(v => new KeyValuePair<string, object>(v.Name, v.Value))),
+            new PassContext(null, calibration));
 
     // x [1,3,16,16] ─Conv(W1,b1)─Relu─▶ r1 ─Conv(W2,b2)─▶ c2 ─Add(r1)─Relu─MaxPool─GlobalAveragePool─Flatten─Gemm(W3,b3)─▶ y [1,10]
     private static TestModels Cnn(long opset = 13)
@@ -49,12 +52,12 @@ public sealed class QuantizeStaticTests
         return values;
     }
 
-    private static CalibrationData Calibration(TestDirectory dir, long[] rowShape, int rows = 16)
+    private static DataSource Calibration(TestDirectory dir, long[] rowShape, int rows = 16)
     {
         long rowLength = rowShape.Aggregate(1L, (a, d) => a * d);
         var path = Path.Combine(dir.Path, "calib.npy");
         NpyFile.Write(path, Images(rows, (int)rowLength, 100), [rows, .. rowShape]);
-        return new CalibrationData(path);
+        return DataSource.FromPath(path);
     }
 
     [TestMethod]
@@ -66,7 +69,7 @@ public sealed class QuantizeStaticTests
         using var dir = new TestDirectory();
         using var model = Cnn().Build();
         var before = PassHarness.Bytes(model);
-        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [3, 16, 16]), ("method", method)));
+        var result = Run(model, Calibration(dir, [3, 16, 16]), ("method", method));
         TestContext.WriteLine(string.Join("\n", result.Notes));
 
         var graph = model.Proto.Graph;
@@ -109,7 +112,7 @@ public sealed class QuantizeStaticTests
         var before = PassHarness.Bytes(model);
         var calibration = Path.Combine(dir.Path, "calib.npy");
         NpyFile.Write(calibration, Images(200, 64, 100), 200, 64);
-        var result = PassHarness.Run(model, Pass, Args(new CalibrationData(calibration)));
+        var result = Run(model, DataSource.FromPath(calibration));
         Assert.AreEqual(2, result.Rewritten);
         StringAssert.Contains(string.Join("\n", result.Notes), "on 4 batch(es)");
         var fused = OptimizedOpTypes(PassHarness.Bytes(model));
@@ -119,11 +122,11 @@ public sealed class QuantizeStaticTests
     }
 
     [TestMethod]
-    public void WhenThereIsNoCalibrationData_ThePassSkipsAndChangesNothing()
+    public void WhenThereIsNoDataSource_ThePassSkipsAndChangesNothing()
     {
         using var model = Cnn().Build();
         var before = PassHarness.Bytes(model);
-        var result = PassHarness.Run(model, Pass, Args(null));
+        var result = Run(model, null);
         Assert.AreEqual((0, 1), (result.Rewritten, result.Skipped));
         StringAssert.Contains(result.Notes.Single(), "no calibration data");
         CollectionAssert.AreEqual(before, PassHarness.Bytes(model));
@@ -138,7 +141,7 @@ public sealed class QuantizeStaticTests
         using var dir = new TestDirectory();
         using var model = Cnn(opset).Build();
         var before = PassHarness.Bytes(model);
-        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [3, 16, 16]), ("per-channel", perChannel)));
+        var result = Run(model, Calibration(dir, [3, 16, 16]), ("per-channel", perChannel));
         Assert.AreEqual(0, result.Rewritten);
         StringAssert.Contains(result.Notes.Single(), reason);
         CollectionAssert.AreEqual(before, PassHarness.Bytes(model));
@@ -152,7 +155,7 @@ public sealed class QuantizeStaticTests
         var before = PassHarness.Bytes(model);
         // MaxPool runs on integers only from opset 12, so at 11 it stays float, and so does the Add that only feeds
         // it: Conv, Conv, GlobalAveragePool, Flatten, Gemm.
-        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [3, 16, 16]), ("per-channel", false)));
+        var result = Run(model, Calibration(dir, [3, 16, 16]), ("per-channel", false));
         Assert.AreEqual(5, result.Rewritten);
         Assert.IsTrue(model.Proto.Graph.Node.Where(n => n.OpType == "DequantizeLinear").All(n => n.Attribute.Count == 0), "per tensor: no axis");
         Assert.AreEqual(11, model.Proto.OpsetImport.Single().Version);
@@ -165,7 +168,7 @@ public sealed class QuantizeStaticTests
         using var dir = new TestDirectory();
         using var model = Cnn().Build();
         var before = PassHarness.Bytes(model);
-        PassHarness.Run(model, Pass, Args(Calibration(dir, [3, 16, 16]), ("activation-type", "int8")));
+        Run(model, Calibration(dir, [3, 16, 16]), ("activation-type", "int8"));
         var init = model.Proto.Graph.Initializer.ToDictionary(t => t.Name);
         Assert.AreEqual(3, init["x_zero_point"].DataType);
         Assert.AreEqual(unchecked((byte)-128), init["r1_zero_point"].RawData[0], "a Relu output starts at −128");
@@ -178,7 +181,7 @@ public sealed class QuantizeStaticTests
     {
         using var dir = new TestDirectory();
         using var model = Cnn().Build();
-        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [3, 16, 16]), ("keep-last", true)));
+        var result = Run(model, Calibration(dir, [3, 16, 16]), ("keep-last", true));
         var graph = model.Proto.Graph;
         StringAssert.Contains(string.Join("\n", result.Notes), "'W3' is the last selected layer");
         // Flatten, the pooling and the Add feed only the float Gemm now, so they stay float as well; the second
@@ -196,7 +199,7 @@ public sealed class QuantizeStaticTests
         m.Graph.Output.Add(ValueInfo("r1", [1, 8, 16, 16]));
         using var model = m.Build();
         var before = PassHarness.Bytes(model);
-        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [3, 16, 16]), ("calibration-batches", 2)));
+        var result = Run(model, Calibration(dir, [3, 16, 16]), ("calibration-batches", 2));
         StringAssert.Contains(string.Join("\n", result.Notes), "on 2 batch(es)", "calibration-batches limits the runs");
         var graph = model.Proto.Graph;
         CollectionAssert.AreEqual(new[] { "y", "r1" }, graph.Output.Select(o => o.Name).ToArray());
@@ -229,7 +232,7 @@ public sealed class QuantizeStaticTests
         var before = PassHarness.Bytes(model);
         var calibration = Path.Combine(dir.Path, "calib.npy");
         NpyFile.Write(calibration, Images(8, 8 * 8 * 8, 100), 8, 8, 8, 8);
-        var result = PassHarness.Run(model, Pass, Args(new CalibrationData(calibration)));
+        var result = Run(model, DataSource.FromPath(calibration));
         Assert.AreEqual(2, result.Rewritten);
         var graph = model.Proto.Graph;
         Assert.AreEqual(1, graph.Node.Count(n => n.OpType == "DequantizeLinear" && n.Output[0] == "W"));
@@ -239,17 +242,47 @@ public sealed class QuantizeStaticTests
     }
 
     [TestMethod]
-    public void WhenTheModelHasTwoInputs_CalibrationDataDoesNotFitAndThePassSkips()
+    public void WhenTheModelHasTwoInputs_DataSourceDoesNotFitAndThePassSkips()
     {
         using var dir = new TestDirectory();
         var m = new TestModels().Input("x", 4, 64).Input("z", 4, 32).Output("y", 4, 32).Weight("W", [64, 32], 1);
         m.Node("MatMul", ["x", "W"], ["h"]).Node("Add", ["h", "z"], ["y"]);
         using var model = m.Build();
         var before = PassHarness.Bytes(model);
-        var result = PassHarness.Run(model, Pass, Args(Calibration(dir, [64])));
+        var result = Run(model, Calibration(dir, [64]));
         StringAssert.Contains(result.Notes[^1], "does not fit the model");
         Assert.AreEqual(0, result.Rewritten);
         CollectionAssert.AreEqual(before, PassHarness.Bytes(model));
+    }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenTheModelHasTwoInputs_AnNpzNamedAfterThemOrOneFilePerInputCalibratesIt(bool npz)
+    {
+        using var dir = new TestDirectory();
+        var m = new TestModels().Input("x", 4, 64).Input("z", 4, 32).Output("y", 4, 32).Weight("W", [64, 32], 1);
+        m.Node("MatMul", ["x", "W"], ["h"]).Node("Add", ["h", "z"], ["y"]);
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        var arrays = Directory.CreateDirectory(Path.Combine(dir.Path, "arrays")).FullName;
+        NpyFile.Write(Path.Combine(arrays, "x.npy"), Images(16, 64, 100), 16, 64);
+        NpyFile.Write(Path.Combine(arrays, "z.npy"), Images(16, 32, 101), 16, 32);
+        DataSource source;
+        if (npz)
+        {
+            System.IO.Compression.ZipFile.CreateFromDirectory(arrays, Path.Combine(dir.Path, "calib.npz"));
+            source = DataSource.FromPath(Path.Combine(dir.Path, "calib.npz"));
+        }
+        else
+        {
+            source = DataSource.PerInput([new("z", Path.Combine(arrays, "z.npy")), new("x", Path.Combine(arrays, "x.npy"))]);
+        }
+        var result = Run(model, source);
+        StringAssert.Contains(string.Join("\n", result.Notes), "on 4 batch(es)");
+        Assert.IsTrue(result.Rewritten > 0, string.Join("\n", result.Notes));
+        Assert.IsTrue(model.Proto.Graph.Node.Any(n => n.OpType == "QuantizeLinear" && n.Input[0] == "x"));
+        AssertAgreement(before, PassHarness.Bytes(model), "two inputs");
     }
 
     [TestMethod]
@@ -260,7 +293,7 @@ public sealed class QuantizeStaticTests
         byte[] Quantize()
         {
             using var model = Cnn().Build();
-            PassHarness.Run(model, Pass, Args(calibration, ("method", "entropy")));
+            Run(model, calibration, ("method", "entropy"));
             return PassHarness.Bytes(model);
         }
         CollectionAssert.AreEqual(Quantize(), Quantize());
@@ -293,13 +326,15 @@ public sealed class QuantizeStaticTests
             var options = new RuntimeOptions { Optimization = level, IntraOpThreads = 1 };
             using var original = ModelSession.Open(before, "original", options);
             using var rewritten = ModelSession.Open(after, "rewritten", options);
-            var input = original.Inputs.Single();
-            var shape = input.Shape;
-            long length = shape.Aggregate(1L, (a, d) => a * d);
             double worst = 1;
             for (int seed = 0; seed < 4; seed++)
             {
-                var feed = new Dictionary<string, TensorValue> { [input.Name] = TensorValue.FromFloats(Images(1, (int)length, seed), shape) };
+                var feed = new Dictionary<string, TensorValue>();
+                for (int i = 0; i < original.Inputs.Count; i++)
+                {
+                    var shape = original.Inputs[i].Shape;
+                    feed[original.Inputs[i].Name] = TensorValue.FromFloats(Images(1, (int)shape.Aggregate(1L, (a, d) => a * d), seed + 10 * i), shape);
+                }
                 var e = original.Run(feed)[0].ToFloats();
                 var a = rewritten.Run(feed)[0].ToFloats();
                 worst = Math.Min(worst, TensorPrimitives.CosineSimilarity(e, a));
