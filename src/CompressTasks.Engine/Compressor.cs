@@ -160,7 +160,11 @@ public static class Compressor
             request.RecipePath is null ? null : Path.GetFullPath(request.RecipePath),
             original, compressed,
             runs.Select(r => new PassSummary(r.Name, r.Result.Matched, r.Result.Rewritten, r.Result.Skipped, r.Result.Notes,
-                r.NodesBefore, r.NodesAfter, r.BytesBefore, r.BytesAfter, r.Milliseconds)).ToList(),
+                r.NodesBefore, r.NodesAfter, r.BytesBefore, r.BytesAfter, r.Milliseconds)
+            {
+                InitializersBefore = r.InitializersBefore,
+                InitializersAfter = r.InitializersAfter,
+            }).ToList(),
             verification)
         {
             Layers = layers,

@@ -20,8 +20,15 @@ internal static class PipelineSteps
             steps.Add(new PassStep(convert, new PassArguments(convert.Descriptor, [new("target-opset", target)])));
         }
         foreach (var pass in passes ?? recipe?.Passes ?? [])
-            steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), arguments)));
+            steps.AddRange(pass.Runs().Select(arguments => new PassStep(PassRegistry.Get(pass.Name), ForRuntime(arguments, recipe?.Runtime))));
         return steps;
+    }
+
+    // runtime: onnxruntime makes com.microsoft the default of every `domain` parameter; an entry that sets domain keeps it.
+    private static PassArguments ForRuntime(PassArguments arguments, string? runtime)
+    {
+        if (runtime != "onnxruntime" || arguments.IsExplicit("domain") || !arguments.Pass.Parameters.Any(p => p.Name == "domain")) return arguments;
+        return new PassArguments(arguments.Pass, [.. arguments.Explicit, new("domain", "com.microsoft")]);
     }
 
     /// <summary>The context passes run with: the teacher at <paramref name="modelPath"/> and the recipe's calibration data.</summary>

@@ -10,7 +10,14 @@ namespace CompressTasks.Passes;
 public sealed record PassStep(GraphPass Pass, PassArguments Arguments);
 
 /// <summary>What one step did, with the graph's size before and after it.</summary>
-public sealed record PassRun(string Name, PassResult Result, int NodesBefore, int NodesAfter, long BytesBefore, long BytesAfter, double Milliseconds);
+public sealed record PassRun(string Name, PassResult Result, int NodesBefore, int NodesAfter, long BytesBefore, long BytesAfter, double Milliseconds)
+{
+    /// <summary>Initializers (dense and sparse, every graph) before the step.</summary>
+    public int InitializersBefore { get; init; }
+
+    /// <summary>Initializers (dense and sparse, every graph) after the step.</summary>
+    public int InitializersAfter { get; init; }
+}
 
 /// <summary>
 /// Runs passes in recipe order on one graph view of the model, validating the graph after each pass in debug
@@ -45,7 +52,7 @@ public static class PassManager
             {
                 var step = steps[i];
                 progress?.Invoke(round == 0 ? $"pass {step.Pass.Descriptor.Name}" : $"pass {step.Pass.Descriptor.Name} (round {round + 1})");
-                int nodesBefore = CountNodes(main);
+                int nodesBefore = CountNodes(main), initializersBefore = CountInitializers(main);
                 long bytesBefore = CountBytes(model);
                 long start = Stopwatch.GetTimestamp();
                 var result = new PassResult();
@@ -56,9 +63,17 @@ public static class PassManager
                 if (runs[i] is { } previous)
                 {
                     previous.Result.Absorb(result);
-                    runs[i] = previous with { NodesAfter = CountNodes(main), BytesAfter = CountBytes(model), Milliseconds = previous.Milliseconds + ms };
+                    runs[i] = previous with
+                    {
+                        NodesAfter = CountNodes(main), BytesAfter = CountBytes(model), InitializersAfter = CountInitializers(main),
+                        Milliseconds = previous.Milliseconds + ms,
+                    };
                 }
-                else runs[i] = new PassRun(step.Pass.Descriptor.Name, result, nodesBefore, CountNodes(main), bytesBefore, CountBytes(model), ms);
+                else runs[i] = new PassRun(step.Pass.Descriptor.Name, result, nodesBefore, CountNodes(main), bytesBefore, CountBytes(model), ms)
+                {
+                    InitializersBefore = initializersBefore,
+                    InitializersAfter = CountInitializers(main),
+                };
             }
             if (!changed) break;
         }
@@ -79,6 +94,14 @@ public static class PassManager
     {
         int n = 0;
         foreach (var g in main.SelfAndDescendants()) n += g.Nodes.Count;
+        return n;
+    }
+
+    /// <summary>Initializers, dense and sparse, in the main graph and every subgraph.</summary>
+    public static int CountInitializers(Graph main)
+    {
+        int n = 0;
+        foreach (var g in main.SelfAndDescendants()) n += g.Proto.Initializer.Count + g.Proto.SparseInitializer.Count;
         return n;
     }
 

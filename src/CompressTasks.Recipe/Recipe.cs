@@ -32,6 +32,15 @@ public sealed class Recipe : IEquatable<Recipe>
     /// <summary><c>opset:</c> upgrade the default domain to this opset (an explicit <c>convert-opset</c> before the passes); null keeps the model's.</summary>
     public int? Opset { get; init; }
 
+    /// <summary>
+    /// <c>runtime:</c> what the compressed model is for: <c>any</c> (default; standard ONNX only) or <c>onnxruntime</c>,
+    /// which lets passes with a <c>domain</c> parameter emit ONNX Runtime's com.microsoft ops unless the entry sets it.
+    /// </summary>
+    public string? Runtime { get; init; }
+
+    /// <summary>The values of <c>runtime:</c>.</summary>
+    public static readonly string[] Runtimes = ["any", "onnxruntime"];
+
     /// <summary><c>inputs:</c> input name → pinned shape, in the order written.</summary>
     public IReadOnlyList<KeyValuePair<string, IReadOnlyList<int>>> Inputs { get; init; } = [];
 
@@ -81,6 +90,7 @@ public sealed class Recipe : IEquatable<Recipe>
         && Passes.SequenceEqual(other.Passes)
         && Output == other.Output
         && Opset == other.Opset
+        && Runtime == other.Runtime
         && Inputs.Count == other.Inputs.Count
         && Inputs.Zip(other.Inputs).All(p => p.First.Key == p.Second.Key && p.First.Value.SequenceEqual(p.Second.Value))
         && InputValues.OrderBy(v => v.Name, StringComparer.Ordinal).SequenceEqual(other.InputValues.OrderBy(v => v.Name, StringComparer.Ordinal))

@@ -19,6 +19,8 @@ internal sealed class RecipeDocument
 
     public int? Opset { get; set; }
 
+    public string? Runtime { get; set; }
+
     public List<KeyValuePair<string, IReadOnlyList<int>>> Inputs { get; } = [];
 
     /// <summary>Every input name under <c>inputs:</c>, shape or values or both (an entry replaces its base's whole).</summary>

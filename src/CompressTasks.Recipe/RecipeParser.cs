@@ -9,7 +9,7 @@ namespace CompressTasks.Recipe;
 internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader reader, string baseDirectory)
 {
     /// <summary>The top-level keys, in the order <see cref="RecipeWriter"/> prints them.</summary>
-    public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "inputs", "calibration", "evaluation", "labels", "verify", "passes", "auto"];
+    public static readonly string[] TopLevelKeys = ["extends", "output", "opset", "runtime", "inputs", "calibration", "evaluation", "labels", "verify", "passes", "auto"];
 
     /// <summary>The keys of a <c>verify:</c> mapping.</summary>
     public static readonly string[] VerifyKeys = ["min-cosine", "min-snr", "max-abs-error", "max-top1-drop", "latency", "threads", "optimization", "execution-provider"];
@@ -72,6 +72,9 @@ internal sealed partial class RecipeParser(IPassCatalog catalog, ValueReader rea
                     break;
                 case "opset":
                     document.Opset = reader.Int(value, "'opset'", 1, null);
+                    break;
+                case "runtime":
+                    document.Runtime = reader.Enum(value, "'runtime'", Recipe.Runtimes);
                     break;
                 case "inputs":
                     ReadInputs(value, document);

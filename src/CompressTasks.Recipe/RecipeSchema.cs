@@ -57,6 +57,7 @@ public static class RecipeSchema
                     ["description"] = "Name of the compressed model where the model would go (bin, publish, pack; beside the model for compress run without -o): a relative path ending in .onnx, without '..'. An OnnxModel item's OutputName wins.",
                 },
                 ["opset"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1, ["description"] = "Upgrade the model to this default-domain opset before the passes run (convert-opset); absent keeps the model's." },
+                ["runtime"] = new JsonObject { ["enum"] = Strings(Recipe.Runtimes), ["default"] = "any", ["description"] = "What the compressed model is for: any (standard ONNX only) or onnxruntime (passes with a domain parameter emit ONNX Runtime's com.microsoft ops unless the entry sets domain)." },
                 ["inputs"] = new JsonObject
                 {
                     ["type"] = "object",

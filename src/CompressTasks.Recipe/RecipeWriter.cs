@@ -29,6 +29,11 @@ public static partial class RecipeWriter
             s.Append("opset: ").AppendLine(opset.ToString(CultureInfo.InvariantCulture));
         }
 
+        if (recipe.Runtime is { } runtime)
+        {
+            s.Append("runtime: ").AppendLine(runtime);
+        }
+
         if (recipe.Inputs.Count > 0 || recipe.InputValues.Count > 0)
         {
             s.AppendLine("inputs:");

@@ -58,9 +58,12 @@ internal static class PackageFixture
     }
 
     /// <summary>Runs dotnet with no build servers (nothing outlives the test) and returns exit code and output.</summary>
-    public static (int ExitCode, string Output) Dotnet(string workingDirectory, params string[] args)
+    public static (int ExitCode, string Output) Dotnet(string workingDirectory, params string[] args) => Run(workingDirectory, "dotnet", args);
+
+    /// <summary>Runs <paramref name="program"/> (dotnet, or an installed tool) the same way: clean environment, output captured.</summary>
+    public static (int ExitCode, string Output) Run(string workingDirectory, string program, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -85,7 +88,7 @@ internal static class PackageFixture
         if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet {string.Join(' ', args)} timed out:\n{output}");
+            throw new TimeoutException($"{program} {string.Join(' ', args)} timed out:\n{output}");
         }
         process.WaitForExit();
         lock (output) return (process.ExitCode, output.ToString());

@@ -57,6 +57,7 @@ public sealed class RecipeLoaderTests
     [DataRow("verify:\n  max-top1-drop: 101%\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeValueOutOfRange, 2, 18)]
     // Enum.
     [DataRow("passes:\n  - quantize-dynamic:\n      weight-type: int4\n", DiagnosticCodes.RecipeInvalidEnumValue, 3, 20)]
+    [DataRow("runtime: tensorrt\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeInvalidEnumValue, 1, 10)]
     // Pinned input values.
     [DataRow("inputs:\n  sr: { value: abc }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeWrongType, 2, 16)]
     [DataRow("inputs:\n  sr: { value: 1, values: [2] }\npasses:\n  - eliminate-dead\n", DiagnosticCodes.RecipeInvalidStructure, 2, 27)]

@@ -10,6 +10,7 @@ public sealed class RecipeWriterTests
     public const string Full = """
         output: "model small.onnx"
         opset: 17
+        runtime: onnxruntime
         inputs:
           input: [1, 3, 224, 224]
           "0": [8]

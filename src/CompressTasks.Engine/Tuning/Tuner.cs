@@ -175,6 +175,7 @@ public static class Tuner
             Passes = [.. recipe.Passes, .. entries],
             Output = recipe.Output,
             Opset = recipe.Opset,
+            Runtime = recipe.Runtime,
             Inputs = recipe.Inputs,
             InputValues = recipe.InputValues,
             Verify = recipe.Verify,

@@ -11,7 +11,14 @@ public sealed record PassSummary(
     int NodesAfter,
     long BytesBefore,
     long BytesAfter,
-    double Milliseconds);
+    double Milliseconds)
+{
+    /// <summary>Initializers (dense and sparse, every graph) before the pass.</summary>
+    public int InitializersBefore { get; init; }
+
+    /// <summary>Initializers (dense and sparse, every graph) after the pass.</summary>
+    public int InitializersAfter { get; init; }
+}
 
 /// <summary>The verification section: inputs used, budget, per-output metrics, optional latency.</summary>
 public sealed record VerificationSummary(

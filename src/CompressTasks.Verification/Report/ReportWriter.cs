@@ -40,9 +40,9 @@ public static partial class ReportWriter
         s.Append(CultureInfo.InvariantCulture, $"| parameters | {r.Original.Parameters:N0} | {r.Compressed.Parameters:N0} |\n\n");
         if (r.Passes.Count > 0)
         {
-            s.Append("## Passes\n\n| pass | matched | rewritten | skipped | nodes | bytes | ms |\n|---|---:|---:|---:|---:|---:|---:|\n");
+            s.Append("## Passes\n\n| pass | matched | rewritten | skipped | nodes | tensors | bytes | ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
             foreach (var p in r.Passes)
-                s.Append(CultureInfo.InvariantCulture, $"| {p.Name} | {p.Matched} | {p.Rewritten} | {p.Skipped} | {p.NodesBefore} → {p.NodesAfter} | {p.BytesBefore:N0} → {p.BytesAfter:N0} | {p.Milliseconds:0.0} |\n");
+                s.Append(CultureInfo.InvariantCulture, $"| {p.Name} | {p.Matched} | {p.Rewritten} | {p.Skipped} | {p.NodesBefore} → {p.NodesAfter} | {p.InitializersBefore} → {p.InitializersAfter} | {p.BytesBefore:N0} → {p.BytesAfter:N0} | {p.Milliseconds:0.0} |\n");
             foreach (var p in r.Passes)
                 foreach (var note in p.Notes) s.Append(CultureInfo.InvariantCulture, $"- {p.Name}: {note}\n");
             s.Append('\n');
@@ -86,9 +86,9 @@ public static partial class ReportWriter
         s.Append(PairedBarChart("size-chart", bars, v => CompressionReport.Megabytes((long)v)));
         if (r.Passes.Count > 0)
         {
-            s.Append("<h2>Passes</h2>\n<table><tr><th>pass</th><th>matched</th><th>rewritten</th><th>skipped</th><th>nodes</th><th>bytes</th></tr>\n");
+            s.Append("<h2>Passes</h2>\n<table><tr><th>pass</th><th>matched</th><th>rewritten</th><th>skipped</th><th>nodes</th><th>tensors</th><th>bytes</th></tr>\n");
             foreach (var p in r.Passes)
-                s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(p.Name)}</td><td>{p.Matched}</td><td>{p.Rewritten}</td><td>{p.Skipped}</td><td>{p.NodesBefore} → {p.NodesAfter}</td><td>{p.BytesBefore:N0} → {p.BytesAfter:N0}</td></tr>\n");
+                s.Append(CultureInfo.InvariantCulture, $"<tr><td>{WebUtility.HtmlEncode(p.Name)}</td><td>{p.Matched}</td><td>{p.Rewritten}</td><td>{p.Skipped}</td><td>{p.NodesBefore} → {p.NodesAfter}</td><td>{p.InitializersBefore} → {p.InitializersAfter}</td><td>{p.BytesBefore:N0} → {p.BytesAfter:N0}</td></tr>\n");
             s.Append("</table>\n");
             s.Append("<h3>Nodes before and after each pass</h3>\n");
             s.Append(PairedBarChart("nodes-chart", r.Passes.Select(p => (p.Name, (double)p.NodesBefore, (double)p.NodesAfter)).ToList(), v => v.ToString("0", CultureInfo.InvariantCulture)));
