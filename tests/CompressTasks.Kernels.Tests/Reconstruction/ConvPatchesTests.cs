@@ -108,7 +108,8 @@ public sealed class ConvPatchesTests
         var sum = new double[k];
         int plane = c * size * size;
         for (int image = 0; image < n; image++) ConvPatches.Accumulate(x.AsSpan(image * plane, plane), 1, c, size, size, g, perImage, sum);
-        for (int i = 0; i < whole.Length; i++) Assert.AreEqual(perImage[i], whole[i], 1e-9 * Math.Abs(whole[i]) + 1e-9, $"H entry {i}");
+        // Blocks of 64 float products fall differently at chunk edges: equal to float rounding.
+        for (int i = 0; i < whole.Length; i++) Assert.AreEqual(perImage[i], whole[i], 1e-6 * Math.Abs(whole[i]) + 1e-6, $"H entry {i}");
     }
 
     private static (double[] H, double[] Sum, long Count) Naive(float[] x, int n, int c, int height, int width, ConvGeometry g)
