@@ -151,6 +151,44 @@ public sealed class WeightReconstructionTests
         }
     }
 
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenGptqQuantizesConvLayers_OutputErrorIsBelowRoundToNearestAndTheBiasCorrectionCentresTheOutput(bool symmetric)
+    {
+        using var files = new TeacherHarness.TempFiles();
+        var (modelPath, calibration) = files.Write(TeacherHarness.ConvLayers(),
+            TeacherHarness.CorrelatedRows(TeacherHarness.ConvImages, TeacherHarness.ConvChannels * TeacherHarness.ConvSize * TeacherHarness.ConvSize, seed: 21),
+            TeacherHarness.ConvChannels, TeacherHarness.ConvSize, TeacherHarness.ConvSize);
+        var context = new PassContext(modelPath, calibration);
+        var teacher = File.ReadAllBytes(modelPath);
+        byte[] Quantize(string method, bool bias)
+        {
+            using var model = OnnxModel.Load(modelPath);
+            var result = Run(model, context, ("method", method), ("symmetric", symmetric), ("bias-correction", bias), ("block-size", 16));
+            TestContext.WriteLine($"{method}{(bias ? "+bias" : "")}: {string.Join("; ", result.Notes)}");
+            Assert.AreEqual((2, 2), (result.Matched, result.Rewritten));
+            if (method == "gptq") Assert.AreEqual(2, result.Notes.Count(n => n.Contains("relative layer output error", StringComparison.Ordinal)), "both Conv layers reconstructed");
+            if (bias) Assert.AreEqual(2, result.Notes.Count(n => n.Contains("corrected", StringComparison.Ordinal)), "W2 gets a bias of its own");
+            return PassHarness.Bytes(model);
+        }
+        var rtn = Quantize("rtn", false);
+        var gptq = Quantize("gptq", false);
+        var corrected = Quantize("gptq", true);
+        TeacherHarness.CheckedByOnnx(corrected, "Conv GPTQ with bias correction");
+        foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
+        {
+            var (rtnError, _, rtnShift) = TeacherHarness.Compare(teacher, rtn, calibration, level, channelAxis: 1);
+            var (gptqError, gptqCosine, gptqShift) = TeacherHarness.Compare(teacher, gptq, calibration, level, channelAxis: 1);
+            var (_, _, correctedShift) = TeacherHarness.Compare(teacher, corrected, calibration, level, channelAxis: 1);
+            TestContext.WriteLine($"{level}: relative output MSE RTN {rtnError:E3}, GPTQ {gptqError:E3} (cos {gptqCosine:F7}); " +
+                $"max |mean channel shift| RTN {rtnShift:E3}, GPTQ {gptqShift:E3}, GPTQ + bias correction {correctedShift:E3}");
+            Assert.IsTrue(gptqError < rtnError, $"{level}: GPTQ {gptqError} vs RTN {rtnError}");
+            Assert.IsTrue(gptqCosine > 0.999, $"{level}: cosine {gptqCosine}");
+            Assert.IsTrue(correctedShift < gptqShift, $"{level}: bias correction {gptqShift} → {correctedShift}");
+        }
+    }
+
     private static PassResult Run(OnnxModel model, PassContext context, params (string Name, object Value)[] values) =>
         PassManager.Run(model, [new PassStep(Pass, Args(values))], validateEachPass: true, context: context)[0].Result;
 
