@@ -69,9 +69,10 @@ internal static class TeacherHarness
 
     /// <summary>
     /// Over every row of <paramref name="data"/>: relative MSE Σ(ŷ − y)²/Σy² of the first output, cosine, and the
-    /// largest |mean(ŷ − y)| of one output feature (an index of the last axis, or of <paramref name="channelAxis"/>).
+    /// largest |mean(ŷ − y)| of one output feature (an index of the last axis, or of <paramref name="channelAxis"/>);
+    /// of output <paramref name="output"/> instead of the first when asked.
     /// </summary>
-    public static (double Mse, double Cosine, double MeanShift) Compare(byte[] teacher, byte[] student, string data, OptimizationLevel level, int channelAxis = -1)
+    public static (double Mse, double Cosine, double MeanShift) Compare(byte[] teacher, byte[] student, string data, OptimizationLevel level, int channelAxis = -1, int output = 0)
     {
         var options = new RuntimeOptions { Optimization = level, IntraOpThreads = 1 };
         using var t = ModelSession.Open(teacher, "teacher", options);
@@ -81,13 +82,13 @@ internal static class TeacherHarness
         int rows = 0;
         foreach (var feed in FeedLoader.Load(data, t.Inputs, maxRows: 100_000))
         {
-            var output = t.Run(feed)[0];
-            var y = output.ToFloats();
-            var yHat = s.Run(feed)[0].ToFloats();
-            int axis = channelAxis < 0 ? output.Shape.Length - 1 : channelAxis;
-            int width = (int)output.Shape[axis];
+            var expected = t.Run(feed)[output];
+            var y = expected.ToFloats();
+            var yHat = s.Run(feed)[output].ToFloats();
+            int axis = channelAxis < 0 ? expected.Shape.Length - 1 : channelAxis;
+            int width = (int)expected.Shape[axis];
             long stride = 1;
-            for (int d = axis + 1; d < output.Shape.Length; d++) stride *= output.Shape[d];
+            for (int d = axis + 1; d < expected.Shape.Length; d++) stride *= expected.Shape[d];
             shift ??= new double[width];
             for (int i = 0; i < y.Length; i++)
             {
