@@ -34,9 +34,12 @@ internal sealed class SparseReconstruction
     private readonly SparseGptOptions? _sparseGpt;
     private readonly bool _biasCorrection;
 
-    private SparseReconstruction(TeacherStatistics teacher, SparseGptOptions? sparseGpt, bool biasCorrection)
+    private readonly bool _sequential;
+
+    private SparseReconstruction(TeacherStatistics teacher, SparseGptOptions? sparseGpt, bool biasCorrection, bool sequential)
     {
         _teacher = teacher;
+        _sequential = sequential;
         _sparseGpt = sparseGpt;
         _biasCorrection = biasCorrection;
     }
@@ -48,6 +51,7 @@ internal sealed class SparseReconstruction
         ParameterSpec.Int("block-size", 128, "sparsegpt: rows whose unstructured mask is chosen together and whose updates are applied at once.", minimum: 1),
         ParameterSpec.Float("damp", 0.01, "sparsegpt: damping added to H's diagonal, as a fraction of its mean.", minimum: 0, maximum: 1),
         ParameterSpec.Bool("bias-correction", false, "Move the expected output shift E[(W − W')ᵀx] into the layer's bias (needs calibration data)."),
+        ParameterSpec.Bool("sequential", false, "sparsegpt/bias-correction: take each layer's statistics from the model with the layers before it already pruned (one calibration run per layer)."),
     ];
 
     /// <summary>The branch the arguments ask for, or null for plain magnitude pruning; <paramref name="missing"/> is the skip reason without calibration data.</summary>
@@ -63,7 +67,7 @@ internal sealed class SparseReconstruction
             return null;
         }
         var options = sparseGpt ? new SparseGptOptions(BlockSize: arguments.GetInt("block-size"), Damp: arguments.GetDouble("damp")) : null;
-        return new SparseReconstruction(teacher, options, bias);
+        return new SparseReconstruction(teacher, options, bias, arguments.GetBool("sequential"));
     }
 
     /// <summary>
@@ -71,7 +75,7 @@ internal sealed class SparseReconstruction
     /// memory-bounded batches, <see cref="TeacherBatches"/>).
     /// </summary>
     public void Collect(IEnumerable<Constant> weights) =>
-        _batches = new TeacherBatches(_teacher, weights.Select(w => TeacherLayers.Find(w, out _)).OfType<LinearWeight>().ToList());
+        _batches = new TeacherBatches(_teacher, weights.Select(w => TeacherLayers.Find(w, out _)).OfType<LinearWeight>().ToList(), _sequential);
 
     /// <summary>
     /// <paramref name="pruned"/> holds <paramref name="weight"/>'s values (stored layout) as magnitude pruning left
@@ -82,7 +86,7 @@ internal sealed class SparseReconstruction
     public void Apply(Constant weight, float[] pruned, int keepN, int groupM, PassResult result)
     {
         string name = weight.Name;
-        _batches ??= new TeacherBatches(_teacher, []);
+        _batches ??= new TeacherBatches(_teacher, [], _sequential);
         var layer = TeacherLayers.Find(weight, out string? reason);
         if (layer is null)
         {

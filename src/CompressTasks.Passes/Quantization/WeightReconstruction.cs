@@ -37,9 +37,12 @@ internal sealed class WeightReconstruction
     private readonly GptqOptions? _gptq;
     private readonly bool _biasCorrection;
 
-    private WeightReconstruction(TeacherStatistics teacher, GptqOptions? gptq, bool biasCorrection)
+    private readonly bool _sequential;
+
+    private WeightReconstruction(TeacherStatistics teacher, GptqOptions? gptq, bool biasCorrection, bool sequential)
     {
         _teacher = teacher;
+        _sequential = sequential;
         _gptq = gptq;
         _biasCorrection = biasCorrection;
     }
@@ -62,6 +65,7 @@ internal sealed class WeightReconstruction
         ParameterSpec.Float("damp", 0.01, "gptq: damping added to H's diagonal, as a fraction of its mean.", minimum: 0, maximum: 1),
         ParameterSpec.Bool("act-order", false, "gptq: quantize inputs in order of decreasing activation energy."),
         ParameterSpec.Bool("bias-correction", false, "Move the expected output shift E[(W − Ŵ)ᵀx] into the layer's bias (needs calibration data)."),
+        ParameterSpec.Bool("sequential", false, "gptq/bias-correction: take each layer's statistics from the model with the layers before it already quantized (one calibration run per layer)."),
     ];
 
     /// <summary>
@@ -80,7 +84,7 @@ internal sealed class WeightReconstruction
             return null;
         }
         var options = gptq ? new GptqOptions(arguments.GetInt(arguments.Pass.FindParameter(BlockwiseLazyBlock) is null ? LazyBlock : BlockwiseLazyBlock), arguments.GetDouble("damp"), arguments.GetBool("act-order")) : null;
-        return new WeightReconstruction(teacher, options, bias);
+        return new WeightReconstruction(teacher, options, bias, arguments.GetBool("sequential"));
     }
 
     /// <summary>
@@ -88,7 +92,7 @@ internal sealed class WeightReconstruction
     /// collected in memory-bounded batches (<see cref="TeacherBatches"/>) as the weights are quantized.
     /// </summary>
     public void Collect(IEnumerable<Constant> weights) =>
-        _batches = new TeacherBatches(_teacher, weights.Select(w => TeacherLayers.Find(w, out _)).OfType<LinearWeight>().ToList());
+        _batches = new TeacherBatches(_teacher, weights.Select(w => TeacherLayers.Find(w, out _)).OfType<LinearWeight>().ToList(), _sequential);
 
     /// <summary>
     /// Quantizes <paramref name="constant"/> (8 bits, per channel on <paramref name="axis"/>) from the statistics and
@@ -151,7 +155,7 @@ internal sealed class WeightReconstruction
 
     private LinearWeight? Layer(Constant constant, PassResult result)
     {
-        _batches ??= new TeacherBatches(_teacher, []);
+        _batches ??= new TeacherBatches(_teacher, [], _sequential);
         var layer = TeacherLayers.Find(constant, out string? reason);
         if (layer is null) result.Note($"'{constant.Name}': {reason}; rounded to nearest without reconstruction");
         return layer;
