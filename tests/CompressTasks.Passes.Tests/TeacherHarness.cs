@@ -58,9 +58,9 @@ internal static class TeacherHarness
     /// x [8, 8, 10, 10] ─Conv(W1 [16, 8, 3, 3], b1, pads 1)─▶ h ─Conv(W2 [8, 8, 3, 3], group 2, stride 2, pads [1, 1, 0, 0])─▶ y [8, 8, 5, 5].
     /// Calibration data: <see cref="CorrelatedRows"/> as images.
     /// </summary>
-    public static OnnxModel ConvLayers()
+    public static OnnxModel ConvLayers(long opset = 13)
     {
-        var m = new TestModels().Input("x", ConvBatch, ConvChannels, ConvSize, ConvSize).Output("y", ConvBatch, 8, 5, 5)
+        var m = new TestModels(opset, irVersion: opset >= 21 ? 10 : 8).Input("x", ConvBatch, ConvChannels, ConvSize, ConvSize).Output("y", ConvBatch, 8, 5, 5)
             .Weight("W1", [16, ConvChannels, 3, 3], 11, -0.3f, 0.3f).Weight("b1", [16], 12).Weight("W2", [8, 8, 3, 3], 13, -0.3f, 0.3f);
         m.Node("Conv", ["x", "W1", "b1"], ["h"], TestModels.Ints("pads", 1, 1, 1, 1))
             .Node("Conv", ["h", "W2"], ["y"], TestModels.Int("group", 2), TestModels.Ints("strides", 2, 2), TestModels.Ints("pads", 1, 1, 0, 0));

@@ -106,29 +106,45 @@ internal sealed class WeightReconstruction
             result.Note($"'{constant.Name}': reconstruction needs per-channel scales; rounded to nearest without reconstruction");
             return null;
         }
-        if (Layer(constant, result) is not { } layer) return null;
-        int n = layer.GroupColumns;
         var codes = new byte[constant.ElementCount];
-        var scales = new float[layer.Columns];
-        var zeroPoints = new byte[layer.Columns];
+        var scales = new float[constant.Dims[axis]];
+        var zeroPoints = new byte[scales.Length];
+        bool done = ReconstructGroups(constant, (k, columns) => new LinearWeightQuantizer(k, columns, 8, symmetric), (layer, g, quantizer) =>
+        {
+            int n = layer.GroupColumns;
+            layer.WriteGroup<byte>(codes, g, quantizer.Codes);
+            quantizer.Scales.CopyTo(scales, g * n);
+            quantizer.ZeroPoints.CopyTo(zeroPoints, g * n);
+        }, result);
+        if (!done) return null;
+        int elementType = (int)(symmetric ? TensorProto.Types.DataType.Int8 : TensorProto.Types.DataType.Uint8);
+        return new QuantizedWeight(codes, scales, zeroPoints, elementType);
+    }
+
+    /// <summary>
+    /// Quantizes every group of <paramref name="constant"/> (one for MatMul/Gemm and an ungrouped Conv) with a
+    /// quantizer from <paramref name="create"/>(K, N/groups), GPTQ or round to nearest, then bias correction, as
+    /// asked, and hands each filled quantizer (codes [K, N/groups]) to <paramref name="store"/>. False (with a note)
+    /// when the weight must be rounded to nearest the plain way instead.
+    /// </summary>
+    public bool ReconstructGroups(Constant constant, Func<int, int, LinearWeightQuantizer> create, Action<LinearWeight, int, LinearWeightQuantizer> store, PassResult result)
+    {
+        if (Layer(constant, result) is not { } layer) return false;
         var stored = constant.AsFloat().ToArray();
         var notes = new Notes();
         for (int g = 0; g < layer.Groups; g++)
         {
-            if (Fit(layer, stored, g, (k, columns) => new LinearWeightQuantizer(k, columns, 8, symmetric), notes, out string? reason) is not { } quantizer)
+            if (Fit(layer, stored, g, create, notes, out string? reason) is not { } quantizer)
             {
                 result.Note($"'{constant.Name}': {reason}; rounded to nearest without reconstruction");
                 _batches!.Release(layer);
-                return null;
+                return false;
             }
-            layer.WriteGroup<byte>(codes, g, quantizer.Codes);
-            quantizer.Scales.CopyTo(scales, g * n);
-            quantizer.ZeroPoints.CopyTo(zeroPoints, g * n);
+            store(layer, g, quantizer);
         }
         _batches!.Release(layer);
         result.Note($"'{constant.Name}': relative layer output error on calibration data: {notes}");
-        int elementType = (int)(symmetric ? TensorProto.Types.DataType.Int8 : TensorProto.Types.DataType.Uint8);
-        return new QuantizedWeight(codes, scales, zeroPoints, elementType);
+        return true;
     }
 
     /// <summary>
