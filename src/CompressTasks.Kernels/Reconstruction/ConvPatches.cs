@@ -81,7 +81,7 @@ public static class ConvPatches
         if (positions == 0 || images == 0) return 0;
         long total = (long)images * positions;
         int chunk = (int)Math.Min(total, Math.Max(64, ChunkFloats / k));
-        var buffer = ArrayPool<float>.Shared.Rent(k * chunk);
+        var buffer = LargeBuffers.Rent<float>(k * chunk);
         var layout = new Layout(geometry, channels / groups, height, width, top, left, outW, positions);
         // Parallel.For cannot capture a span: the input is copied once when the gathers are shared out over threads.
         float[]? shared = (long)k * chunk >= 1 << 16 ? input.ToArray() : null;
@@ -99,7 +99,7 @@ public static class ConvPatches
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(buffer);
+            LargeBuffers.Return(buffer);
         }
         return total;
     }

@@ -28,7 +28,7 @@ public static class LayerError
         int n = columns;
         if (original.Length != (long)rows * n || compressed.Length != original.Length || hessian.Length != rows * rows)
             throw new ArgumentException($"weights must be [{rows}, {n}] and H [{rows}, {rows}]");
-        var buffer = ArrayPool<double>.Shared.Rent(2 * rows * n);
+        var buffer = LargeBuffers.Rent<double>(2 * rows * n);
         try
         {
             var w = buffer.AsSpan(0, rows * n);
@@ -40,7 +40,7 @@ public static class LayerError
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(buffer);
+            LargeBuffers.Return(buffer);
         }
     }
 
