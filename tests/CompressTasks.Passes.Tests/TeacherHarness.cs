@@ -50,11 +50,29 @@ internal static class TeacherHarness
         return x;
     }
 
+    /// <summary>Images per batch, calibration images and [C, H, W] of <see cref="ConvLayers"/>.</summary>
+    public const int ConvBatch = 8, ConvImages = 64, ConvChannels = 8, ConvSize = 10;
+
+    /// <summary>
+    /// Two Conv layers, the second grouped, strided, asymmetrically padded and without a bias:
+    /// x [8, 8, 10, 10] ─Conv(W1 [16, 8, 3, 3], b1, pads 1)─▶ h ─Conv(W2 [8, 8, 3, 3], group 2, stride 2, pads [1, 1, 0, 0])─▶ y [8, 8, 5, 5].
+    /// Calibration data: <see cref="CorrelatedRows"/> as images.
+    /// </summary>
+    public static OnnxModel ConvLayers(long opset = 13)
+    {
+        var m = new TestModels(opset, irVersion: opset >= 21 ? 10 : 8).Input("x", ConvBatch, ConvChannels, ConvSize, ConvSize).Output("y", ConvBatch, 8, 5, 5)
+            .Weight("W1", [16, ConvChannels, 3, 3], 11, -0.3f, 0.3f).Weight("b1", [16], 12).Weight("W2", [8, 8, 3, 3], 13, -0.3f, 0.3f);
+        m.Node("Conv", ["x", "W1", "b1"], ["h"], TestModels.Ints("pads", 1, 1, 1, 1))
+            .Node("Conv", ["h", "W2"], ["y"], TestModels.Int("group", 2), TestModels.Ints("strides", 2, 2), TestModels.Ints("pads", 1, 1, 0, 0));
+        return m.Build();
+    }
+
     /// <summary>
     /// Over every row of <paramref name="data"/>: relative MSE Σ(ŷ − y)²/Σy² of the first output, cosine, and the
-    /// largest |mean(ŷ − y)| of one output feature.
+    /// largest |mean(ŷ − y)| of one output feature (an index of the last axis, or of <paramref name="channelAxis"/>);
+    /// of output <paramref name="output"/> instead of the first when asked.
     /// </summary>
-    public static (double Mse, double Cosine, double MeanShift) Compare(byte[] teacher, byte[] student, string data, OptimizationLevel level)
+    public static (double Mse, double Cosine, double MeanShift) Compare(byte[] teacher, byte[] student, string data, OptimizationLevel level, int channelAxis = -1, int output = 0)
     {
         var options = new RuntimeOptions { Optimization = level, IntraOpThreads = 1 };
         using var t = ModelSession.Open(teacher, "teacher", options);
@@ -64,10 +82,13 @@ internal static class TeacherHarness
         int rows = 0;
         foreach (var feed in FeedLoader.Load(data, t.Inputs, maxRows: 100_000))
         {
-            var output = t.Run(feed)[0];
-            var y = output.ToFloats();
-            var yHat = s.Run(feed)[0].ToFloats();
-            int width = (int)output.Shape[^1];
+            var expected = t.Run(feed)[output];
+            var y = expected.ToFloats();
+            var yHat = s.Run(feed)[output].ToFloats();
+            int axis = channelAxis < 0 ? expected.Shape.Length - 1 : channelAxis;
+            int width = (int)expected.Shape[axis];
+            long stride = 1;
+            for (int d = axis + 1; d < expected.Shape.Length; d++) stride *= expected.Shape[d];
             shift ??= new double[width];
             for (int i = 0; i < y.Length; i++)
             {
@@ -76,7 +97,7 @@ internal static class TeacherHarness
                 reference += (double)y[i] * y[i];
                 dot += (double)y[i] * yHat[i];
                 norm += (double)yHat[i] * yHat[i];
-                shift[i % width] += d;
+                shift[i / stride % width] += d;
             }
             rows += y.Length / width;
         }

@@ -56,7 +56,7 @@ public static class Cholesky
         for (int i = 0; i < n; i++) mean += a[i * n + i];
         mean /= n;
         double unit = mean > 0 && double.IsFinite(mean) ? mean : 1;
-        var copy = ArrayPool<double>.Shared.Rent(n * n);
+        var copy = LargeBuffers.Rent<double>(n * n);
         try
         {
             a.CopyTo(copy);
@@ -72,7 +72,7 @@ public static class Cholesky
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(copy);
+            LargeBuffers.Return(copy);
         }
     }
 
@@ -118,7 +118,7 @@ public static class Cholesky
     public static void InverseUpperFactor(Span<double> l, int n)
     {
         Check(l.Length, n);
-        var buffer = ArrayPool<double>.Shared.Rent(2 * n * n);
+        var buffer = LargeBuffers.Rent<double>(2 * n * n);
         try
         {
             // T = (L⁻¹)ᵀ, upper: row c of T is column c of L⁻¹, from L x = e_c (x[i] = 0 for i < c).
@@ -152,7 +152,7 @@ public static class Cholesky
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(buffer);
+            LargeBuffers.Return(buffer);
         }
     }
 

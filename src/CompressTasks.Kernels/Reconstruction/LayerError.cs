@@ -15,10 +15,20 @@ public static class LayerError
     /// <summary>tr(Δᵀ H Δ) / tr(Wᵀ H W): the relative squared error of the layer output (0 when W is 0 on the data).</summary>
     public static double Relative(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns)
     {
+        var (error, reference) = Terms(hessian, original, compressed, rows, columns);
+        return reference > 0 ? error / reference : 0;
+    }
+
+    /// <summary>
+    /// tr(Δᵀ H Δ) and tr(Wᵀ H W) apart, to be summed over layers that share an output (the groups of a grouped Conv)
+    /// before dividing.
+    /// </summary>
+    public static (double Error, double Reference) Terms(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns)
+    {
         int n = columns;
         if (original.Length != (long)rows * n || compressed.Length != original.Length || hessian.Length != rows * rows)
             throw new ArgumentException($"weights must be [{rows}, {n}] and H [{rows}, {rows}]");
-        var buffer = ArrayPool<double>.Shared.Rent(2 * rows * n);
+        var buffer = LargeBuffers.Rent<double>(2 * rows * n);
         try
         {
             var w = buffer.AsSpan(0, rows * n);
@@ -26,12 +36,11 @@ public static class LayerError
             TensorPrimitives.ConvertTruncating<float, double>(original, w);
             TensorPrimitives.ConvertTruncating<float, double>(compressed, d);
             TensorPrimitives.Subtract<double>(w, d, d);
-            double reference = Quadratic(hessian, w, rows, n);
-            return reference > 0 ? Quadratic(hessian, d, rows, n) / reference : 0;
+            return (Quadratic(hessian, d, rows, n), Quadratic(hessian, w, rows, n));
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(buffer);
+            LargeBuffers.Return(buffer);
         }
     }
 

@@ -16,9 +16,9 @@ internal sealed class Workspace : IDisposable
         _k = k;
         _n = n;
         _block = block;
-        Weights = ArrayPool<float>.Shared.Rent(k * n);
-        Factor = ArrayPool<double>.Shared.Rent(k * k);
-        Errors = ArrayPool<float>.Shared.Rent(block * n);
+        Weights = LargeBuffers.Rent<float>(k * n);
+        Factor = LargeBuffers.Rent<double>(k * k);
+        Errors = LargeBuffers.Rent<float>(block * n);
         Row = new float[n];
     }
 
@@ -117,8 +117,8 @@ internal sealed class Workspace : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<float>.Shared.Return(Weights);
-        ArrayPool<double>.Shared.Return(Factor);
-        ArrayPool<float>.Shared.Return(Errors);
+        LargeBuffers.Return(Weights);
+        LargeBuffers.Return(Factor);
+        LargeBuffers.Return(Errors);
     }
 }

@@ -9,20 +9,21 @@ namespace CompressTasks.Passes.Pruning;
 
 /// <summary>
 /// <c>reconstruct: least-squares</c> for <see cref="PruneChannels"/>: after a group's channels are removed, every
-/// MatMul/Gemm that read them gets its kept input rows refitted so that its output matches the teacher's on the
+/// MatMul/Gemm/Conv that read them gets its kept input rows refitted so that its output matches the teacher's on the
 /// calibration data (ThiNet, He et al. 2017; <see cref="LeastSquaresRefit"/>).
 /// </summary>
 /// <remarks>
 /// <code>
 ///   consumer y = Wᵀ x,  x = the group's channels (K = C·f inputs, f = H·W after a Flatten, else 1)
+///   Conv consumer:  x = its im2col patches (K = C·kH·kW, f = kH·kW: channel c's patch features are c·f … c·f + f − 1)
 ///   kept inputs S = { c·f … c·f + f − 1 : c kept };   W'_S = argmin Σ ‖W'ᵀ x_S − Wᵀ x‖² + λ‖W'‖²
 ///                                                  = (H_SS + λ I)⁻¹ H_S· W,   λ = damp · mean(diag H_SS)
 /// </code>
 /// H is the second moment of the consumer's input in the teacher (the original model), collected for every
 /// consumer in one run before any channel is removed. When the removed channels are linear combinations of kept
 /// ones the teacher output is reproduced up to the ridge. The consumer's bias is left as it is (the fit already
-/// matches the teacher's output without it). Conv consumers would need im2col statistics, which are not collected
-/// yet: they keep the plain slice, with a note.
+/// matches the teacher's output without it). Grouped Conv and ConvTranspose consumers keep the plain slice, with a
+/// note.
 /// </remarks>
 internal sealed class ChannelRefit
 {
@@ -38,7 +39,7 @@ internal sealed class ChannelRefit
     /// <summary>The parameters this branch adds to prune-channels.</summary>
     public static ParameterSpec[] Parameters { get; } =
     [
-        ParameterSpec.Enum("reconstruct", "none", ["none", "least-squares"], "none: remove the channels' contribution; least-squares: refit the MatMul/Gemm layers reading them to the teacher's outputs (needs calibration data)."),
+        ParameterSpec.Enum("reconstruct", "none", ["none", "least-squares"], "none: remove the channels' contribution; least-squares: refit the MatMul/Gemm/Conv layers reading them to the teacher's outputs (needs calibration data)."),
         ParameterSpec.Float("damp", 0.001, "least-squares: ridge λ as a fraction of the mean of H's diagonal over the kept inputs.", minimum: 0, maximum: 1),
     ];
 
@@ -58,7 +59,7 @@ internal sealed class ChannelRefit
     /// <summary>A consumer weight's new values, in its stored layout after the slice.</summary>
     public sealed record Fit(Constant Weight, float[] Values);
 
-    /// <summary>Collects the statistics of every MatMul/Gemm consumer of <paramref name="groups"/> in one teacher run.</summary>
+    /// <summary>Collects the statistics of every MatMul/Gemm/Conv consumer of <paramref name="groups"/> in one teacher run.</summary>
     public void Collect(Graph graph, IEnumerable<ChannelGroup> groups) =>
         TeacherLayers.Prefetch(_teacher, groups.SelectMany(g => Consumers(graph, g)).Select(c => TeacherLayers.Find(c, out _)).OfType<LinearWeight>());
 
@@ -72,14 +73,19 @@ internal sealed class ChannelRefit
         foreach (var s in group.Slices)
         {
             if (group.Producers.Contains(s.Node) || s.Node.Inputs.Count < 2 || s.Node.Inputs[1] != s.Name) continue;
-            if (s.Node.Is("Conv") || s.Node.Is("ConvTranspose"))
+            if (s.Node.Is("ConvTranspose"))
             {
-                result.Note($"{s.Node}: Conv consumers are not refitted (no im2col statistics yet); its input channels are only removed");
+                result.Note($"{s.Node}: ConvTranspose consumers are not refitted; its input channels are only removed");
                 continue;
             }
-            if (!s.Node.Is("MatMul") && !s.Node.Is("Gemm")) continue;
+            if (!s.Node.Is("MatMul") && !s.Node.Is("Gemm") && !s.Node.Is("Conv")) continue;
             var weight = graph.TryGetConstant(s.Name)!;
             var layer = TeacherLayers.Find(weight, out string? reason);
+            if (layer is { Groups: > 1 })
+            {
+                reason = "a grouped Conv's groups would change";
+                layer = null;
+            }
             var statistics = layer is null ? null : TeacherLayers.Statistics(_teacher, layer, out reason);
             if (layer is null || statistics is not var (h, _))
             {
@@ -121,6 +127,6 @@ internal sealed class ChannelRefit
 
     // The weights of the group's MatMul/Gemm/Conv consumers (their input-axis slices).
     private static IEnumerable<Constant> Consumers(Graph graph, ChannelGroup group) =>
-        group.Slices.Where(s => !group.Producers.Contains(s.Node) && (s.Node.Is("MatMul") || s.Node.Is("Gemm")) && s.Node.Inputs.Count > 1 && s.Node.Inputs[1] == s.Name)
+        group.Slices.Where(s => !group.Producers.Contains(s.Node) && (s.Node.Is("MatMul") || s.Node.Is("Gemm") || s.Node.Is("Conv")) && s.Node.Inputs.Count > 1 && s.Node.Inputs[1] == s.Name)
             .Select(s => graph.TryGetConstant(s.Name)).OfType<Constant>();
 }

@@ -30,7 +30,7 @@ namespace CompressTasks.Passes.Pruning;
 /// is float32 and read by that node only, and the channels never reach a graph output or an op that is not
 /// understood; with <c>prune-coupled: false</c>, channels several producers share (residual streams, which are the
 /// most sensitive) stay whole. A pruned channel's contribution is removed, not compensated, unless
-/// <c>reconstruct: least-squares</c> refits the MatMul/Gemm layers that read the channels to the teacher's outputs on
+/// <c>reconstruct: least-squares</c> refits the MatMul/Gemm/Conv layers that read the channels to the teacher's outputs on
 /// the recipe's calibration data (<see cref="ChannelRefit"/>; without calibration data every group is skipped, saying so).
 /// </remarks>
 public sealed class PruneChannels : GraphPass

@@ -24,7 +24,7 @@ namespace CompressTasks.Passes.Pruning;
 /// <c>auto</c> does that only where it is smaller. Preconditions (skips, with a reason): W is a float32 constant
 /// chosen by <see cref="WeightSelection"/>, read only by selected nodes (a weight shared with another op stays as it
 /// is); for N:M the readers agree on the reduction axis and it is a multiple of M. <c>method: sparsegpt</c> and
-/// <c>bias-correction: true</c> prune MatMul/Gemm weights against the teacher's statistics on the recipe's
+/// <c>bias-correction: true</c> prune MatMul/Gemm/Conv weights against the teacher's statistics on the recipe's
 /// calibration data (same zero count or N:M pattern, surviving weights updated; see <see cref="SparseReconstruction"/>);
 /// without calibration data every candidate is skipped, saying so.
 /// </remarks>

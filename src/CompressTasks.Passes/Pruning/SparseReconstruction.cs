@@ -10,8 +10,9 @@ namespace CompressTasks.Passes.Pruning;
 /// <summary>
 /// The teacher-guided branch of <see cref="PruneMagnitude"/>: <c>method: sparsegpt</c> (the mask chosen by OBS
 /// saliency and the surviving weights updated to compensate, <see cref="SparseGpt"/>) and <c>bias-correction</c>
-/// (the expected output shift moved into the layer's bias, <see cref="BiasCorrection"/>), for MatMul/Gemm weights
-/// read only as input 1 in the main graph.
+/// (the expected output shift moved into the layer's bias, <see cref="BiasCorrection"/>), for MatMul/Gemm/Conv
+/// weights read only as input 1 in the main graph (a grouped Conv group by group, each against its own im2col
+/// statistics).
 /// </summary>
 /// <remarks>
 /// <code>
@@ -21,19 +22,24 @@ namespace CompressTasks.Passes.Pruning;
 /// </code>
 /// SparseGPT takes the layer's sparsity from what magnitude pruning would zero under the pass's own rules
 /// (sparsity, global scope, thresholds), so <c>scope: global</c> still decides how much each layer loses; it then
-/// picks ⌊s·K⌋ zeros per output column, or N:M along K. A weight it cannot handle (Conv: no im2col statistics
-/// yet; a reader in a subgraph) keeps the magnitude result, with a note. The notes give each layer's relative output
+/// picks ⌊s·K⌋ zeros per output column, or N:M along the input channels (a Conv's rows reordered so that they
+/// run consecutively). A weight it cannot handle (a 3-D Conv; a reader in a subgraph) keeps the magnitude result,
+/// with a note. The notes give each layer's relative output
 /// error tr(ΔᵀHΔ)/tr(WᵀHW) on the calibration data for both methods.
 /// </remarks>
 internal sealed class SparseReconstruction
 {
     private readonly TeacherStatistics _teacher;
+    private TeacherBatches? _batches;
     private readonly SparseGptOptions? _sparseGpt;
     private readonly bool _biasCorrection;
 
-    private SparseReconstruction(TeacherStatistics teacher, SparseGptOptions? sparseGpt, bool biasCorrection)
+    private readonly bool _sequential;
+
+    private SparseReconstruction(TeacherStatistics teacher, SparseGptOptions? sparseGpt, bool biasCorrection, bool sequential)
     {
         _teacher = teacher;
+        _sequential = sequential;
         _sparseGpt = sparseGpt;
         _biasCorrection = biasCorrection;
     }
@@ -41,10 +47,11 @@ internal sealed class SparseReconstruction
     /// <summary>The parameters this branch adds to prune-magnitude.</summary>
     public static ParameterSpec[] Parameters { get; } =
     [
-        ParameterSpec.Enum("method", "magnitude", ["magnitude", "sparsegpt"], "magnitude: zero the smallest |w|; sparsegpt: choose the mask by OBS saliency and update the surviving weights through the teacher's input statistics (MatMul/Gemm; needs calibration data)."),
+        ParameterSpec.Enum("method", "magnitude", ["magnitude", "sparsegpt"], "magnitude: zero the smallest |w|; sparsegpt: choose the mask by OBS saliency and update the surviving weights through the teacher's input statistics (needs calibration data)."),
         ParameterSpec.Int("block-size", 128, "sparsegpt: rows whose unstructured mask is chosen together and whose updates are applied at once.", minimum: 1),
         ParameterSpec.Float("damp", 0.01, "sparsegpt: damping added to H's diagonal, as a fraction of its mean.", minimum: 0, maximum: 1),
         ParameterSpec.Bool("bias-correction", false, "Move the expected output shift E[(W − W')ᵀx] into the layer's bias (needs calibration data)."),
+        ParameterSpec.Bool("sequential", false, "sparsegpt/bias-correction: take each layer's statistics from the model with the layers before it already pruned (one calibration run per layer)."),
     ];
 
     /// <summary>The branch the arguments ask for, or null for plain magnitude pruning; <paramref name="missing"/> is the skip reason without calibration data.</summary>
@@ -60,12 +67,15 @@ internal sealed class SparseReconstruction
             return null;
         }
         var options = sparseGpt ? new SparseGptOptions(BlockSize: arguments.GetInt("block-size"), Damp: arguments.GetDouble("damp")) : null;
-        return new SparseReconstruction(teacher, options, bias);
+        return new SparseReconstruction(teacher, options, bias, arguments.GetBool("sequential"));
     }
 
-    /// <summary>Collects, in one run of the teacher, the statistics of every reader of <paramref name="weights"/>.</summary>
+    /// <summary>
+    /// Plans the statistics of every reader of <paramref name="weights"/>, to be visited in this order (collected in
+    /// memory-bounded batches, <see cref="TeacherBatches"/>).
+    /// </summary>
     public void Collect(IEnumerable<Constant> weights) =>
-        TeacherLayers.Prefetch(_teacher, weights.Select(w => TeacherLayers.Find(w, out _)).OfType<LinearWeight>());
+        _batches = new TeacherBatches(_teacher, weights.Select(w => TeacherLayers.Find(w, out _)).OfType<LinearWeight>().ToList(), _sequential);
 
     /// <summary>
     /// <paramref name="pruned"/> holds <paramref name="weight"/>'s values (stored layout) as magnitude pruning left
@@ -76,27 +86,75 @@ internal sealed class SparseReconstruction
     public void Apply(Constant weight, float[] pruned, int keepN, int groupM, PassResult result)
     {
         string name = weight.Name;
+        _batches ??= new TeacherBatches(_teacher, [], _sequential);
         var layer = TeacherLayers.Find(weight, out string? reason);
-        var statistics = layer is null ? null : TeacherLayers.Statistics(_teacher, layer, out reason);
-        if (layer is null || statistics is not var (h, mean))
+        if (layer is null)
         {
             result.Note($"'{name}': {reason}; pruned by magnitude without reconstruction");
             return;
         }
-        int k = layer.Rows, n = layer.Columns;
-        var original = layer.ReadRowsByInput();
-        var w = layer.Transposed ? TeacherLayers.Transpose(pruned, n, k) : (float[])pruned.Clone();
-        string summary = string.Create(CultureInfo.InvariantCulture, $"magnitude {LayerError.Relative(h, original, w, k, n):E3}");
-        if (_sparseGpt is { } options)
+        var stored = weight.AsFloat().ToArray();
+        var updated = (float[])pruned.Clone();
+        double magnitude = 0, sparse = 0, reference = 0, dampUsed = 0;
+        string bias = "";
+        for (int g = 0; g < layer.Groups; g++)
         {
-            original.CopyTo(w, 0);
-            double sparsity = (double)WeightPruning.CountZeros(pruned) / pruned.Length;
-            var info = SparseGpt.Prune(w, k, n, h, keepN > 0 ? options with { PruneN = groupM - keepN, GroupM = groupM } : options with { Sparsity = sparsity });
-            summary = string.Create(CultureInfo.InvariantCulture,
-                $"sparsegpt {LayerError.Relative(h, original, w, k, n):E3}, {summary}{(info.DampUsed > options.Damp ? $", damp raised to {info.DampUsed}" : "")}");
+            if (_batches.Statistics(layer, out reason, g) is not var (h, mean))
+            {
+                _batches.Release(layer);
+                result.Note($"'{name}': {reason}; pruned by magnitude without reconstruction");
+                return;
+            }
+            int k = layer.Rows, n = layer.GroupColumns;
+            var original = layer.ReadGroup(stored, g);
+            var w = layer.ReadGroup(pruned, g);
+            var (error, total) = LayerError.Terms(h, original, w, k, n);
+            magnitude += error;
+            reference += total;
+            if (_sparseGpt is { } options)
+            {
+                original.CopyTo(w, 0);
+                double sparsity = (double)WeightPruning.CountZeros(pruned) / pruned.Length;
+                var info = keepN > 0
+                    ? PruneNofM(layer, w, h, options with { PruneN = groupM - keepN, GroupM = groupM })
+                    : SparseGpt.Prune(w, k, n, h, options with { Sparsity = sparsity });
+                sparse += LayerError.Terms(h, original, w, k, n).Error;
+                if (info.DampUsed > options.Damp) dampUsed = Math.Max(dampUsed, info.DampUsed);
+            }
+            if (_biasCorrection) bias = TeacherLayers.CorrectBias(layer, original, w, mean, g);
+            layer.WriteGroup<float>(updated, g, w);
         }
-        string bias = _biasCorrection ? TeacherLayers.CorrectBias(layer, original, w, mean) : "";
+        _batches.Release(layer);
+        string summary = string.Create(CultureInfo.InvariantCulture, $"magnitude {Ratio(magnitude, reference):E3}");
+        if (_sparseGpt is not null)
+            summary = string.Create(CultureInfo.InvariantCulture, $"sparsegpt {Ratio(sparse, reference):E3}, {summary}{(dampUsed > 0 ? $", damp raised to {dampUsed}" : "")}");
         result.Note($"'{name}': relative layer output error on calibration data: {summary}{bias}");
-        layer.ToStoredLayout(w).CopyTo(pruned, 0);
+        updated.CopyTo(pruned, 0);
+    }
+
+    private static double Ratio(double error, double reference) => reference > 0 ? error / reference : 0;
+
+    // N:M runs along the input channels, as magnitude pruning's (Conv [M, C/g, kH, kW]: groups of M channels at one
+    // kernel position). Patch features are (c, i, j)-major, so a Conv's rows and H are reordered (i, j, c)-major for
+    // SparseGPT and back.
+    private static ReconstructionInfo PruneNofM(LinearWeight layer, float[] w, double[] h, SparseGptOptions options)
+    {
+        int k = layer.Rows, n = layer.GroupColumns;
+        int spatial = layer.IsConv ? (int)(layer.Constant.ElementCount / layer.Columns / (layer.Constant.Dims[1])) : 1;
+        if (spatial == 1) return SparseGpt.Prune(w, k, n, h, options);
+        int channels = k / spatial;
+        var order = new int[k]; // order[p] = the patch feature at reordered position p
+        for (int c = 0; c < channels; c++)
+            for (int s = 0; s < spatial; s++) order[s * channels + c] = c * spatial + s;
+        var pw = new float[w.Length];
+        var ph = new double[h.Length];
+        for (int p = 0; p < k; p++)
+        {
+            w.AsSpan(order[p] * n, n).CopyTo(pw.AsSpan(p * n, n));
+            for (int q = 0; q < k; q++) ph[p * k + q] = h[order[p] * k + order[q]];
+        }
+        var info = SparseGpt.Prune(pw, k, n, ph, options);
+        for (int p = 0; p < k; p++) pw.AsSpan(p * n, n).CopyTo(w.AsSpan(order[p] * n, n));
+        return info;
     }
 }

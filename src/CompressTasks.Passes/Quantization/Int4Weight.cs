@@ -1,6 +1,7 @@
 using CompressTasks.Graphs;
 using CompressTasks.Kernels;
 using CompressTasks.Kernels.Reconstruction;
+using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Quantization;
 
@@ -8,7 +9,8 @@ namespace CompressTasks.Passes.Quantization;
 /// A weight quantized by <see cref="QuantizeWeightsInt4"/>: codes [N, K] (one 4-bit code per byte, 0…15) with
 /// parameters [N, ⌈K/B⌉], the layout <see cref="Int4Quantization"/> computes and both stored formats are packed from.
 /// </summary>
-internal sealed record Int4Weight(Constant Constant, int KAxis, int K, int N, int BlockSize, bool Symmetric, byte[] Codes, float[] Scales, byte[] ZeroPoints)
+/// <remarks><paramref name="PerChannel"/>: a Conv kernel [M, K…] with one block of K per output channel (stored per axis 0).</remarks>
+internal sealed record Int4Weight(Constant Constant, int KAxis, int K, int N, int BlockSize, bool Symmetric, byte[] Codes, float[] Scales, byte[] ZeroPoints, bool PerChannel = false)
 {
     public int Blocks => Int4Quantization.BlockCount(K, BlockSize);
 
@@ -48,5 +50,37 @@ internal sealed record Int4Weight(Constant Constant, int KAxis, int K, int N, in
         var zeroPoints = new byte[quantizer.ZeroPoints.Length];
         Int4BlockLayout.FromQuantizer(quantizer, codes, scales, zeroPoints);
         return new Int4Weight(constant, kAxis, k, n, blockSize, quantizer.Symmetric, codes, scales, zeroPoints);
+    }
+
+    /// <summary>A Conv kernel [M, C/g, kH, kW] rounded to nearest, one 4-bit scale per output channel (a block of K = C/g·kH·kW).</summary>
+    public static Int4Weight FromConv(Constant constant, bool symmetric)
+    {
+        int n = (int)constant.Dims[0], k = (int)(constant.ElementCount / n);
+        var values = constant.AsFloat();
+        var scales = new float[n];
+        var zeroPoints = new byte[n];
+        var codes = new byte[values.Length];
+        Int4Quantization.ComputeParameters(values, n, k, k, symmetric, scales, zeroPoints);
+        Int4Quantization.Quantize(values, n, k, k, scales, zeroPoints, codes);
+        return new Int4Weight(constant, 1, k, n, k, symmetric, codes, scales, zeroPoints, PerChannel: true);
+    }
+
+    /// <summary>
+    /// A Conv kernel as <paramref name="reconstruction"/> (GPTQ, bias correction) leaves it, group by group, one
+    /// 4-bit scale per output channel; null (with a note) when it must be rounded to nearest instead.
+    /// </summary>
+    public static Int4Weight? FromConv(Constant constant, bool symmetric, WeightReconstruction reconstruction, PassResult result)
+    {
+        int n = (int)constant.Dims[0], k = (int)(constant.ElementCount / n);
+        var codes = new byte[constant.ElementCount];
+        var scales = new float[n];
+        var zeroPoints = new byte[n];
+        bool done = reconstruction.ReconstructGroups(constant, (rows, columns) => new LinearWeightQuantizer(rows, columns, 4, symmetric, rows), (layer, g, quantizer) =>
+        {
+            int m = layer.GroupColumns;
+            // Group g's output channels are rows g·m … of the stored [M, K]: its codes [m, K] are contiguous there.
+            Int4BlockLayout.FromQuantizer(quantizer, codes.AsSpan(g * m * k, m * k), scales.AsSpan(g * m, m), zeroPoints.AsSpan(g * m, m));
+        }, result);
+        return done ? new Int4Weight(constant, 1, k, n, k, symmetric, codes, scales, zeroPoints, PerChannel: true) : null;
     }
 }

@@ -30,7 +30,11 @@ namespace CompressTasks.Passes.Quantization;
 /// Preconditions (skips, with a reason): W a 2-D finite float32 constant picked by <see cref="WeightSelection"/>,
 /// read only by the selected MatMul/Gemm readers (not by other nodes or as a graph output: they would either see
 /// 4-bit values or keep a float copy), and all of them with the same K axis; Gemm with transA = 0, alpha = 1 and
-/// beta = 1; B a power of two ≥ 16; dequantize-linear needs opset 21 (never raised). matmul-nbits imports
+/// beta = 1; B a power of two ≥ 16; dequantize-linear needs opset 21 (never raised).
+/// Conv weights, when <c>op-types</c> names Conv (the default is MatMul and Gemm): format dequantize-linear only,
+/// W [M, C/g, kH, kW] stored int4 with one scale per output channel (DequantizeLinear axis 0, no blocks), so
+/// <c>block-size</c> does not apply to them; <c>method: gptq</c> quantizes them over the im2col statistics, a
+/// grouped Conv group by group. matmul-nbits imports
 /// com.microsoft version 1 when the model lacks it.
 /// <c>method: gptq</c> and <c>bias-correction: true</c> fit the weights to the teacher's outputs on the recipe's
 /// calibration data (<see cref="WeightReconstruction"/>; GPTQ's lazy block is <c>gptq-block-size</c>, since
@@ -40,7 +44,8 @@ namespace CompressTasks.Passes.Quantization;
 /// </remarks>
 public sealed class QuantizeWeightsInt4 : GraphPass
 {
-    private static readonly string[] Supported = ["MatMul", "Gemm"];
+    private static readonly string[] Defaults = ["MatMul", "Gemm"];
+    private static readonly string[] Supported = ["MatMul", "Gemm", "Conv"];
     private const string MicrosoftDomain = "com.microsoft";
 
     public override PassDescriptor Descriptor { get; } = new(
@@ -51,7 +56,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             ParameterSpec.Bool("symmetric", true, "Zero point 8 and scale max|w|/7 per block; false: a 4-bit zero point per block from the block's min/max."),
             ParameterSpec.Enum("format", "matmul-nbits", ["matmul-nbits", "dequantize-linear"], "matmul-nbits: ONNX Runtime's fused com.microsoft MatMulNBits; dequantize-linear: standard int4 DequantizeLinear (opset 21) before the MatMul."),
             ParameterSpec.Int("accuracy-level", 0, "MatMulNBits accuracy_level: 0 unset (float32 compute), 4 lets ONNX Runtime quantize A to int8 (faster, less accurate).", minimum: 0, maximum: 4),
-            .. WeightSelection.Parameters(Supported, 1024),
+            .. WeightSelection.Parameters(Defaults, 1024),
             .. WeightReconstruction.BlockwiseParameters,
         ],
         "- quantize-int4: { block-size: 32, symmetric: true, format: matmul-nbits }");
@@ -88,6 +93,16 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         foreach (var constant in accepted)
         {
             var nodes = readers[(constant.Graph, constant.Name)];
+            if (nodes[0].Is("Conv"))
+            {
+                // Conv [M, C/g, kH, kW]: one int4 scale per output channel (DequantizeLinear axis 0).
+                var conv = reconstruction is not null && Int4Weight.FromConv(constant, symmetric, reconstruction, result) is { } fitted
+                    ? fitted
+                    : Int4Weight.FromConv(constant, symmetric);
+                EmitDequantizeLinear(conv);
+                result.RecordRewrite();
+                continue;
+            }
             int kAxis = KAxis(nodes[0]);
             var w = reconstruction?.Reconstruct(constant, (k, n) => new LinearWeightQuantizer(k, n, 4, symmetric, blockSize), result) is var (_, quantizer)
                 ? Int4Weight.From(constant, kAxis, blockSize, quantizer)
@@ -108,7 +123,12 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         if (!nbits && opset < 21)
             return $"'{name}': opset {opset} has no int4 DequantizeLinear with block_size (needs 21); use format: matmul-nbits or a recipe that raises the opset";
         if (constant.DataType != 1) return $"'{name}' is {DataTypes.Name(constant.DataType)}, not float32";
-        if (constant.Dims.Count != 2) return $"'{name}' has rank {constant.Dims.Count}; 4-bit blocks need a 2-D [K, N] weight";
+        if (nodes.Any(n => n.Is("Conv")))
+        {
+            if (nbits) return $"'{name}': a Conv weight needs format: dequantize-linear (MatMulNBits computes a MatMul)";
+            if (!nodes.All(n => n.Is("Conv")) || constant.Dims.Count < 3) return $"'{name}': read by Conv and other ops, or not a Conv kernel";
+        }
+        else if (constant.Dims.Count != 2) return $"'{name}' has rank {constant.Dims.Count}; 4-bit blocks need a 2-D [K, N] weight";
         if (constant.Graph.UseCount(name) != nodes.Count || constant.Graph.MustKeepName(name))
             return $"'{name}' is also read by other nodes or is a graph output; they would see 4-bit values, so it stays float32";
         foreach (var node in nodes)
@@ -190,6 +210,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             zeroPoints = new byte[w.ZeroPoints.Length];
             Int4Quantization.Transpose<byte>(w.ZeroPoints, w.N, blocks, zeroPoints);
         }
+        if (w.PerChannel) paramDims = [w.N];
         int type = (int)(w.Symmetric ? TensorProto.Types.DataType.Int4 : TensorProto.Types.DataType.Uint4);
         // Symmetric: signed int4 c − 8 with zero point 0 (the default, so no zero-point input).
         if (w.Symmetric) Int4Quantization.OffsetToSigned(codes);
@@ -200,7 +221,8 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         dequantize.Input.Add([q.Name, s.Name]);
         if (!w.Symmetric) dequantize.Input.Add(Weights.Add(graph, name + "_zero_point", type, paramDims, Pack(zeroPoints)).Name);
         dequantize.Output.Add(name);
-        dequantize.Attribute.Add([Int("axis", w.KAxis), Int("block_size", w.BlockSize)]);
+        if (w.PerChannel) dequantize.Attribute.Add(Int("axis", 0));
+        else dequantize.Attribute.Add([Int("axis", w.KAxis), Int("block_size", w.BlockSize)]);
         RemoveWeight(w.Constant);
         graph.Insert(at, dequantize);
     }

@@ -29,7 +29,7 @@ namespace CompressTasks.Passes.Quantization;
 /// opset is never raised); W is a float32 constant chosen by the shared <see cref="WeightSelection"/> parameters, all finite; an
 /// initializer that is also a graph input (IR 4 and later) is a default the caller may override, so it is left alone.
 /// Bias inputs (input 2) are never quantized.
-/// <c>method: gptq</c> and <c>bias-correction: true</c> fit MatMul/Gemm weights to the teacher's outputs on the
+/// <c>method: gptq</c> and <c>bias-correction: true</c> fit MatMul/Gemm/Conv weights (Conv: over im2col patches, per group) to the teacher's outputs on the
 /// recipe's calibration data (see <see cref="WeightReconstruction"/>); the stored format is the same. Without
 /// calibration data every candidate is skipped, saying so.
 /// </remarks>

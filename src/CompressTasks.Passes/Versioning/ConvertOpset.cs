@@ -22,15 +22,16 @@ namespace CompressTasks.Passes.Versioning;
 /// nothing, each a skip naming the ops): the target is newer than the model's opset and at most
 /// <see cref="OpsetHistory.Newest"/>; every default-domain op is in the history table, every change it crosses
 /// is covered, and every adapter accepts its node; the model has no local functions. Other domains (ai.onnx.ml,
-/// com.microsoft) keep their versions. ir_version is left as it is: every opset up to 17 is valid at IR 3 and
-/// later, and no adapter uses a newer IR feature.
+/// com.microsoft) keep their versions. ir_version is raised only to what the target opset's ONNX release
+/// requires (opset 18: IR 8, 19 and 20: IR 9, 21: IR 10; up to 17 every opset is valid at IR 3 and later), and
+/// never lowered.
 /// </remarks>
 public sealed class ConvertOpset : GraphPass
 {
     public override PassDescriptor Descriptor { get; } = new(
         "convert-opset", PassKind.Cleanup,
         "Upgrades the default-domain opset to target-opset, rewriting ops whose definition changed; refuses the whole upgrade when an op is not covered.",
-        [ParameterSpec.Int("target-opset", 13, "The opset to upgrade to (13 lets per-channel int8 quantization run); models already there are left alone.", minimum: 2, maximum: OpsetHistory.Newest)],
+        [ParameterSpec.Int("target-opset", 13, "The opset to upgrade to (13 lets per-channel int8 quantization run, 21 int4 DequantizeLinear); models already there are left alone.", minimum: 2, maximum: OpsetHistory.Newest)],
         "- convert-opset: { target-opset: 13 }");
 
     public override void Run(Graph main, PassArguments arguments, PassResult result)
@@ -72,7 +73,9 @@ public sealed class ConvertOpset : GraphPass
         }
         SetOpset(main, target);
         result.RecordRewrite();
-        result.Note($"opset {source} → {target}: {rewritten} node rewrites");
+        long ir = main.Model.Proto.IrVersion, needed = MinimumIr(target);
+        if (ir < needed) main.Model.Proto.IrVersion = needed;
+        result.Note($"opset {source} → {target}: {rewritten} node rewrites{(ir < needed ? $"; ir_version {ir} → {needed} (opset {target} needs it)" : "")}");
     }
 
     // Every reason the upgrade cannot be done, grouped by op; empty when it can.
@@ -105,6 +108,9 @@ public sealed class ConvertOpset : GraphPass
         }
         return [.. problems];
     }
+
+    // The IR version of the ONNX release that introduced the opset (from 18 on; older opsets need nothing newer than 3).
+    private static long MinimumIr(int opset) => opset switch { >= 21 => 10, >= 19 => 9, >= 18 => 8, _ => 0 };
 
     private static OpsetHistory.Step? StepAt(string opType, int version)
     {

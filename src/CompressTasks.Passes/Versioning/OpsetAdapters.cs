@@ -103,6 +103,17 @@ internal static class OpsetAdapters
         new("split-13", Always, (n, _) => { if (Take(n, "split") is { } s) SetInputAt(n, 1, Int64s(n, "split", [.. s.Ints])); }),
         // Squeeze, Unsqueeze and ReduceSum 13: axes moved from an attribute to an input.
         new("axes-13", Always, (n, _) => { if (Take(n, "axes") is { } a) SetInputAt(n, 1, Int64s(n, "axes", [.. a.Ints])); }),
+        // The other Reduce ops 18 (ReduceL1, L2, LogSum, LogSumExp, Max, Mean, Min, Prod, SumSquare): axes moved from
+        // an attribute to an optional input; without either, all axes are reduced as before (noop_with_empty_axes = 0).
+        new("axes-18", Always, (n, _) => { if (Take(n, "axes") is { } a) SetInputAt(n, 1, Int64s(n, "axes", [.. a.Ints])); }),
+        // Split 18: without a split input, the number of equal parts must be given as num_outputs (Split 13 took it
+        // from the number of outputs).
+        new("split-18", Always, (n, _) => { if (n.Inputs.Count < 2 || n.Inputs[1].Length == 0) SetInt(n, "num_outputs", n.Outputs.Count); }),
+        // GridSample 20: the interpolation modes bilinear and bicubic were renamed linear and cubic (nearest stays).
+        new("grid-sample-20", Always, (n, _) =>
+        {
+            if (n.GetString("mode") is { } mode && mode is "bilinear" or "bicubic") SetString(n, "mode", mode == "bilinear" ? "linear" : "cubic");
+        }),
         // TopK 10: k moved from an attribute to an input (int64 [1]).
         new("topk-10", Always, (n, _) => { if (Take(n, "k") is { } k) SetInputAt(n, 1, Int64s(n, "k", [k.I])); }),
         // Upsample 9: scales moved from an attribute to an input.

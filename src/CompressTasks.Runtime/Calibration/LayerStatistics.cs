@@ -8,33 +8,43 @@ namespace CompressTasks.Runtime.Calibration;
 /// </summary>
 /// <param name="Value">The name of the layer's input value (activation), as the teacher model names it.</param>
 /// <param name="Transposed">True when features run along the first axis of a 2-D value (Gemm transA = 1).</param>
-public sealed record StatisticsRequest(string Value, bool Transposed = false);
+/// <param name="Conv">
+/// For a Conv's input [N, C, H, W] (or [N, C, L]): its geometry; samples are then the im2col patches, one H per group
+/// (<see cref="ConvPatches"/>).
+/// </param>
+public sealed record StatisticsRequest(string Value, bool Transposed = false, ConvGeometry? Conv = null);
 
 /// <summary>
 /// The teacher's input statistics of one layer over the calibration data: H = Σ x xᵀ [K, K] and Σ x [K], both in
-/// double, with the sample count. Memory is K² + K doubles however many samples went in.
+/// double, with the sample count. Memory is K² + K doubles however many samples went in. A grouped Conv keeps
+/// one of each per group: [groups, K, K] and [groups, K], every group seeing the same number of patches.
 /// </summary>
 public sealed class LayerStatistics
 {
-    /// <summary>Empty statistics over <paramref name="features"/> inputs.</summary>
-    public LayerStatistics(int features)
+    /// <summary>Empty statistics over <paramref name="features"/> inputs (per group, with <paramref name="groups"/> groups).</summary>
+    public LayerStatistics(int features, int groups = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(features, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(groups, 1);
         Features = features;
-        SecondMoment = new double[(long)features * features];
-        Sum = new double[features];
+        Groups = groups;
+        SecondMoment = new double[(long)groups * features * features];
+        Sum = new double[(long)groups * features];
     }
 
-    /// <summary>K, the number of input features.</summary>
+    /// <summary>K, the number of input features (of one group).</summary>
     public int Features { get; }
 
-    /// <summary>Number of samples (rows x) accumulated.</summary>
+    /// <summary>Conv groups, each with its own H; 1 otherwise.</summary>
+    public int Groups { get; }
+
+    /// <summary>Number of samples (rows x, or patches of one group) accumulated.</summary>
     public long Samples { get; private set; }
 
-    /// <summary>H = Σ x xᵀ, row-major [K, K], symmetric.</summary>
+    /// <summary>H = Σ x xᵀ, row-major [K, K] per group ([groups, K, K]), symmetric.</summary>
     public double[] SecondMoment { get; }
 
-    /// <summary>Σ x [K].</summary>
+    /// <summary>Σ x [K] per group ([groups, K]).</summary>
     public double[] Sum { get; }
 
     /// <summary>Bytes held by the accumulators.</summary>
@@ -43,9 +53,22 @@ public sealed class LayerStatistics
     /// <summary>The mean input Σ x / samples (zeros before any sample).</summary>
     public double[] Mean()
     {
-        var mean = new double[Features];
-        if (Samples > 0) for (int i = 0; i < Features; i++) mean[i] = Sum[i] / Samples;
+        var mean = new double[Sum.Length];
+        if (Samples > 0) for (int i = 0; i < mean.Length; i++) mean[i] = Sum[i] / Samples;
         return mean;
+    }
+
+    /// <summary>
+    /// Adds the im2col patches of a Conv input [N, C, H, W] (or [N, C, L]) with <paramref name="geometry"/>, whose
+    /// group count and patch length must be this one's.
+    /// </summary>
+    public void AddPatches(ReadOnlySpan<float> input, ReadOnlySpan<long> shape, ConvGeometry geometry)
+    {
+        if (shape.Length is not (3 or 4)) throw new ArgumentException("a Conv input is [N, C, H, W] or [N, C, L]", nameof(shape));
+        int height = shape.Length == 4 ? (int)shape[2] : 1, width = (int)shape[^1];
+        if (geometry.Group != Groups || geometry.Features((int)shape[1]) != Features)
+            throw new ArgumentException($"patches of {geometry.Features((int)shape[1])} features in {geometry.Group} groups do not fit {Features} in {Groups}");
+        Samples += ConvPatches.Accumulate(input, (int)shape[0], (int)shape[1], height, width, geometry, SecondMoment, Sum);
     }
 
     /// <summary>Adds samples [m, K], one per row.</summary>

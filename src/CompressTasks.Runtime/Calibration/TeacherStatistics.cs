@@ -1,3 +1,4 @@
+using CompressTasks.Kernels.Reconstruction;
 using System.Diagnostics;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
@@ -54,6 +55,15 @@ public sealed class TeacherStatistics
 
     /// <summary>Bytes held by all statistics collected.</summary>
     public long Bytes => _collected.Values.Sum(s => s.Bytes);
+
+    /// <summary>
+    /// Drops the statistics of <paramref name="requests"/> (a pass done with a layer frees its H); asking for them
+    /// again runs the teacher again.
+    /// </summary>
+    public void Release(IEnumerable<StatisticsRequest> requests)
+    {
+        foreach (var r in requests) _collected.Remove(r);
+    }
 
     /// <summary>
     /// Returns the statistics of every request that can be served, running the teacher once over the calibration
@@ -123,6 +133,7 @@ public sealed class TeacherStatistics
     private static string? Add(StatisticsRequest r, TensorValue value, Dictionary<StatisticsRequest, LayerStatistics> accumulators)
     {
         if (value.ElementType != 1) return $"'{r.Value}' is not float32 (element type {value.ElementType})";
+        if (r.Conv is { } conv) return AddPatches(r, conv, value, accumulators);
         if (value.Shape.Length == 0 || (r.Transposed && value.Shape.Length != 2)) return $"'{r.Value}' has shape [{string.Join(", ", value.Shape)}], not the layer input expected";
         long features = r.Transposed ? value.Shape[0] : value.Shape[^1];
         if (features < 1 || features > 16384) return $"'{r.Value}' has {features} features; statistics are kept for 1 to 16384";
@@ -130,6 +141,19 @@ public sealed class TeacherStatistics
         else if (statistics.Features != features) return $"'{r.Value}' changes its feature count between batches";
         if (r.Transposed) statistics.AddTransposed(value.As<float>());
         else statistics.Add(value.As<float>());
+        return null;
+    }
+
+    private static string? AddPatches(StatisticsRequest r, ConvGeometry conv, TensorValue value, Dictionary<StatisticsRequest, LayerStatistics> accumulators)
+    {
+        var shape = value.Shape;
+        if (shape.Length is not (3 or 4)) return $"'{r.Value}' has shape [{string.Join(", ", shape)}]; im2col statistics are kept for 1-D and 2-D Conv inputs";
+        if (shape[1] % conv.Group != 0) return $"'{r.Value}' has {shape[1]} channels, not a multiple of the Conv's {conv.Group} groups";
+        long features = shape[1] / conv.Group * conv.KernelH * conv.KernelW;
+        if (features < 1 || features > 16384) return $"'{r.Value}' gives patches of {features} features; statistics are kept for 1 to 16384";
+        if (!accumulators.TryGetValue(r, out var statistics)) accumulators[r] = statistics = new LayerStatistics((int)features, conv.Group);
+        else if (statistics.Features != features) return $"'{r.Value}' changes its channel count between batches";
+        statistics.AddPatches(value.As<float>(), shape, conv);
         return null;
     }
 }

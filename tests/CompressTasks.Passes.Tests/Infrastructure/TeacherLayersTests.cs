@@ -39,7 +39,12 @@ public sealed class TeacherLayersTests
         Assert.AreEqual(stored[1 * 6 + 2], rows[2 * 4 + 1], "W2ᵀ[2, 1] = W2[1, 2]");
         CollectionAssert.AreEqual(stored, w2.ToStoredLayout(rows));
 
-        Assert.IsNull(TeacherLayers.Find(graph.GetConstant("W3"), out string? reason));
-        StringAssert.Contains(reason, "Conv");
+        // A Conv weight [M, C, kH, kW] is [M, K] stored, K = C · kH · kW, read through im2col patches.
+        var w3 = TeacherLayers.Find(graph.GetConstant("W3"), out _)!;
+        Assert.AreEqual((true, 3, 3, 1, true), (w3.Transposed, w3.Rows, w3.Columns, w3.Groups, w3.IsConv));
+        Assert.AreEqual(new Kernels.Reconstruction.ConvGeometry(1, 1), w3.Readers.Single().Request.Conv);
+        Assert.IsNull(TeacherLayers.FindBias(w3, out _, out string? reason), "no bias, and none added unless asked");
+        StringAssert.Contains(reason, "bias");
+        Assert.AreEqual(2, graph.Nodes.Single(n => n.Is("Conv")).Inputs.Count);
     }
 }

@@ -86,17 +86,63 @@ public sealed class PruneChannelsReconstructionTests
         Assert.IsTrue(heldOut < 1e-9, $"held out: {heldOut}");
     }
 
-    // x [16, 2, 4, 4] ─Conv(A [6, 2, 3, 3], pads 1)─Relu─▶ r ─┬─Flatten─Gemm(F [96, 5])─▶ y
-    //                                                       └─Conv(B [3, 6, 1, 1])─▶ z
-    // Half of A's channels go: the Gemm reads them flattened (each channel owns 16 features) and is refitted; the
-    // Conv consumer is not (no im2col statistics), with a note, and its slice is what reconstruct: none gives.
+    // x [16, 4, 5, 5] ─Conv(A [6, 4, 1, 1])─▶ h ─Conv(B [3, 6, 3, 3], pads 1, stride 2)─▶ z. Filters 4 and 5 of A are
+    // small combinations of filters 0…3, so h's channels 4, 5 are those combinations of channels 0…3 at every pixel
+    // (and every im2col patch of them, padding included): they go, and a refit of B over the kept channels' patches
+    // reproduces z exactly.
     [TestMethod]
-    public void WhenChannelsFeedAFlattenedGemmAndAConv_TheGemmIsRefittedAndTheConvNoted()
+    public void WhenRemovedChannelsFeedingAConvAreCombinationsOfKeptOnes_TheConvRefitReproducesTheTeacher()
+    {
+        var random = new Random(8);
+        var a = new float[6 * 4];
+        for (int i = 0; i < 16; i++) a[i] = random.NextSingle() * 2 - 1;
+        for (int c = 0; c < 4; c++)
+        {
+            a[16 + c] = 0.1f * (a[c] - a[8 + c]);
+            a[20 + c] = 0.05f * (a[4 + c] + 0.5f * a[12 + c]);
+        }
+        var m = new TestModels().Input("x", Batch, 4, 5, 5).Output("z", Batch, 3, 3, 3).Weight("B", [3, 6, 3, 3], 6);
+        m.Graph.Initializer.Add(TestModels.Tensor("A", [6, 4, 1, 1], a));
+        m.Node("Conv", ["x", "A"], ["h"]).Node("Conv", ["h", "B"], ["z"], TestModels.Ints("pads", 1, 1, 1, 1), TestModels.Ints("strides", 2, 2));
+        using var files = new TeacherHarness.TempFiles();
+        var (modelPath, calibration) = files.Write(m.Build(), TeacherHarness.CorrelatedRows(Rows, 100, seed: 6), 4, 5, 5);
+        var context = new PassContext(modelPath, calibration);
+        var teacher = File.ReadAllBytes(modelPath);
+        byte[] Prune(string reconstruct)
+        {
+            using var model = OnnxModel.Load(modelPath);
+            var result = PassManager.Run(model, [new PassStep(Pass, Args(("reconstruct", reconstruct), ("ratio", 0.34), ("damp", 1e-9)))], validateEachPass: true, context: context)[0].Result;
+            foreach (var note in result.Notes) TestContext.WriteLine($"{reconstruct}: {note}");
+            Assert.AreEqual(1, result.Rewritten, string.Join("; ", result.Notes));
+            if (reconstruct != "none") Assert.IsTrue(result.Notes.Any(n => n.Contains("least-squares refit of 36 of 54 inputs", StringComparison.Ordinal)), "4 kept channels × 9 patch features");
+            var dims = model.Proto.Graph.Initializer.ToDictionary(t => t.Name, t => string.Join(",", t.Dims));
+            Assert.AreEqual(("4,4,1,1", "3,4,3,3"), (dims["A"], dims["B"]), "channels 4, 5 removed");
+            return PassHarness.Bytes(model);
+        }
+        var plain = Prune("none");
+        var refit = Prune("least-squares");
+        TeacherHarness.CheckedByOnnx(refit, "Conv refit");
+        foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
+        {
+            var (plainError, _, _) = TeacherHarness.Compare(teacher, plain, calibration, level);
+            var (refitError, cosine, _) = TeacherHarness.Compare(teacher, refit, calibration, level);
+            TestContext.WriteLine($"{level}: relative output MSE on calibration data without refit {plainError:E3}, with {refitError:E3} (cos {cosine:F9})");
+            Assert.IsTrue(refitError < 1e-9, $"{level}: refit error {refitError}");
+            Assert.IsTrue(plainError > 1e-4, $"{level}: removing the channels alone must change z ({plainError})");
+        }
+    }
+
+    // x [16, 2, 4, 4] ─Conv(A [6, 2, 3, 3], pads 1)─Relu─▶ r ─┬─Flatten─Gemm(F [96, 5])─▶ y
+    //                                                       └─Conv(B [3, 6, 3, 3], pads 1)─▶ z
+    // Half of A's channels go: the Gemm reads them flattened (each channel owns 16 features) and the Conv as im2col
+    // patches (9 features per channel); both are refitted.
+    [TestMethod]
+    public void WhenChannelsFeedAFlattenedGemmAndAConv_BothAreRefitted()
     {
         var m = new TestModels().Input("x", Batch, 2, 4, 4).Output("y", Batch, 5).Output("z", Batch, 3, 4, 4)
-            .Weight("A", [6, 2, 3, 3], 1).Weight("F", [96, 5], 2).Weight("B", [3, 6, 1, 1], 3);
+            .Weight("A", [6, 2, 3, 3], 1).Weight("F", [96, 5], 2).Weight("B", [3, 6, 3, 3], 3);
         m.Node("Conv", ["x", "A"], ["c"], TestModels.Ints("pads", 1, 1, 1, 1)).Node("Relu", ["c"], ["r"])
-            .Node("Flatten", ["r"], ["f"], TestModels.Int("axis", 1)).Node("Gemm", ["f", "F"], ["y"]).Node("Conv", ["r", "B"], ["z"]);
+            .Node("Flatten", ["r"], ["f"], TestModels.Int("axis", 1)).Node("Gemm", ["f", "F"], ["y"]).Node("Conv", ["r", "B"], ["z"], TestModels.Ints("pads", 1, 1, 1, 1));
         using var files = new TeacherHarness.TempFiles();
         var (modelPath, calibration) = files.Write(m.Build(), TeacherHarness.CorrelatedRows(Rows, 32, seed: 4), 2, 4, 4);
         var context = new PassContext(modelPath, calibration);
@@ -112,21 +158,22 @@ public sealed class PruneChannelsReconstructionTests
         var (plain, _) = Prune("none");
         var (refit, notes) = Prune("least-squares");
         Assert.IsTrue(notes.Notes.Any(n => n.Contains("least-squares refit of 48 of 96 inputs", StringComparison.Ordinal)), "3 kept channels × 16 features");
-        Assert.IsTrue(notes.Notes.Any(n => n.Contains("Conv consumers are not refitted", StringComparison.Ordinal)));
+        Assert.IsTrue(notes.Notes.Any(n => n.Contains("least-squares refit of 27 of 54 inputs", StringComparison.Ordinal)), "3 kept channels × 9 patch features");
         using (var p = OnnxModel.Parse(plain))
         using (var r = OnnxModel.Parse(refit))
         {
             var stored = r.Proto.Graph.Initializer.ToDictionary(t => t.Name);
             foreach (var t in p.Proto.Graph.Initializer)
-                Assert.AreEqual(t.Name != "F", t.RawData.Equals(stored[t.Name].RawData), $"'{t.Name}': only the Gemm's weight is refitted");
+                Assert.AreEqual(t.Name is "F" or "B", !t.RawData.Equals(stored[t.Name].RawData), $"'{t.Name}': the Gemm's and the Conv's weights are refitted");
         }
         foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
-        {
-            var (plainError, _, _) = TeacherHarness.Compare(teacher, plain, calibration, level);
-            var (refitError, _, _) = TeacherHarness.Compare(teacher, refit, calibration, level);
-            TestContext.WriteLine($"{level}: relative MSE of y on calibration data without refit {plainError:E3}, with {refitError:E3}");
-            Assert.IsTrue(refitError < plainError, $"{level}: refit {refitError} vs none {plainError}");
-        }
+            foreach (var output in new[] { 0, 1 })
+            {
+                var (plainError, _, _) = TeacherHarness.Compare(teacher, plain, calibration, level, output: output);
+                var (refitError, _, _) = TeacherHarness.Compare(teacher, refit, calibration, level, output: output);
+                TestContext.WriteLine($"{level}: relative MSE of output {output} on calibration data without refit {plainError:E3}, with {refitError:E3}");
+                Assert.IsTrue(refitError < plainError, $"{level}, output {output}: refit {refitError} vs none {plainError}");
+            }
     }
 
     [TestMethod]

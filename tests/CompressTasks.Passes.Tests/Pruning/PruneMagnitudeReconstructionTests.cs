@@ -113,6 +113,62 @@ public sealed class PruneMagnitudeReconstructionTests
     }
 
     // Every group of 4 consecutive weights along K (W1 [K, N]: down a column; W2 [N, K] transposed: along a row) has ≥ 2 zeros.
+    [TestMethod]
+    [DataRow("none", 0.5)]
+    [DataRow("2:4", 0.5)]
+    public void WhenSparseGptPrunesConvLayers_OutputErrorIsBelowMagnitudeAndTheBiasCorrectionCentresTheOutput(string pattern, double sparsity)
+    {
+        using var files = new TeacherHarness.TempFiles();
+        var (modelPath, calibration) = files.Write(TeacherHarness.ConvLayers(),
+            TeacherHarness.CorrelatedRows(TeacherHarness.ConvImages, TeacherHarness.ConvChannels * TeacherHarness.ConvSize * TeacherHarness.ConvSize, seed: 23),
+            TeacherHarness.ConvChannels, TeacherHarness.ConvSize, TeacherHarness.ConvSize);
+        var context = new PassContext(modelPath, calibration);
+        var teacher = File.ReadAllBytes(modelPath);
+        byte[] Prune(string method, bool bias)
+        {
+            using var model = OnnxModel.Load(modelPath);
+            var result = Run(model, context, ("method", method), ("pattern", pattern), ("sparsity", sparsity), ("block-size", 16), ("bias-correction", bias));
+            TestContext.WriteLine($"{method}{(bias ? "+bias" : "")}: {string.Join("; ", result.Notes)}");
+            Assert.AreEqual((2, 2), (result.Matched, result.Rewritten));
+            var graph = Graph.Open(model);
+            foreach (var name in new[] { "W1", "W2" })
+            {
+                var weight = graph.GetConstant(name);
+                var w = weight.AsFloat().ToArray();
+                if (pattern == "2:4")
+                {
+                    // Groups of 4 input channels at one kernel position: [O, I/g, kh, kw], 2 zeros in each.
+                    var dims = weight.Dims;
+                    long spatial = dims[2] * dims[3];
+                    for (long o = 0; o < dims[0]; o++)
+                        for (long c0 = 0; c0 < dims[1]; c0 += 4)
+                            for (long p = 0; p < spatial; p++)
+                            {
+                                int zeros = 0;
+                                for (long c = c0; c < c0 + 4; c++) if (w[(o * dims[1] + c) * spatial + p] == 0) zeros++;
+                                Assert.IsTrue(zeros >= 2, $"{method} '{name}': {zeros} zeros in the group at [{o}, {c0}.., {p}]");
+                            }
+                }
+                else Assert.IsTrue(w.LongCount(v => v == 0) >= (long)(sparsity * w.Length) - 32, $"{method} '{name}'");
+            }
+            return PassHarness.Bytes(model);
+        }
+        var magnitude = Prune("magnitude", false);
+        var sparseGpt = Prune("sparsegpt", false);
+        var corrected = Prune("sparsegpt", true);
+        TeacherHarness.CheckedByOnnx(corrected, "Conv SparseGPT with bias correction");
+        foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
+        {
+            var (magnitudeError, _, magnitudeShift) = TeacherHarness.Compare(teacher, magnitude, calibration, level, channelAxis: 1);
+            var (sparseError, sparseCosine, sparseShift) = TeacherHarness.Compare(teacher, sparseGpt, calibration, level, channelAxis: 1);
+            var (_, _, correctedShift) = TeacherHarness.Compare(teacher, corrected, calibration, level, channelAxis: 1);
+            TestContext.WriteLine($"{pattern} {sparsity:P0}, {level}: relative output MSE magnitude {magnitudeError:E3}, SparseGPT {sparseError:E3} (cos {sparseCosine:F6}); " +
+                $"max |mean channel shift| magnitude {magnitudeShift:E3}, SparseGPT {sparseShift:E3}, SparseGPT + bias correction {correctedShift:E3}");
+            Assert.IsTrue(sparseError < magnitudeError, $"{level}: SparseGPT {sparseError} vs magnitude {magnitudeError}");
+            Assert.IsTrue(correctedShift < sparseShift, $"{level}: bias correction {sparseShift} → {correctedShift}");
+        }
+    }
+
     private static void AssertTwoOfFour(float[] w, IReadOnlyList<long> dims, bool transposed, string name)
     {
         int rows = (int)dims[0], columns = (int)dims[1];

@@ -170,6 +170,45 @@ public sealed class QuantizeWeightsInt4ReconstructionTests
         }
     }
 
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WhenConvLayersAreQuantizedToInt4WithGptq_OutputErrorIsBelowRoundToNearest(bool symmetric)
+    {
+        // Conv kernels as int4 DequantizeLinear per output channel (opset 21), op-types: [Conv]; GPTQ fits W1 and
+        // each of W2's two groups over their im2col statistics. ONNX Runtime runs int4 per-axis DequantizeLinear at both levels.
+        using var files = new TeacherHarness.TempFiles();
+        var (modelPath, calibration) = files.Write(TeacherHarness.ConvLayers(opset: 21),
+            TeacherHarness.CorrelatedRows(TeacherHarness.ConvImages, TeacherHarness.ConvChannels * TeacherHarness.ConvSize * TeacherHarness.ConvSize, seed: 25),
+            TeacherHarness.ConvChannels, TeacherHarness.ConvSize, TeacherHarness.ConvSize);
+        var context = new PassContext(modelPath, calibration);
+        var teacher = File.ReadAllBytes(modelPath);
+        byte[] Quantize(string method)
+        {
+            using var model = OnnxModel.Load(modelPath);
+            var args = new PassArguments(Pass.Descriptor, [new("method", method), new("symmetric", symmetric), new("format", "dequantize-linear"),
+                new("op-types", new[] { "Conv" }), new("min-elements", 64), new("gptq-block-size", 16)]);
+            var result = PassManager.Run(model, [new PassStep(Pass, args)], validateEachPass: true, context: context)[0].Result;
+            TestContext.WriteLine($"{method}: {string.Join("; ", result.Notes)}");
+            Assert.AreEqual((2, 2), (result.Matched, result.Rewritten));
+            var dequantize = model.Proto.Graph.Node.Where(n => n.OpType == "DequantizeLinear").ToList();
+            Assert.AreEqual(2, dequantize.Count);
+            Assert.IsTrue(dequantize.All(n => n.Attribute.Single().Name == "axis" && n.Attribute.Single().I == 0), "per output channel, no blocks");
+            Assert.IsTrue(model.Proto.Graph.Initializer.Where(t => t.Name.EndsWith("_q4", StringComparison.Ordinal)).All(t => t.DataType == (symmetric ? 22 : 21)), "int4 / uint4");
+            if (method == "gptq") Assert.IsTrue(result.Notes.Any(n => n.Contains("'W1': relative layer output error", StringComparison.Ordinal)));
+            return PassHarness.Bytes(model);
+        }
+        var rtn = Quantize("rtn");
+        var gptq = Quantize("gptq");
+        foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
+        {
+            var (rtnError, _, _) = TeacherHarness.Compare(teacher, rtn, calibration, level);
+            var (gptqError, cosine, _) = TeacherHarness.Compare(teacher, gptq, calibration, level);
+            TestContext.WriteLine($"{level}: relative output MSE RTN {rtnError:E3}, GPTQ {gptqError:E3} (cos {cosine:F6})");
+            Assert.IsTrue(gptqError < rtnError, $"{level}: GPTQ {gptqError} vs RTN {rtnError}");
+        }
+    }
+
     private static PassResult Run(OnnxModel model, PassContext context, params (string Name, object Value)[] values) =>
         PassManager.Run(model, [new PassStep(Pass, Args(values))], validateEachPass: true, context: context)[0].Result;
 }

@@ -25,7 +25,7 @@ public sealed class ConvertOpsetCorpusTests
             "resnet18", "mnist-mlp/mnist-mlp.onnx", "ppocr-cls/ch_ppocr_mobile_v2.0_cls_infer.onnx",
             "ppocr-det/ch_PP-OCRv4_det_infer.onnx", "silero-vad-legacy/silero_vad_legacy.onnx", "wakeword-hello/hello_deepa.onnx",
         }
-        from target in new[] { 13, 17 }
+        from target in new[] { 13, 17, 21 }
         select new object[] { model, target };
 
     [TestMethod]
@@ -50,10 +50,16 @@ public sealed class ConvertOpsetCorpusTests
         {
             model.Save(output);
             const string check = "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1])); print('ok')";
-            var (originalExit, originalText) = PythonOnnx.Run(check, path);
-            var (exit, text) = PythonOnnx.Run(check, output);
-            if (originalExit == 0) Assert.AreEqual(0, exit, $"onnx.checker rejected the upgraded {name}: {text}");
-            else TestContext.WriteLine($"onnx.checker rejects the original {name} too: {originalText.Trim().Split('\n')[^1]}");
+            var (_, newest) = PythonOnnx.Run("import onnx; print(onnx.defs.onnx_opset_version())", path);
+            if (int.Parse(newest.Trim(), System.Globalization.CultureInfo.InvariantCulture) < target)
+                TestContext.WriteLine($"onnx.checker not run: the installed onnx knows opsets up to {newest.Trim()} only (outputs are still compared)");
+            else
+            {
+                var (originalExit, originalText) = PythonOnnx.Run(check, path);
+                var (exit, text) = PythonOnnx.Run(check, output);
+                if (originalExit == 0) Assert.AreEqual(0, exit, $"onnx.checker rejected the upgraded {name}: {text}");
+                else TestContext.WriteLine($"onnx.checker rejects the original {name} too: {originalText.Trim().Split('\n')[^1]}");
+            }
             var (shapes, fixedInputs) = RealModelsTests.InputsFor(name);
             PassHarness.AssertSameOutputs(File.ReadAllBytes(path), File.ReadAllBytes(output), shapes, rtol: 1e-5, atol: 1e-5, fixedInputs: fixedInputs, samples: 1);
         }
@@ -66,6 +72,7 @@ public sealed class ConvertOpsetCorpusTests
     [TestMethod]
     [DataRow(13, 50)]
     [DataRow(17, 500)]
+    [DataRow(21, 500)]
     public void WhenNodeSuiteModelsAreUpgraded_TheyStillMatchTheirExpectedOutputs(int target, int atLeast)
     {
         var root = Path.Combine(TestPaths.BackendCorpusRoot, "node");

@@ -48,6 +48,9 @@ public sealed class ConvertOpsetTests
         "hardmax-13-last" => Single(9, "Hardmax", [2, 3, 4], [2, 3, 4], Int("axis", 2)),
         "batchnorm-9" => BatchNorm(),
         "split-13" => Split(),
+        "reducemean-18" => Single(13, "ReduceMean", [2, 3, 4], [2, 1, 4], Ints("axes", 1)),
+        "reducemax-18-all" => Single(11, "ReduceMax", [2, 3, 4], [1, 1, 1]),
+        "split-18-equal" => EqualSplit(),
         "topk-10" => TopK(),
         "scatter-11" => Scatter(),
         "resize-11" => Resize10(),
@@ -73,6 +76,13 @@ public sealed class ConvertOpsetTests
     {
         var m = new TestModels(opset: 11, irVersion: 6).Input("x", 2, 6).Output("y1", 2, 2).Output("y2", 2, 4);
         return m.Node("Split", ["x"], ["y1", "y2"], Int("axis", 1), Ints("split", 2, 4));
+    }
+
+    // Split 13 without split sizes: two equal parts, which Split 18 needs spelled out as num_outputs.
+    private static TestModels EqualSplit()
+    {
+        var m = new TestModels(opset: 13, irVersion: 7).Input("x", 2, 6).Output("y1", 2, 3).Output("y2", 2, 3);
+        return m.Node("Split", ["x"], ["y1", "y2"], Int("axis", 1));
     }
 
     private static TestModels TopK()
@@ -128,6 +138,9 @@ public sealed class ConvertOpsetTests
     [DataRow("split-13", 13, "Split")]
     [DataRow("topk-10", 13, "TopK")]
     [DataRow("scatter-11", 13, "ScatterElements")]
+    [DataRow("reducemean-18", 18, "ReduceMean")]
+    [DataRow("reducemax-18-all", 21, "ReduceMax")]
+    [DataRow("split-18-equal", 21, "Split")]
     public void WhenOldOpIsUpgraded_ItTakesItsNewFormAndOutputsAgree(string name, int target, string opAfter)
     {
         using var model = Case(name).Build();
@@ -141,6 +154,8 @@ public sealed class ConvertOpsetTests
         // Every attribute that moved to an input at these versions is gone.
         string[] moved = ["shape", "starts", "ends", "axes", "min", "max", "pads", "value", "ratio", "scales", "k", "split", "spatial"];
         CollectionAssert.AreEqual(Array.Empty<string>(), node.Attribute.Select(a => a.Name).Intersect(moved).ToArray());
+        if (name.StartsWith("split-18", StringComparison.Ordinal)) Assert.AreEqual(2, node.Attribute.Single(a => a.Name == "num_outputs").I);
+        if (target >= 18) Assert.IsGreaterThanOrEqualTo(target >= 21 ? 10 : 8, model.Proto.IrVersion, "the IR version the opset needs");
         TestContext.WriteLine($"{name}: opset {source} → {target}: {string.Join(", ", model.Proto.Graph.Node.Select(n => $"{n.OpType}({n.Input.Count} in)"))}; {result.Notes[^1]}");
         PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), rtol: 1e-6, atol: 1e-6);
     }

@@ -79,6 +79,49 @@ public sealed class TeacherStatisticsTests
         Assert.AreEqual(expected, sum, 1e-6 * Math.Abs(expected));
     }
 
+    [TestMethod]
+    public void WhenAConvInputIsAskedFor_TheStatisticsAreItsIm2colPatchesPerGroup()
+    {
+        // ResNet-18's input (batch 1) as a Conv input with its first layer's geometry (7 × 7, stride 2, pads 3), and
+        // the same in two groups: the teacher's statistics must be ConvPatches over the images, one H per group.
+        var dir = Directory.CreateTempSubdirectory("ct-conv-stats-").FullName;
+        try
+        {
+            const int images = 2, plane = 3 * 224 * 224;
+            var random = new Random(4);
+            var x = new float[images * plane];
+            for (int i = 0; i < x.Length; i++) x[i] = random.NextSingle() * 2 - 1;
+            var npy = Path.Combine(dir, "images.npy");
+            var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 224, 224), }".PadRight(117) + "\n";
+            using (var stream = File.Create(npy))
+            {
+                stream.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0]);
+                stream.Write(System.Text.Encoding.ASCII.GetBytes(header));
+                stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan()));
+            }
+            var geometry = new Kernels.Reconstruction.ConvGeometry(7, 7, 2, 2, PadTop: 3, PadLeft: 3, PadBottom: 3, PadRight: 3);
+            var whole = new StatisticsRequest("Input247", Conv: geometry);
+            var grouped = new StatisticsRequest("Input247", Conv: geometry with { Group = 3 });
+            var teacher = new TeacherStatistics(TestPaths.ResNet18, npy);
+            var stats = teacher.Collect([whole, grouped]);
+            Assert.AreEqual((147, 1, 2L * 112 * 112), (stats[whole].Features, stats[whole].Groups, stats[whole].Samples));
+            Assert.AreEqual((49, 3), (stats[grouped].Features, stats[grouped].Groups));
+            Assert.AreEqual(3L * (49 * 49 + 49) * sizeof(double), stats[grouped].Bytes, "memory is the H matrices, not the samples");
+            foreach (var (request, groups, k) in new[] { (whole, 1, 147), (grouped, 3, 49) })
+            {
+                var h = new double[groups * k * k];
+                var sum = new double[groups * k];
+                for (int image = 0; image < images; image++)
+                    Kernels.Reconstruction.ConvPatches.Accumulate(x.AsSpan(image * plane, plane), 1, 3, 224, 224, request.Conv!, h, sum);
+                for (int i = 0; i < h.Length; i++) Assert.AreEqual(h[i], stats[request].SecondMoment[i], 1e-6 * (1 + Math.Abs(h[i])), $"groups {groups}: H entry {i}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static float[] Floats(OnnxModel model, string name) =>
         System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(
             model.GetTensorBytes(model.Proto.Graph.Initializer.Single(t => t.Name == name)).Span).ToArray();
