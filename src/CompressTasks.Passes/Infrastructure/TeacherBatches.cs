@@ -61,7 +61,7 @@ internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<Li
         {
             var path = Path.Combine(directory.FullName, "student.onnx");
             layer.Constant.Graph.Root.Model.Save(path);
-            var student = new TeacherStatistics(path, teacher.CalibrationPath);
+            var student = new TeacherStatistics(path, teacher.Calibration);
             TeacherLayers.Prefetch(student, [layer]);
             Sweeps++;
             return student;

@@ -202,7 +202,7 @@ public sealed class WeightReconstructionTests
         {
             using var model = OnnxModel.Load(mnist.Path);
             var args = new PassArguments(int4.Descriptor, [new("method", "gptq"), new("sequential", sequential), new("min-elements", 64)]);
-            var result = PassManager.Run(model, [new PassStep(int4, args)], validateEachPass: true, context: new PassContext(mnist.Path, mnist.Context.CalibrationPath))[0].Result;
+            var result = PassManager.Run(model, [new PassStep(int4, args)], validateEachPass: true, context: new PassContext(mnist.Path, mnist.Context.Calibration))[0].Result;
             Assert.AreEqual(3, result.Rewritten, string.Join("; ", result.Notes));
             var notes = result.Notes.Where(n => n.Contains("relative layer output error", StringComparison.Ordinal)).ToArray();
             Assert.AreEqual(3, notes.Length, string.Join("; ", result.Notes));
