@@ -16,6 +16,7 @@ return args switch
     ["reconstruct-once", var model, var calibration, var pass, var method] => Report(ReconstructBenchmark.Once(model, calibration, pass, method)),
     ["reconstruct-kernels", .. var rest] => ReconstructBenchmark.Kernels(rest),
     ["quantize-static", .. var rest] => QuantizeStaticBenchmark.Run(rest),
+    ["quantize-minilm", .. var rest] => QuantizeMiniLMBenchmark.Run(rest),
     ["prune", .. var rest] => PruneBenchmark.Run(rest),
     ["tune", .. var rest] => TuneBenchmark.Run(rest),
     ["load-save-once", var model, var output] => LoadSaveOnce(model, output),
@@ -32,6 +33,7 @@ static int Usage()
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-kernels [K ...]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-static [--runs N]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-minilm [--rounds N] [--per-round N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks prune [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks tune [--model NAME-PREFIX]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");
