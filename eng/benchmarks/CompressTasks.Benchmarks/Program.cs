@@ -19,6 +19,7 @@ return args switch
     ["reconstruct-resnet18-once", var calibration, var heldOut, var output, var method, var bits] =>
         Report(ReconstructResNetBenchmark.Once(calibration, heldOut, output, method, int.Parse(bits, CultureInfo.InvariantCulture))),
     ["quantize-static", .. var rest] => QuantizeStaticBenchmark.Run(rest),
+    ["quantize-minilm", .. var rest] => QuantizeMiniLMBenchmark.Run(rest),
     ["prune", .. var rest] => PruneBenchmark.Run(rest),
     ["tune", .. var rest] => TuneBenchmark.Run(rest),
     ["load-save-once", var model, var output] => LoadSaveOnce(model, output),
@@ -36,6 +37,7 @@ static int Usage()
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-kernels [K ...]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-resnet18 [--images N] [--bits 4|8]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-static [--runs N]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-minilm [--rounds N] [--per-round N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks prune [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks tune [--model NAME-PREFIX]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");

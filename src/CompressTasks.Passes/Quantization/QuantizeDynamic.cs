@@ -42,6 +42,11 @@ namespace CompressTasks.Passes.Quantization;
 /// Conv is not in the default <c>op-types</c>: ONNX Runtime runs ConvInteger without a fused kernel (the chain stays
 /// DynamicQuantizeLinear → ConvInteger → Cast → Mul → Add), measured slower than float32 Conv on the CNNs in
 /// eng/benchmarks; name it (<c>op-types: [MatMul, Gemm, Conv]</c>) for the size, or use quantize-static for speed.
+/// Transformers: x_scale is one per activation tensor, so a few outlier features set the step for all. In BERT-class
+/// encoders (all-MiniLM-L6-v2) the feed-forward inputs carry them at [CLS] (post-attention LayerNorm feature ≈ 30, GELU
+/// output ≈ 24, against rms 0.2–0.7): the uint8 step is 0.2–0.4 of the rms and those MatMuls lose 10–100× more than the
+/// attention ones. <c>exclude</c> them (or just the first layer's down-projection) where the budget is tight; the
+/// measured trade-off is in eng/benchmarks/README.md.
 /// </remarks>
 public sealed partial class QuantizeDynamic : GraphPass
 {
