@@ -129,9 +129,9 @@ public sealed class RecipePresetsTests
             .Parse("extends: optimize-ort\n", Path.Combine(Path.GetTempPath(), "compression.yaml")).GetRecipeOrThrow();
 
         CollectionAssert.AreEqual(
-            (string[])[.. OptimizePasses(), "fuse-skip-layernorm", "fuse-conv-activation"],
+            (string[])[.. OptimizePasses(), "fuse-skip-layernorm", "fuse-conv-activation", "fuse-attention"],
             recipe.Passes.Select(p => p.Name).ToArray());
-        foreach (var name in new[] { "fuse-layernorm", "fuse-gelu", "fuse-skip-layernorm", "fuse-conv-activation" })
+        foreach (var name in new[] { "fuse-layernorm", "fuse-gelu", "fuse-skip-layernorm", "fuse-conv-activation", "fuse-attention" })
             Assert.AreEqual("com.microsoft", recipe.Passes.Single(p => p.Name == name).Arguments.GetString("domain"), name);
     }
 
