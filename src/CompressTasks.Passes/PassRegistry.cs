@@ -41,6 +41,7 @@ public static class PassRegistry
         new PruneChannels(),
         new FuseSkipLayerNorm(),
         new FuseConvActivation(),
+        new FuseAttention(),
     ];
 
     /// <summary>The declarations recipes are validated against.</summary>

@@ -18,7 +18,7 @@ internal static class OptimizeBenchmark
 {
     public static int Run(string[] args)
     {
-        int rounds = 30, perRound = 5, createRounds = 10;
+        int rounds = 30, perRound = 5, createRounds = 10, sequence = 16;
         string? keep = null, only = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -27,6 +27,7 @@ internal static class OptimizeBenchmark
             else if (args[i] == "--create-rounds") createRounds = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
             else if (args[i] == "--keep") keep = args[++i];
             else if (args[i] == "--model") only = args[++i];
+            else if (args[i] == "--sequence") sequence = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
         }
         var temp = Directory.CreateTempSubdirectory("ct-bench-opt-").FullName;
         var options = new RuntimeOptions { Optimization = OptimizationLevel.All, IntraOpThreads = 1 };
@@ -36,7 +37,7 @@ internal static class OptimizeBenchmark
                 $"ORT_ENABLE_ALL, 1 intra-op thread; {Environment.ProcessorCount} cores; load average {LoadAverage()}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
             Console.WriteLine("ratio = median over rounds of variant/original in the same round, [bootstrap 95% interval]; verdict slower/faster only when the interval excludes 1");
             Console.WriteLine($"{"model",-30} {"variant",-12} {"nodes",6} {"size KB",9} {"create ms",10} {"create ratio",22} {"infer ms",9} {"infer ratio",22} {"verdict",7}");
-            foreach (var (path, shapes, fixedInputs) in OptimizeModels())
+            foreach (var (path, shapes, fixedInputs) in OptimizeModels(sequence))
             {
                 if (only is not null && !Path.GetFileName(path).StartsWith(only, StringComparison.OrdinalIgnoreCase)) continue;
                 var variants = new List<(string Name, string File)> { ("original", path) };
@@ -145,7 +146,7 @@ internal static class OptimizeBenchmark
         yield return (TestPaths.SharedModel("wakeword-hello/hello_deepa.onnx"), null, null);
     }
 
-    // The models of Models() and the transformer (MiniLM, batch 2 × 16 tokens, some padded).
-    internal static IEnumerable<(string, Dictionary<string, long[]>?, Dictionary<string, TensorValue>?)> OptimizeModels() =>
-        Models().Append((TestPaths.MiniLM, null, MiniLMModel.Inputs(batch: 2, sequence: 16, seed: 0)));
+    // The models of Models() and the transformer (MiniLM, batch 2 × `sequence` tokens, 16 unless --sequence; rows after the first padded).
+    internal static IEnumerable<(string, Dictionary<string, long[]>?, Dictionary<string, TensorValue>?)> OptimizeModels(int sequence = 16) =>
+        Models().Append((TestPaths.MiniLM, null, MiniLMModel.Inputs(batch: 2, sequence: sequence, seed: 0)));
 }

@@ -30,7 +30,7 @@ return args switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: CompressTasks.Benchmarks load-save [--runs N] [model.onnx ...]");
-    Console.Error.WriteLine("       CompressTasks.Benchmarks optimize [--rounds N] [--per-round K] [--create-rounds N] [--model NAME-PREFIX] [--keep DIR]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks optimize [--rounds N] [--per-round K] [--create-rounds N] [--model NAME-PREFIX] [--sequence N] [--keep DIR]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks precision [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize [--runs N] [--model NAME-PREFIX]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct [--runs N]");

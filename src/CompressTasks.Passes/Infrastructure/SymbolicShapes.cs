@@ -12,7 +12,7 @@ namespace CompressTasks.Passes.Infrastructure;
 /// </summary>
 /// <remarks>
 /// Coverage: declared shapes, constants, ops that keep their input's shape (<see cref="SameShape"/>), Add/Sub/Mul/Div
-/// (equal dims, or a 1 taking the other), MatMul of rank ≥ 2 operands, Gather on axis 0, Unsqueeze, Slice (sliced axes become
+/// (equal dims, or a 1 taking the other), MatMul of rank ≥ 2 operands, ONNX Runtime's Attention, Gather on axis 0, Unsqueeze, Slice (sliced axes become
 /// unknown), Transpose, and Reshape with a
 /// constant shape (a 0 copies the input dim, a −1 is unknown). Anything else is unknown (null).
 /// </remarks>
@@ -73,6 +73,11 @@ public static class SymbolicShapes
                 return unsqueezed;
             case "Transpose" when node.GetInts("perm") is { } perm && Of(graph, node.Inputs[0], depth + 1, memo) is { } x && x.Length == perm.Count:
                 return perm.Select(p => (string?)x[p]).ToArray();
+            case "Attention" when node.Domain == "com.microsoft" && node.Inputs.Count >= 2 && Of(graph, node.Inputs[0], depth + 1, memo) is { Length: 3 } x3
+                && Of(graph, node.Inputs[1], depth + 1, memo) is [_, var joined] && long.TryParse(joined, out long qkv):
+                // ONNX Runtime's Attention: [B, S, v_hidden], where the joined weights are [Hin, H + H + v_hidden].
+                long vHidden = node.GetInts("qkv_hidden_sizes") is { Count: 3 } sizes ? sizes[2] : qkv / 3;
+                return [x3[0], x3[1], vHidden.ToString(System.Globalization.CultureInfo.InvariantCulture)];
             case "Reshape" when node.Inputs.Count == 2 && node.GetInt("allowzero", 0) == 0 && StaticShapes.ConstantInts(graph, node.Inputs[1]) is { } shape:
                 var input = shape.Contains(0) ? Of(graph, node.Inputs[0], depth + 1, memo) : null;
                 var result = new string?[shape.Length];
