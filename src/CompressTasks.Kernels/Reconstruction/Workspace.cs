@@ -65,8 +65,7 @@ internal sealed class Workspace : IDisposable
             h[i * k + i] = 1;
             dead++;
         }
-        dampUsed = Cholesky.FactorDamped(h, k, damp);
-        Cholesky.InverseUpperFactor(h, k);
+        dampUsed = Cholesky.InverseUpperFactor(h, k, damp);
         return dead;
     }
 
