@@ -96,3 +96,9 @@ internal static class BlockedProduct
         (Vector256.LoadUnsafe(ref c, offset + 4) - s1).StoreUnsafe(ref c, offset + 4);
     }
 }
+
+/// <summary>A pinned span that a lambda can carry (spans cannot be captured); valid while its memory stays pinned.</summary>
+internal readonly unsafe struct PinnedSpan(double* pointer, int length)
+{
+    public Span<double> Span => new(pointer, length);
+}

@@ -83,7 +83,7 @@ public static class Cholesky
     {
         fixed (double* p = a)
         {
-            var m = new Matrix(p, a.Length);
+            var m = new PinnedSpan(p, a.Length);
             ForEach(j1, n, (long)(n - j1) * (j1 - j0) * (j1 - j0) / 2, i =>
             {
                 var s = m.Span;
@@ -100,7 +100,7 @@ public static class Cholesky
         int w = j1 - j0, m = n - j1, quads = (m + 3) / 4;
         fixed (double* p = a)
         {
-            var matrix = new Matrix(p, a.Length);
+            var matrix = new PinnedSpan(p, a.Length);
             ForEach(0, quads, (long)m * m * w / 2, q =>
             {
                 var s = matrix.Span;
@@ -224,7 +224,7 @@ public static class Cholesky
         {
             fixed (double* p = l)
             {
-                var matrix = new Matrix(p, l.Length);
+                var matrix = new PinnedSpan(p, l.Length);
                 for (int i0 = 0; i0 < n; i0 += Block)
                 {
                     int i1 = Math.Min(n, i0 + Block), w = i1 - i0;
@@ -291,11 +291,5 @@ public static class Cholesky
     private static void Check(int length, int n)
     {
         if (n < 1 || length != n * n) throw new ArgumentException($"matrix must be [{n}, {n}]");
-    }
-
-    // A pinned span that a lambda can carry (spans cannot be captured).
-    private readonly unsafe struct Matrix(double* pointer, int length)
-    {
-        public Span<double> Span => new(pointer, length);
     }
 }
