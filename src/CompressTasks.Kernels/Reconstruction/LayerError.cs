@@ -44,9 +44,11 @@ public static class LayerError
         }
     }
 
-    // tr(Mᵀ H M) = Σ_i ⟨M[i, ·], (H M)[i, ·]⟩, rows of M contiguous. H M is formed by blocks of rows, each block by one
-    // thread (in parallel for large layers) with the tiled product over depth blocks that stay in cache; the block
-    // sums are added in block order, so the result does not depend on the threads.
+    // tr(Mᵀ H M) = Σ_i ⟨M[i, ·], (H M)[i, ·]⟩, rows of M contiguous. H is symmetric, so by blocks of rows b:
+    //   tr = Σ_b 2 ⟨M_b, H[b, before b] M_before⟩ + ⟨M_b, H[b, b] M_b⟩
+    // (half the products of the full H M). Each block is done by one thread (in parallel for large layers) with the
+    // tiled product over depth blocks that stay in cache; the block sums are added in block order, so the result
+    // does not depend on the threads.
     private static unsafe double Quadratic(ReadOnlySpan<double> h, ReadOnlySpan<double> m, int rows, int n)
     {
         const int Rows = 32, Depth = 256;
@@ -62,12 +64,16 @@ public static class LayerError
                 var product = ArrayPool<double>.Shared.Rent(count * n);
                 try
                 {
-                    var p = product.AsSpan(0, count * n);
-                    p.Clear();
-                    for (int d0 = 0; d0 < rows; d0 += Depth)
-                        BlockedProduct.MultiplySubtract(p, n, hs.Span.Slice(i0 * rows + d0), rows, ms.Span.Slice(d0 * n), n, count, n, Math.Min(Depth, rows - d0));
-                    // p = −(H M)[block]
-                    partial[b] = -TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
+                    // p = −H[b, from..end) M[from..end): the rows before the block, then the block itself.
+                    double Product(int from, int end)
+                    {
+                        var p = product.AsSpan(0, count * n);
+                        p.Clear();
+                        for (int d0 = from; d0 < end; d0 += Depth)
+                            BlockedProduct.MultiplySubtract(p, n, hs.Span.Slice(i0 * rows + d0), rows, ms.Span.Slice(d0 * n), n, count, n, Math.Min(Depth, end - d0));
+                        return -TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
+                    }
+                    partial[b] = (i0 > 0 ? 2 * Product(0, i0) : 0) + Product(i0, i0 + count);
                 }
                 finally
                 {
