@@ -75,6 +75,18 @@ internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<Li
     /// <summary>Teacher runs made for sequential statistics.</summary>
     public int Sweeps { get; private set; }
 
-    /// <summary>Frees <paramref name="layer"/>'s statistics.</summary>
-    public void Release(LinearWeight layer) => TeacherLayers.Release(teacher, layer);
+    /// <summary>Statistics from this size on are collected as soon as they are released.</summary>
+    public const long CollectBytes = 32L << 20;
+
+    /// <summary>
+    /// Frees <paramref name="layer"/>'s statistics. A large H (170 MB for a Conv 512·3·3) is on the large-object heap,
+    /// which is only swept by gen-2 collections: left to the collector's own schedule, several dead H matrices of
+    /// consecutive layers were alive at once and set the peak. A blocking gen-2 collection here costs little next to
+    /// the layer's O(K³) work and frees it before the next layer's matrices are allocated.
+    /// </summary>
+    public void Release(LinearWeight layer)
+    {
+        TeacherLayers.Release(teacher, layer);
+        if (Bytes(layer) >= CollectBytes) GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
+    }
 }
