@@ -44,19 +44,47 @@ public static class LayerError
         }
     }
 
-    // tr(Mᵀ H M) = Σ_{i, j} H[i, j] · ⟨M[i, ·], M[j, ·]⟩, rows of M contiguous.
-    private static double Quadratic(ReadOnlySpan<double> h, ReadOnlySpan<double> m, int rows, int n)
+    // tr(Mᵀ H M) = Σ_i ⟨M[i, ·], (H M)[i, ·]⟩, rows of M contiguous. H is symmetric, so by blocks of rows b:
+    //   tr = Σ_b 2 ⟨M_b, H[b, before b] M_before⟩ + ⟨M_b, H[b, b] M_b⟩
+    // (half the products of the full H M). Each block is done by one thread (in parallel for large layers) with the
+    // tiled product over depth blocks that stay in cache; the block sums are added in block order, so the result
+    // does not depend on the threads.
+    private static unsafe double Quadratic(ReadOnlySpan<double> h, ReadOnlySpan<double> m, int rows, int n)
     {
-        double total = 0;
-        for (int i = 0; i < rows; i++)
+        const int Rows = 32, Depth = 256;
+        int blocks = (rows + Rows - 1) / Rows;
+        var partial = new double[blocks];
+        fixed (double* hp = h, mp = m)
         {
-            var mi = m.Slice(i * n, n);
-            for (int j = 0; j < rows; j++)
+            var hs = new PinnedSpan(hp, h.Length);
+            var ms = new PinnedSpan(mp, m.Length);
+            void Block(int b)
             {
-                double hij = h[i * rows + j];
-                if (hij != 0) total += hij * TensorPrimitives.Dot<double>(mi, m.Slice(j * n, n));
+                int i0 = b * Rows, count = Math.Min(Rows, rows - i0);
+                var product = ArrayPool<double>.Shared.Rent(count * n);
+                try
+                {
+                    // p = −H[b, from..end) M[from..end): the rows before the block, then the block itself.
+                    double Product(int from, int end)
+                    {
+                        var p = product.AsSpan(0, count * n);
+                        p.Clear();
+                        for (int d0 = from; d0 < end; d0 += Depth)
+                            BlockedProduct.MultiplySubtract(p, n, hs.Span.Slice(i0 * rows + d0), rows, ms.Span.Slice(d0 * n), n, count, n, Math.Min(Depth, end - d0));
+                        return -TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
+                    }
+                    partial[b] = (i0 > 0 ? 2 * Product(0, i0) : 0) + Product(i0, i0 + count);
+                }
+                finally
+                {
+                    ArrayPool<double>.Shared.Return(product);
+                }
             }
+            if ((long)rows * rows * n < 1 << 22) for (int b = 0; b < blocks; b++) Block(b);
+            else Parallel.For(0, blocks, Block);
         }
+        double total = 0;
+        foreach (var v in partial) total += v;
         return total;
     }
 }

@@ -41,7 +41,6 @@ public static class SparseGpt
         using var work = new Workspace(k, n, block);
         int dead = work.Prepare(weights, hessian, actOrder: false, options.Damp, order, out double damp);
         var w = work.Weights;
-        var u = work.Factor;
         var mask = new bool[block * n];
         var scores = new float[block];
         var index = new int[block];
@@ -50,7 +49,7 @@ public static class SparseGpt
         {
             int b1 = Math.Min(k, b0 + block);
             // Cumulative rounding: each column loses ⌊sparsity · K⌋ weights in all, spread over the blocks.
-            if (!structured) SelectLowest(w, u, k, n, b0, b1, (int)(options.Sparsity * b1) - (int)(options.Sparsity * b0), mask, scores, index);
+            if (!structured) SelectLowest(w, work.Factor, k, n, b0, b1, (int)(options.Sparsity * b1) - (int)(options.Sparsity * b0), mask, scores, index);
             for (int i = b0; i < b1; i++)
             {
                 if (structured && (i - b0) % options.GroupM == 0)
@@ -58,7 +57,7 @@ public static class SparseGpt
                     int end = Math.Min(b1, i + options.GroupM);
                     // A short tail group keeps the same ratio, rounded down.
                     int count = options.PruneN * (end - i) / options.GroupM;
-                    SelectLowest(w, u, k, n, i, end, count, mask.AsSpan((i - b0) * n), scores, index);
+                    SelectLowest(w, work.Factor, k, n, i, end, count, mask.AsSpan((i - b0) * n), scores, index);
                 }
                 var row = w.AsSpan(i * n, n);
                 var rowMask = mask.AsSpan((i - b0) * n, n);
@@ -72,7 +71,7 @@ public static class SparseGpt
     }
 
     // mask[(r − start) · n + c] = true for the `count` rows r in [start, end) with the lowest w[r, c]² / U[r, r]², per column c.
-    private static void SelectLowest(float[] w, double[] u, int k, int n, int start, int end, int count,
+    private static void SelectLowest(float[] w, ReadOnlySpan<double> u, int k, int n, int start, int end, int count,
         Span<bool> mask, float[] scores, int[] index)
     {
         int length = end - start;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace CompressTasks.Kernels.Reconstruction;
 
@@ -7,9 +8,14 @@ namespace CompressTasks.Kernels.Reconstruction;
 /// The state GPTQ and SparseGPT share: the (possibly permuted) working copy of the weight, the upper Cholesky
 /// factor U of the damped inverse second moment, and the block of scaled errors waiting for the lazy update.
 /// </summary>
-internal sealed class Workspace : IDisposable
+/// <remarks>
+/// U is the one K × K matrix here (170 MB at K = 4608) and lives in native memory, freed on <see cref="Dispose"/>:
+/// as a managed array it stayed on the large-object heap as garbage until the next gen-2 collection, one per layer.
+/// </remarks>
+internal sealed unsafe class Workspace : IDisposable
 {
     private readonly int _k, _n, _block;
+    private double* _factor;
 
     public Workspace(int k, int n, int block)
     {
@@ -17,7 +23,7 @@ internal sealed class Workspace : IDisposable
         _n = n;
         _block = block;
         Weights = LargeBuffers.Rent<float>(k * n);
-        Factor = LargeBuffers.Rent<double>(k * k);
+        _factor = (double*)NativeMemory.Alloc((nuint)k * (nuint)k, sizeof(double));
         Errors = LargeBuffers.Rent<float>(block * n);
         Row = new float[n];
     }
@@ -26,7 +32,7 @@ internal sealed class Workspace : IDisposable
     public float[] Weights { get; }
 
     /// <summary>U [K, K], upper: H⁻¹ = Uᵀ U in processing order.</summary>
-    public double[] Factor { get; }
+    public Span<double> Factor => new(_factor, _k * _k);
 
     /// <summary>Scaled errors (w − q) / U[i, i] of the current block's rows.</summary>
     public float[] Errors { get; }
@@ -50,7 +56,7 @@ internal sealed class Workspace : IDisposable
             for (int i = 0; i < k; i++) keys[i] = hessian[i * k + i];
             Array.Sort(order, (a, b) => keys[b] != keys[a] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
         }
-        var h = Factor.AsSpan(0, k * k);
+        var h = Factor;
         for (int i = 0; i < k; i++)
         {
             int oi = order[i];
@@ -65,8 +71,7 @@ internal sealed class Workspace : IDisposable
             h[i * k + i] = 1;
             dead++;
         }
-        dampUsed = Cholesky.FactorDamped(h, k, damp);
-        Cholesky.InverseUpperFactor(h, k);
+        dampUsed = Cholesky.InverseUpperFactor(h, k, damp);
         return dead;
     }
 
@@ -80,12 +85,13 @@ internal sealed class Workspace : IDisposable
         var row = Weights.AsSpan(i * n, n);
         var error = Errors.AsSpan((i % _block) * n, n);
         TensorPrimitives.Subtract(row, replacement, error);
-        TensorPrimitives.Divide(error, (float)Factor[i * k + i], error);
+        var u = Factor.Slice(i * k, k);
+        TensorPrimitives.Divide(error, (float)u[i], error);
         replacement.CopyTo(row);
         for (int j = i + 1; j < blockEnd; j++)
         {
             var target = Weights.AsSpan(j * n, n);
-            TensorPrimitives.MultiplyAdd(error, (float)-Factor[i * k + j], target, target);
+            TensorPrimitives.MultiplyAdd(error, (float)-u[j], target, target);
         }
     }
 
@@ -95,7 +101,7 @@ internal sealed class Workspace : IDisposable
         int k = _k, n = _n;
         if (b1 >= k) return;
         var weights = Weights;
-        var factor = Factor;
+        var factor = _factor;
         var errors = Errors;
         int block = _block;
         void Update(int j)
@@ -118,7 +124,8 @@ internal sealed class Workspace : IDisposable
     public void Dispose()
     {
         LargeBuffers.Return(Weights);
-        LargeBuffers.Return(Factor);
+        NativeMemory.Free(_factor);
+        _factor = null;
         LargeBuffers.Return(Errors);
     }
 }

@@ -35,8 +35,8 @@ public sealed class CholeskyTests
     [TestMethod]
     public void WhenTheInverseFactorIsTaken_ItsSquareIsTheInverse()
     {
-        var u = (double[])L.Clone();
-        Cholesky.InverseUpperFactor(u, 3);
+        var u = (double[])A.Clone();
+        Assert.AreEqual(0, Cholesky.InverseUpperFactor(u, 3, 0));
         // Uᵀ U · A must be the identity.
         double worst = 0;
         for (int i = 0; i < 3; i++)
@@ -58,24 +58,26 @@ public sealed class CholeskyTests
 
     [TestMethod]
     [DataRow(24)]
+    [DataRow(131)]
     [DataRow(300)]
     public void WhenALargerMatrixIsInverted_UᵀUTimesAIsTheIdentityAndRunsAgreeBitForBit(int n)
     {
-        // 300 takes the parallel rows; A = H of correlated samples, damped.
+        // 300 takes the parallel blocks; 131 ends in a partial block; A = H of correlated samples, damped.
         var layer = new CorrelatedLayer(n, 1, 2 * n, seed: n);
-        var a = (double[])layer.H.Clone();
-        Cholesky.FactorDamped(a, n, 0.01);
-        var u = (double[])a.Clone();
-        Cholesky.InverseUpperFactor(u, n);
-        var again = (double[])a.Clone();
-        Cholesky.InverseUpperFactor(again, n);
+        var u = (double[])layer.H.Clone();
+        double used = Cholesky.InverseUpperFactor(u, n, 0.01);
+        var again = (double[])layer.H.Clone();
+        Cholesky.InverseUpperFactor(again, n, 0.01);
         CollectionAssert.AreEqual(u, again, "deterministic");
-        // (UᵀU)(L Lᵀ) = I, checked on a few columns: x = L Lᵀ e_c, then Uᵀ U x.
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += layer.H[i * n + i];
+        double lambda = used * mean / n;
+        // (UᵀU)(H + λ I) = I, checked on a few columns: x = (H + λ I) e_c, then Uᵀ U x.
         double worst = 0;
         for (int c = 0; c < n; c += 37)
         {
             var x = new double[n];
-            for (int i = 0; i < n; i++) for (int k = 0; k <= Math.Min(i, c); k++) x[i] += a[i * n + k] * a[c * n + k];
+            for (int i = 0; i < n; i++) x[i] = layer.H[i * n + c] + (i == c ? lambda : 0);
             var ux = new double[n];
             for (int i = 0; i < n; i++) for (int k = i; k < n; k++) ux[i] += u[i * n + k] * x[k];
             for (int i = 0; i < n; i++)
@@ -84,9 +86,118 @@ public sealed class CholeskyTests
                 for (int k = 0; k <= i; k++) v += u[k * n + i] * ux[k];
                 worst = Math.Max(worst, Math.Abs(v - (i == c ? 1 : 0)));
             }
+            for (int j = 0; j < c; j++) Assert.AreEqual(0, u[c * n + j], "U is upper triangular");
         }
         TestContext.WriteLine($"n = {n}: max |(UᵀU)A − I| over sampled columns {worst:E2}");
         Assert.IsTrue(worst < 1e-8, $"{worst}");
+    }
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(7)]
+    [DataRow(63)]
+    [DataRow(64)]
+    [DataRow(65)]
+    [DataRow(130)]
+    [DataRow(257)]
+    public void WhenFactoredByBlocks_TheFactorMatchesTheTextbookLoopAndLLᵀIsA(int n)
+    {
+        var a = Definite(n, seed: n);
+        var blocked = (double[])a.Clone();
+        Assert.IsTrue(Cholesky.TryFactor(blocked, n));
+        // Textbook order: L[i, j] = (A[i, j] − Σ_{k<j} L[i, k] L[j, k]) / L[j, j].
+        var reference = new double[n * n];
+        for (int j = 0; j < n; j++)
+        {
+            double d = a[j * n + j];
+            for (int k = 0; k < j; k++) d -= reference[j * n + k] * reference[j * n + k];
+            reference[j * n + j] = Math.Sqrt(d);
+            for (int i = j + 1; i < n; i++)
+            {
+                double v = a[i * n + j];
+                for (int k = 0; k < j; k++) v -= reference[i * n + k] * reference[j * n + k];
+                reference[i * n + j] = v / reference[j * n + j];
+            }
+        }
+        double worstFactor = 0, worstProduct = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                worstFactor = Math.Max(worstFactor, Math.Abs(blocked[i * n + j] - reference[i * n + j]));
+                double v = 0;
+                for (int k = 0; k <= Math.Min(i, j); k++) v += blocked[i * n + k] * blocked[j * n + k];
+                worstProduct = Math.Max(worstProduct, Math.Abs(v - a[i * n + j]));
+            }
+        TestContext.WriteLine($"n = {n}: max |L − L_ref| = {worstFactor:E2}, max |L Lᵀ − A| = {worstProduct:E2}");
+        Assert.IsTrue(worstFactor < 1e-9, $"{worstFactor}");
+        Assert.IsTrue(worstProduct < 1e-9 * n, $"{worstProduct}");
+    }
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(9)]
+    [DataRow(64)]
+    [DataRow(100)]
+    [DataRow(200)]
+    public void WhenALowerFactorIsInverted_LTimesItsInverseIsTheIdentity(int n)
+    {
+        var l = Definite(n, seed: 7 * n);
+        Assert.IsTrue(Cholesky.TryFactor(l, n));
+        var x = (double[])l.Clone();
+        Cholesky.InvertLower(x, n);
+        double worst = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                if (j > i) Assert.AreEqual(0, x[i * n + j], "the inverse is lower triangular");
+                double v = 0;
+                for (int k = j; k <= i; k++) v += l[i * n + k] * x[k * n + j];
+                worst = Math.Max(worst, Math.Abs(v - (i == j ? 1 : 0)));
+            }
+        TestContext.WriteLine($"n = {n}: max |L L⁻¹ − I| = {worst:E2}");
+        Assert.IsTrue(worst < 1e-10, $"{worst}");
+    }
+
+    [TestMethod]
+    public void WhenAFactorizationFailsPartWay_DampingRestartsFromTheUntouchedUpperTriangle()
+    {
+        // Definite except that the last input copies the first: fails at the last block's final pivot undamped.
+        const int n = 150;
+        var a = Definite(n, seed: 3);
+        for (int j = 0; j < n; j++) a[(n - 1) * n + j] = a[j * n + n - 1] = a[j];
+        a[(n - 1) * n + n - 1] = a[0];
+        var h = (double[])a.Clone();
+        double used = Cholesky.FactorDamped(a, n, 0);
+        Assert.IsTrue(used > 0);
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += h[i * n + i];
+        double lambda = used * mean / n, worst = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double v = 0;
+                for (int k = 0; k <= j; k++) v += a[i * n + k] * a[j * n + k];
+                worst = Math.Max(worst, Math.Abs(v - h[i * n + j] - (i == j ? lambda : 0)));
+            }
+        TestContext.WriteLine($"damp used {used}, max |L Lᵀ − (H + λ I)| = {worst:E2}");
+        Assert.IsTrue(worst < 1e-8, $"{worst}");
+    }
+
+    // B Bᵀ + n I for a random B: symmetric and well conditioned.
+    private static double[] Definite(int n, int seed)
+    {
+        var random = new Random(seed);
+        var b = new double[n * n];
+        for (int i = 0; i < b.Length; i++) b[i] = random.NextDouble() - 0.5;
+        var a = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double v = i == j ? n : 0;
+                for (int k = 0; k < n; k++) v += b[i * n + k] * b[j * n + k];
+                a[i * n + j] = a[j * n + i] = v;
+            }
+        return a;
     }
 
     [TestMethod]

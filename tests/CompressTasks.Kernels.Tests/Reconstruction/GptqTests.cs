@@ -39,6 +39,35 @@ public sealed class GptqTests
     }
 
     [TestMethod]
+    [DataRow(1)]
+    [DataRow(7)]
+    [DataRow(64)]
+    [DataRow(128)]
+    public void WhenTheLazyBlockSizeChanges_TheResultIsTheColumnByColumnOneUpToRounding(int block)
+    {
+        // Block 1 applies every update at once, row by row (the textbook loop); larger blocks defer the updates past the
+        // block into one product. Same algebra, different float summation order: a code may flip where a weight sits
+        // on a rounding boundary, by one step, and the output error stays the same.
+        var layer = new CorrelatedLayer(150, 24, 400, seed: 5);
+        var reference = (float[])layer.W.Clone();
+        Gptq.Quantize(reference, layer.H, new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0), new GptqOptions(BlockSize: 1));
+        var blocked = (float[])layer.W.Clone();
+        var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0);
+        Gptq.Quantize(blocked, layer.H, quantizer, new GptqOptions(BlockSize: block));
+        int differing = 0;
+        for (int i = 0; i < blocked.Length; i++)
+            if (blocked[i] != reference[i])
+            {
+                differing++;
+                Assert.IsTrue(Math.Abs(blocked[i] - reference[i]) <= 1.001f * quantizer.Scales[i % layer.N], $"entry {i} differs by more than one step");
+            }
+        double referenceError = layer.OutputError(reference), blockedError = layer.OutputError(blocked);
+        TestContext.WriteLine($"block {block}: {differing} of {blocked.Length} entries differ; error {blockedError:E4} vs {referenceError:E4}");
+        Assert.IsTrue(differing <= blocked.Length / 100, $"{differing} entries differ");
+        Assert.AreEqual(referenceError, blockedError, 0.02 * referenceError);
+    }
+
+    [TestMethod]
     [DataRow(true)]
     [DataRow(false)]
     public void WhenEightBitsPerChannel_RoundToNearestIsInt8QuantizationExactly(bool symmetric)

@@ -10,6 +10,7 @@ public sealed class SecondMomentTests
     [DataRow(3, 5)]
     [DataRow(17, 130)]
     [DataRow(96, 200)]
+    [DataRow(150, 70)]
     public void WhenSamplesAreAccumulated_HIsTheSumOfOuterProducts(int k, int m)
     {
         var random = new Random(k * 1000 + m);

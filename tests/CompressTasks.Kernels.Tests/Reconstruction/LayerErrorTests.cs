@@ -1,0 +1,40 @@
+using CompressTasks.Kernels.Reconstruction;
+
+namespace CompressTasks.Kernels.Tests.Reconstruction;
+
+[TestClass]
+public sealed class LayerErrorTests
+{
+    [TestMethod]
+    [DataRow(1, 1)]
+    [DataRow(5, 3)]
+    [DataRow(33, 9)]
+    [DataRow(70, 17)]
+    [DataRow(300, 40)]
+    public void WhenTermsAreTaken_TheyAreTheOutputErrorsSummedOverTheSamples(int k, int n)
+    {
+        // 300 × 40 takes the parallel blocks; the others end in partial row blocks and column tiles.
+        var layer = new CorrelatedLayer(k, n, 2 * k + 3, seed: k + n);
+        var random = new Random(k * n);
+        var compressed = new float[layer.W.Length];
+        for (int i = 0; i < compressed.Length; i++) compressed[i] = layer.W[i] + (float)(0.01 * (random.NextDouble() - 0.5));
+        var (error, reference) = LayerError.Terms(layer.H, layer.W, compressed, k, n);
+        // Σ_x ‖(W − Ŵ)ᵀ x‖² and Σ_x ‖Wᵀ x‖² straight from the samples.
+        double expectedError = 0, expectedReference = 0;
+        for (int s = 0; s < layer.Samples; s++)
+            for (int c = 0; c < n; c++)
+            {
+                double y = 0, dy = 0;
+                for (int i = 0; i < k; i++)
+                {
+                    double x = layer.X[s * k + i];
+                    y += layer.W[i * n + c] * x;
+                    dy += ((double)layer.W[i * n + c] - compressed[i * n + c]) * x;
+                }
+                expectedError += dy * dy;
+                expectedReference += y * y;
+            }
+        Assert.AreEqual(expectedError, error, 1e-6 * expectedError);
+        Assert.AreEqual(expectedReference, reference, 1e-6 * expectedReference);
+    }
+}
