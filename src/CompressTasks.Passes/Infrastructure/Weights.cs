@@ -49,6 +49,31 @@ public static class Weights
         return false;
     }
 
+    /// <summary>Drops <paramref name="constant"/> from the graph: its Constant node, or its initializer (<see cref="RemoveInitializer"/>).</summary>
+    public static void Remove(Constant constant)
+    {
+        if (constant.Node is { } node) constant.Graph.RemoveNode(node);
+        else RemoveInitializer(constant.Graph, constant.Name);
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="constant"/> by <c>DequantizeLinear(quantized, scale[, zeroPoint])</c> producing its
+    /// name, where its Constant node stood (or first, for an initializer), so every reader is left as it was.
+    /// </summary>
+    public static void ReplaceWithDequantize(Constant constant, Constant quantized, Constant scale, Constant? zeroPoint, params AttributeProto[] attributes)
+    {
+        var graph = constant.Graph;
+        string name = constant.Name;
+        int at = constant.Node is { } node ? graph.PositionOf(node) : 0;
+        Remove(constant);
+        var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = graph.FreshName(name + "_DequantizeLinear") };
+        dequantize.Input.Add([quantized.Name, scale.Name]);
+        if (zeroPoint is not null) dequantize.Input.Add(zeroPoint.Name);
+        dequantize.Output.Add(name);
+        dequantize.Attribute.Add(attributes);
+        graph.Insert(at, dequantize);
+    }
+
     /// <summary>
     /// Drops the initializer <paramref name="name"/> and, where it has one (before IR 4), its graph-input declaration:
     /// for a name nobody reads any more, or one a node is about to produce instead.

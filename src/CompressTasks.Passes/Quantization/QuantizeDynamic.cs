@@ -91,8 +91,7 @@ public sealed partial class QuantizeDynamic : GraphPass
             var weight = nodes[0].Is("Conv")
                 ? QuantizeConvWeight(constant, perChannel, symmetric, reduceRange)
                 : QuantizeWeight(constant, Transposed(nodes[0]), perChannel, symmetric, reduceRange);
-            if (constant.Node is { } constantNode) constant.Graph.RemoveNode(constantNode);
-            else Weights.RemoveInitializer(constant.Graph, constant.Name);
+            Weights.Remove(constant);
             foreach (var node in nodes) Rewrite(node, weight, activations, biases);
             result.RecordRewrite();
         }

@@ -160,7 +160,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
                 Int4Quantization.PackNibbles(w.ZeroPoints.AsSpan(r * blocks, blocks), zp.AsSpan(r * perRow, perRow));
             zeroPoint = Weights.Add(graph, name + "_zero_point", (int)TensorProto.Types.DataType.Uint8, [w.N, perRow], zp).Name;
         }
-        RemoveWeight(w.Constant);
+        Weights.Remove(w.Constant);
         EnsureMicrosoftOpset(graph.Model.Proto);
 
         foreach (var node in nodes)
@@ -216,15 +216,8 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         if (w.Symmetric) Int4Quantization.OffsetToSigned(codes);
         var q = Weights.Add(graph, name + "_q4", type, dims, Pack(codes));
         var s = Weights.Add(graph, name + "_scale", 1, paramDims, MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
-        int at = w.Constant.Node is { } constantNode ? graph.PositionOf(constantNode) : 0;
-        var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = graph.FreshName(name + "_DequantizeLinear") };
-        dequantize.Input.Add([q.Name, s.Name]);
-        if (!w.Symmetric) dequantize.Input.Add(Weights.Add(graph, name + "_zero_point", type, paramDims, Pack(zeroPoints)).Name);
-        dequantize.Output.Add(name);
-        if (w.PerChannel) dequantize.Attribute.Add(Int("axis", 0));
-        else dequantize.Attribute.Add([Int("axis", w.KAxis), Int("block_size", w.BlockSize)]);
-        RemoveWeight(w.Constant);
-        graph.Insert(at, dequantize);
+        var z = w.Symmetric ? null : Weights.Add(graph, name + "_zero_point", type, paramDims, Pack(zeroPoints));
+        Weights.ReplaceWithDequantize(w.Constant, q, s, z, w.PerChannel ? [Int("axis", 0)] : [Int("axis", w.KAxis), Int("block_size", w.BlockSize)]);
     }
 
     private static byte[] Pack(byte[] values)
@@ -232,12 +225,6 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         var packed = new byte[(values.Length + 1) / 2];
         Int4Quantization.PackNibbles(values, packed);
         return packed;
-    }
-
-    private static void RemoveWeight(Constant constant)
-    {
-        if (constant.Node is { } node) constant.Graph.RemoveNode(node);
-        else Weights.RemoveInitializer(constant.Graph, constant.Name);
     }
 
     private static void EnsureMicrosoftOpset(ModelProto model)

@@ -157,20 +157,7 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         var q = Weights.Add(graph, name + "_quantized", weight.ElementType, dims, weight.Values);
         var s = Weights.Add(graph, name + "_scale", 1, paramDims, MemoryMarshal.AsBytes(weight.Scales.AsSpan()).ToArray());
         var z = Weights.Add(graph, name + "_zero_point", weight.ElementType, paramDims, weight.ZeroPoints);
-        int at = 0;
-        if (constant.Node is { } node)
-        {
-            at = graph.PositionOf(node);
-            graph.RemoveNode(node);
-        }
-        else
-        {
-            Weights.RemoveInitializer(graph, name);
-        }
-        var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = graph.FreshName(name + "_DequantizeLinear") };
-        dequantize.Input.Add([q.Name, s.Name, z.Name]);
-        dequantize.Output.Add(name);
-        if (axis >= 0) dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
-        graph.Insert(at, dequantize);
+        Weights.ReplaceWithDequantize(constant, q, s, z,
+            axis < 0 ? [] : [new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis }]);
     }
 }

@@ -87,21 +87,8 @@ internal static class QdqWriter
         long[] paramDims = axis < 0 ? [] : [scales.Length];
         var q = Weights.Add(graph, name + "_quantized", elementType, dims, quantized);
         var s = Weights.Add(graph, name + "_scale", Float, paramDims, MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
-        int at = 0;
-        if (constant.Node is { } node)
-        {
-            at = graph.PositionOf(node);
-            graph.RemoveNode(node);
-        }
-        else
-        {
-            Weights.RemoveInitializer(graph, name);
-        }
-        var dequantize = new NodeProto { OpType = "DequantizeLinear", Name = graph.FreshName(name + "_DequantizeLinear") };
-        dequantize.Input.Add([q.Name, s.Name]);
-        if (zeroPoints is not null) dequantize.Input.Add(Weights.Add(graph, name + "_zero_point", elementType, paramDims, zeroPoints).Name);
-        dequantize.Output.Add(name);
-        if (axis >= 0) dequantize.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis });
-        graph.Insert(at, dequantize);
+        var z = zeroPoints is null ? null : Weights.Add(graph, name + "_zero_point", elementType, paramDims, zeroPoints);
+        Weights.ReplaceWithDequantize(constant, q, s, z,
+            axis < 0 ? [] : [new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis }]);
     }
 }
