@@ -23,7 +23,14 @@ public static class LayerError
     /// tr(Δᵀ H Δ) and tr(Wᵀ H W) apart, to be summed over layers that share an output (the groups of a grouped Conv)
     /// before dividing.
     /// </summary>
-    public static (double Error, double Reference) Terms(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns)
+    public static (double Error, double Reference) Terms(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns) =>
+        Compute(hessian, original, compressed, rows, columns, withReference: true);
+
+    /// <summary>tr(Δᵀ H Δ) alone: for a second compressed variant of a layer whose reference <see cref="Terms"/> already gave.</summary>
+    public static double Error(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns) =>
+        Compute(hessian, original, compressed, rows, columns, withReference: false).Error;
+
+    private static (double Error, double Reference) Compute(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns, bool withReference)
     {
         int n = columns;
         if (original.Length != (long)rows * n || compressed.Length != original.Length || hessian.Length != rows * rows)
@@ -36,7 +43,7 @@ public static class LayerError
             TensorPrimitives.ConvertTruncating<float, double>(original, w);
             TensorPrimitives.ConvertTruncating<float, double>(compressed, d);
             TensorPrimitives.Subtract<double>(w, d, d);
-            return (Quadratic(hessian, d, rows, n), Quadratic(hessian, w, rows, n));
+            return (Quadratic(hessian, d, rows, n), withReference ? Quadratic(hessian, w, rows, n) : 0);
         }
         finally
         {

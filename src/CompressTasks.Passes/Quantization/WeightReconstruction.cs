@@ -211,7 +211,7 @@ internal sealed class WeightReconstruction
             w.CopyTo(dequantized, 0);
             quantizer = create(k, n);
             var info = Gptq.Quantize(dequantized, h, quantizer, options);
-            notes.Gptq += LayerError.Terms(h, w, dequantized, k, n).Error;
+            notes.Gptq += LayerError.Error(h, w, dequantized, k, n);
             notes.HasGptq = true;
             if (info.DampUsed > options.Damp) notes.DampUsed = Math.Max(notes.DampUsed, info.DampUsed);
         }

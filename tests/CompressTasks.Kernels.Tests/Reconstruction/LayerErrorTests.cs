@@ -36,5 +36,6 @@ public sealed class LayerErrorTests
             }
         Assert.AreEqual(expectedError, error, 1e-6 * expectedError);
         Assert.AreEqual(expectedReference, reference, 1e-6 * expectedReference);
+        Assert.AreEqual(error, LayerError.Error(layer.H, layer.W, compressed, k, n), "Error alone is the same sum as Terms' error");
     }
 }
