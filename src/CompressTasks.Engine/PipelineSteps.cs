@@ -27,8 +27,8 @@ internal static class PipelineSteps
     // runtime: onnxruntime makes com.microsoft the default of every `domain` parameter; an entry that sets domain keeps it.
     private static PassArguments ForRuntime(PassArguments arguments, string? runtime)
     {
-        if (runtime != "onnxruntime" || arguments.IsExplicit("domain") || !arguments.Pass.Parameters.Any(p => p.Name == "domain")) return arguments;
-        return new PassArguments(arguments.Pass, [.. arguments.Explicit, new("domain", "com.microsoft")]);
+        if (runtime != "onnxruntime" || arguments.IsExplicit(ContribDomain.Key) || !arguments.Pass.Parameters.Any(p => p.Name == ContribDomain.Key)) return arguments;
+        return new PassArguments(arguments.Pass, [.. arguments.Explicit, new(ContribDomain.Key, ContribDomain.Name)]);
     }
 
     /// <summary>The context passes run with: the teacher at <paramref name="modelPath"/> and the recipe's calibration data.</summary>

@@ -40,8 +40,7 @@ public sealed class FuseAttention : PatternPass<FuseAttention.Found>
     public override PassDescriptor Descriptor { get; } = new(
         "fuse-attention", PassKind.Fusion,
         "Replaces BERT self-attention (Q/K/V MatMuls, scaled softmax with the attention mask, context MatMul) by ONNX Runtime's com.microsoft Attention (only when asked: domain: com.microsoft).",
-        [ParameterSpec.Enum("domain", "standard", ["standard", "com.microsoft"],
-            "com.microsoft: fuse (models run only by ONNX Runtime); standard: no such op exists, so matches are only reported as skips.")],
+        [ContribDomain.Parameter()],
         "- fuse-attention: { domain: com.microsoft }");
 
     protected override IReadOnlySet<string> TargetOpTypes { get; } = new HashSet<string> { "Softmax" };
@@ -65,8 +64,7 @@ public sealed class FuseAttention : PatternPass<FuseAttention.Found>
         var (scale, scores, qk) = found;
 
         string where = $"{softmax} (attention)";
-        if (arguments.GetString("domain") != "com.microsoft")
-            return Skip(result, $"{where}: Attention exists only in ONNX Runtime's com.microsoft domain (asked for standard)");
+        if (!ContribDomain.IsAsked(arguments)) return Skip(result, ContribDomain.NotAsked(where, "Attention"));
         long axis = softmax.GetInt("axis", (graph.GetOpsetVersion("") ?? 1) >= 13 ? -1 : 1);
         if (axis is not (-1 or 3)) return Skip(result, $"{where}: Softmax is not over the last axis");
         Node[] core = maskAdd is null ? [scores, scale, softmax, context, back] : [scores, scale, maskAdd, softmax, context, back];
@@ -111,8 +109,7 @@ public sealed class FuseAttention : PatternPass<FuseAttention.Found>
 
     protected override bool Rewrite(Graph graph, Found m, PassArguments arguments, PassResult result)
     {
-        if (graph.GetOpsetVersion("com.microsoft") is null)
-            graph.Model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        ContribDomain.Import(graph);
         // weights[r, :] = [Wq[r, :] | Wk[r, :] | Wv[r, :]], bias = [bq | bk | bv] (zeros for a branch without one).
         var branches = new[] { m.Q, m.K, m.V };
         long h = m.Hidden;
@@ -131,7 +128,7 @@ public sealed class FuseAttention : PatternPass<FuseAttention.Found>
         if (m.Mask is not null) inputs.Add(MaskAsInt32(graph, m.Mask, m.Output));
 
         // At the output Reshape's place: X, the weights and the int32 mask are defined before it, every reader of Y after.
-        var node = graph.CreateNode("Attention", inputs, [m.Output.Outputs[0]], before: m.Output, domain: "com.microsoft");
+        var node = graph.CreateNode("Attention", inputs, [m.Output.Outputs[0]], before: m.Output, domain: ContribDomain.Name);
         node.Proto.Attribute.Add(new AttributeProto { Name = "num_heads", Type = AttributeProto.Types.AttributeType.Int, I = m.Heads });
         if (m.Mask is not null)
             node.Proto.Attribute.Add(new AttributeProto { Name = "mask_filter_value", Type = AttributeProto.Types.AttributeType.Float, F = m.MaskFilter });

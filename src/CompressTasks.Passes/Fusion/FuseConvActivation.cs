@@ -26,8 +26,7 @@ public sealed class FuseConvActivation : PatternPass<FuseConvActivation.Found>
     public override PassDescriptor Descriptor { get; } = new(
         "fuse-conv-activation", PassKind.Fusion,
         "Folds Relu/Sigmoid/Tanh/LeakyRelu/Clip/HardSigmoid after a Conv into ONNX Runtime's com.microsoft FusedConv (only when asked: domain: com.microsoft).",
-        [ParameterSpec.Enum("domain", "standard", ["standard", "com.microsoft"],
-            "com.microsoft: fuse (models run only by ONNX Runtime); standard: no such op exists, so matches are only reported as skips.")],
+        [ContribDomain.Parameter()],
         "- fuse-conv-activation: { domain: com.microsoft }");
 
     protected override IReadOnlySet<string> TargetOpTypes { get; } = new HashSet<string> { "Conv" };
@@ -41,8 +40,7 @@ public sealed class FuseConvActivation : PatternPass<FuseConvActivation.Found>
         if (readers.Count != 1 || readers[0].Node is not { } act || act.Graph != graph || !Graph.IsDefaultDomain(act.Domain) || !Activations.Contains(act.OpType)
             || act.Inputs[0] != conv.Outputs[0]) return null;
         string where = $"{conv} → {act}";
-        if (arguments.GetString("domain") != "com.microsoft")
-            return Skip(result, $"{where}: FusedConv exists only in ONNX Runtime's com.microsoft domain (asked for standard)");
+        if (!ContribDomain.IsAsked(arguments)) return Skip(result, ContribDomain.NotAsked(where, "FusedConv"));
         if (graph.MustKeepName(conv.Outputs[0])) return Skip(result, $"{where}: '{conv.Outputs[0]}' is a graph output");
         if (StaticShapes.ElementType(graph, conv.Inputs[1]) is not 1) return Skip(result, $"{where}: FusedConv runs float32 only");
         float[]? parameters = act.OpType switch
@@ -58,9 +56,8 @@ public sealed class FuseConvActivation : PatternPass<FuseConvActivation.Found>
 
     protected override bool Rewrite(Graph graph, Found m, PassArguments arguments, PassResult result)
     {
-        if (graph.GetOpsetVersion("com.microsoft") is null)
-            graph.Model.Proto.OpsetImport.Add(new Model.Onnx.OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
-        var node = graph.CreateNode("FusedConv", m.Conv.Inputs, [m.Activation.Outputs[0]], before: m.Conv, domain: "com.microsoft");
+        ContribDomain.Import(graph);
+        var node = graph.CreateNode("FusedConv", m.Conv.Inputs, [m.Activation.Outputs[0]], before: m.Conv, domain: ContribDomain.Name);
         node.Proto.Attribute.AddRange(m.Conv.Proto.Attribute.Select(a => a.Clone()));
         node.Proto.Attribute.Add(new Model.Onnx.AttributeProto
             { Name = "activation", Type = Model.Onnx.AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(m.Activation.OpType) });

@@ -23,7 +23,7 @@ public sealed class FuseGelu : PatternPass<FuseGelu.Found>
     public override PassDescriptor Descriptor { get; } = new(
         "fuse-gelu", PassKind.Fusion,
         "Replaces x·½·(1 + erf(x/√2)) by Gelu (ONNX opset 20, or ONNX Runtime's com.microsoft Gelu when asked).",
-        [ParameterSpec.Enum("domain", "standard", ["standard", "com.microsoft"],
+        [ContribDomain.Parameter(
             "standard: ONNX Gelu (opset 20 and later only); com.microsoft: ONNX Runtime's contrib Gelu, for models run only by ORT.")],
         "- fuse-gelu: { domain: com.microsoft }");
 
@@ -52,17 +52,16 @@ public sealed class FuseGelu : PatternPass<FuseGelu.Found>
         string where = $"{erf} (Gelu pattern)";
         for (int i = 0; i < nodes.Length; i++)
             if (nodes[i] != nodes[^1] && graph.MustKeepName(nodes[i].Outputs[0])) return Skip(result, $"{where}: '{nodes[i].Outputs[0]}' is a graph output");
-        if (arguments.GetString("domain") == "standard" && (graph.GetOpsetVersion("") ?? 1) < 20)
+        if (!ContribDomain.IsAsked(arguments) && (graph.GetOpsetVersion("") ?? 1) < 20)
             return Skip(result, $"{where}: ONNX Gelu needs opset 20; the model imports {graph.GetOpsetVersion("")} (not raised; use domain: com.microsoft for ONNX Runtime)");
         return new Found(nodes, x, nodes[^1].Outputs[0]);
     }
 
     protected override bool Rewrite(Graph graph, Found m, PassArguments arguments, PassResult result)
     {
-        bool microsoft = arguments.GetString("domain") == "com.microsoft";
-        if (microsoft && graph.GetOpsetVersion("com.microsoft") is null)
-            graph.Model.Proto.OpsetImport.Add(new Model.Onnx.OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
-        graph.CreateNode("Gelu", [m.X], [m.Output], before: m.Nodes[0], domain: microsoft ? "com.microsoft" : "");
+        bool microsoft = ContribDomain.IsAsked(arguments);
+        if (microsoft) ContribDomain.Import(graph);
+        graph.CreateNode("Gelu", [m.X], [m.Output], before: m.Nodes[0], domain: microsoft ? ContribDomain.Name : "");
         var operands = m.Nodes.SelectMany(n => n.Inputs).Where(i => i != m.X).Distinct().ToArray();
         graph.RemoveNodes(m.Nodes);
         foreach (var name in operands) Weights.RemoveIfUnused(graph, name);

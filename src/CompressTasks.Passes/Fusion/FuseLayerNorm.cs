@@ -28,7 +28,7 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
     public override PassDescriptor Descriptor { get; } = new(
         "fuse-layernorm", PassKind.Fusion,
         "Replaces ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add by LayerNormalization (opset 17 and later, or ONNX Runtime's contrib one when asked).",
-        [ParameterSpec.Enum("domain", "standard", ["standard", "com.microsoft"],
+        [ContribDomain.Parameter(
             "standard: ONNX LayerNormalization (opset 17 and later only); com.microsoft: below opset 17 too, as ONNX Runtime's contrib LayerNormalization (ORT only).")],
         "- fuse-layernorm: { domain: com.microsoft }");
 
@@ -53,7 +53,7 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
         var add = Single(graph, mul.Outputs[0]) is { } a && a.Is("Add") && a.Inputs.Any(i => i != mul.Outputs[0] && graph.TryGetConstant(i) is not null) ? a : null;
         string where = $"{mean} … {mul}";
 
-        if ((graph.GetOpsetVersion("") ?? 1) < 17 && arguments.GetString("domain") == "standard")
+        if ((graph.GetOpsetVersion("") ?? 1) < 17 && !ContribDomain.IsAsked(arguments))
             return Skip(result, $"{where}: LayerNormalization needs opset 17; the model imports {graph.GetOpsetVersion("")} (not raised; use domain: com.microsoft for ONNX Runtime)");
         if (pow.Is("Pow") && !IsScalar(graph, pow.Inputs[1], 2f)) return Skip(result, $"{where}: the exponent is not 2");
         var axes = StaticShapes.Axes(mean);

@@ -28,8 +28,7 @@ public sealed class FuseSkipLayerNorm : PatternPass<FuseSkipLayerNorm.Found>
     public override PassDescriptor Descriptor { get; } = new(
         "fuse-skip-layernorm", PassKind.Fusion,
         "Replaces Add(x, skip[, bias]) → LayerNormalization by ONNX Runtime's com.microsoft SkipLayerNormalization (only when asked: domain: com.microsoft).",
-        [ParameterSpec.Enum("domain", "standard", ["standard", "com.microsoft"],
-            "com.microsoft: fuse (models run only by ONNX Runtime); standard: no such op exists, so matches are only reported as skips.")],
+        [ContribDomain.Parameter()],
         "- fuse-skip-layernorm: { domain: com.microsoft }");
 
     protected override IReadOnlySet<string> TargetOpTypes { get; } = new HashSet<string> { "LayerNormalization" };
@@ -39,8 +38,7 @@ public sealed class FuseSkipLayerNorm : PatternPass<FuseSkipLayerNorm.Found>
         var graph = norm.Graph!;
         if (norm.Inputs.Count < 2 || graph.GetProducer(norm.Inputs[0]) is not { } add || !add.Is("Add") || add.Inputs.Count != 2 || add.Graph != graph) return null;
         string where = $"{add} → {norm}";
-        if (arguments.GetString("domain") != "com.microsoft")
-            return Skip(result, $"{where}: SkipLayerNormalization exists only in ONNX Runtime's com.microsoft domain (asked for standard)");
+        if (!ContribDomain.IsAsked(arguments)) return Skip(result, ContribDomain.NotAsked(where, "SkipLayerNormalization"));
         if (norm.Outputs.Skip(1).Any(o => o.Length > 0 && (graph.UseCount(o) > 0 || graph.MustKeepName(o))))
             return Skip(result, $"{where}: the LayerNormalization's Mean/InvStdDev outputs are used");
         int? rank = Ranks.Of(graph, add.Outputs[0]) ?? SymbolicShapes.Of(graph, add.Outputs[0])?.Length;
@@ -77,8 +75,7 @@ public sealed class FuseSkipLayerNorm : PatternPass<FuseSkipLayerNorm.Found>
 
     protected override bool Rewrite(Graph graph, Found m, PassArguments arguments, PassResult result)
     {
-        if (graph.GetOpsetVersion("com.microsoft") is null)
-            graph.Model.Proto.OpsetImport.Add(new Model.Onnx.OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        ContribDomain.Import(graph);
         string beta = m.Norm.Inputs.Count > 2 ? m.Norm.Inputs[2] : "";
         var inputs = new List<string> { m.Input, m.Skip, m.Norm.Inputs[1], beta };
         if (m.Bias is not null) inputs.Add(m.Bias);
@@ -87,7 +84,7 @@ public sealed class FuseSkipLayerNorm : PatternPass<FuseSkipLayerNorm.Found>
         var outputs = m.KeepSum ? new[] { m.Norm.Outputs[0], "", "", sum } : [m.Norm.Outputs[0]];
         float epsilon = m.Norm.GetFloat("epsilon", 1e-5f);
         // At the residual Add's place: x and skip are defined before it (it read them), and every reader of s or y after.
-        var node = graph.CreateNode("SkipLayerNormalization", inputs, outputs, before: m.Add, domain: "com.microsoft");
+        var node = graph.CreateNode("SkipLayerNormalization", inputs, outputs, before: m.Add, domain: ContribDomain.Name);
         node.Proto.Attribute.Add(new Model.Onnx.AttributeProto { Name = "epsilon", Type = Model.Onnx.AttributeProto.Types.AttributeType.Float, F = epsilon });
         graph.RemoveNodes(m.BiasAdd is null ? [m.Add, m.Norm] : [m.BiasAdd, m.Add, m.Norm]);
         return true;

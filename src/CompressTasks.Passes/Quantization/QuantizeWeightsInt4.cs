@@ -46,7 +46,6 @@ public sealed class QuantizeWeightsInt4 : GraphPass
 {
     private static readonly string[] Defaults = ["MatMul", "Gemm"];
     private static readonly string[] Supported = ["MatMul", "Gemm", "Conv"];
-    private const string MicrosoftDomain = "com.microsoft";
 
     public override PassDescriptor Descriptor { get; } = new(
         "quantize-int4", PassKind.Quantization,
@@ -161,12 +160,12 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             zeroPoint = Weights.Add(graph, name + "_zero_point", (int)TensorProto.Types.DataType.Uint8, [w.N, perRow], zp).Name;
         }
         Weights.Remove(w.Constant);
-        EnsureMicrosoftOpset(graph.Model.Proto);
+        ContribDomain.Import(graph);
 
         foreach (var node in nodes)
         {
             var g = node.Graph!;
-            var fused = new NodeProto { OpType = "MatMulNBits", Domain = MicrosoftDomain, Name = node.Name };
+            var fused = new NodeProto { OpType = "MatMulNBits", Domain = ContribDomain.Name, Name = node.Name };
             fused.Input.Add([node.Inputs[0], b.Name, s.Name, zeroPoint]);
             fused.Attribute.Add([Int("K", w.K), Int("N", w.N), Int("bits", 4), Int("block_size", w.BlockSize)]);
             if (accuracy > 0) fused.Attribute.Add(Int("accuracy_level", accuracy));
@@ -225,12 +224,6 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         var packed = new byte[(values.Length + 1) / 2];
         Int4Quantization.PackNibbles(values, packed);
         return packed;
-    }
-
-    private static void EnsureMicrosoftOpset(ModelProto model)
-    {
-        if (model.OpsetImport.Any(o => o.Domain == MicrosoftDomain)) return;
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
     }
 
     private static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
