@@ -83,23 +83,8 @@ public static class Compressor
     /// itself, ending with the separator (so a build also watches files added later), followed by the files now in it
     /// (so a build notices one that goes). What <see cref="CompressionRequest.DependencyFile"/> lists.
     /// </summary>
-    public static IEnumerable<string> Dependencies(Recipe.Recipe? recipe)
-    {
-        if (recipe is null) yield break;
-        foreach (var file in recipe.BaseFiles) yield return file;
-        // A per-input mapping (calibration: { ids: a.npy, mask: b.npy }) stands for each of its paths.
-        foreach (var path in recipe.DataPaths().SelectMany(d => d.Inputs.Count == 0 ? [d.FullPath] : d.Inputs.Select(i => i.Value.FullPath)))
-        {
-            if (!Directory.Exists(path))
-            {
-                yield return path;
-                continue;
-            }
-            yield return Path.TrimEndingDirectorySeparator(path) + Path.DirectorySeparatorChar;
-            // Sample folders (test_data_set_*/input_N.pb) count too.
-            foreach (var file in Directory.GetFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)) yield return file;
-        }
-    }
+    public static IEnumerable<string> Dependencies(Recipe.Recipe? recipe) =>
+        recipe is null ? [] : recipe.BaseFiles.Concat(recipe.DataFiles(withFolders: true));
 
     // The build read output: with a quick line scan to plan paths before the tool runs; the real parse decides, and a
     // disagreement is an error at the recipe's output: (never a model silently left under another name).

@@ -20,19 +20,23 @@ public sealed record DataPath(string Written, string FullPath)
         ? DataSource.FromPath(FullPath)
         : DataSource.PerInput(Inputs.Select(i => new KeyValuePair<string, string>(i.Key, i.Value.FullPath)));
 
-    /// <summary>Every file this names, folders expanded (sample folders too), in a stable order.</summary>
-    public IEnumerable<string> Files()
+    /// <summary>
+    /// Every file this names, folders expanded (sample folders too), in a stable order. With
+    /// <paramref name="withFolders"/>, each folder comes first as itself, ending with the separator: a build that
+    /// watches it also sees files added later.
+    /// </summary>
+    public IEnumerable<string> Files(bool withFolders = false)
     {
+        // A per-input mapping (calibration: { ids: a.npy, mask: b.npy }) stands for each of its paths.
         foreach (var path in Inputs.Count == 0 ? [FullPath] : Inputs.Select(i => i.Value.FullPath))
         {
-            if (Directory.Exists(path))
-            {
-                foreach (var file in Directory.GetFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)) yield return file;
-            }
-            else
+            if (!Directory.Exists(path))
             {
                 yield return path;
+                continue;
             }
+            if (withFolders) yield return Path.TrimEndingDirectorySeparator(path) + Path.DirectorySeparatorChar;
+            foreach (var file in Directory.GetFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)) yield return file;
         }
     }
 

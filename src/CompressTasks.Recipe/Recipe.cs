@@ -79,10 +79,10 @@ public sealed class Recipe : IEquatable<Recipe>
 
     /// <summary>
     /// Every data file the recipe references (<c>calibration:</c>, <c>evaluation:</c>, <c>labels:</c>; folders and
-    /// per-input mappings expanded), in that order: what a build must treat as inputs of the compression.
+    /// per-input mappings expanded), in that order: what a build must treat as inputs of the compression. With
+    /// <paramref name="withFolders"/>, each folder also as itself, before its files (see <see cref="DataPath.Files"/>).
     /// </summary>
-    public IReadOnlyList<string> DataFiles() =>
-        [.. new[] { Calibration, Evaluation, Labels }.SelectMany(d => d?.Files() ?? [])];
+    public IReadOnlyList<string> DataFiles(bool withFolders = false) => [.. DataPaths().SelectMany(d => d.Files(withFolders))];
 
     /// <inheritdoc/>
     public bool Equals(Recipe? other) =>
