@@ -1,3 +1,5 @@
+using CompressTasks.Passes.Infrastructure;
+
 namespace CompressTasks.Passes.Folding;
 
 // Gather, Slice, Transpose and Expand: each output element reads one input element, found through an index map
@@ -88,7 +90,7 @@ internal static partial class ConstantKernels
     {
         if (Movable(c, 0) is not { } x) return null;
         if (c.Input(1)?.ToInt64() is not { } shape) return c.Fail("no shape");
-        if (FoldedTensor.Broadcast(x.Dims, shape) is not { } dims) return c.Fail("shapes do not broadcast");
+        if (StaticShapes.Broadcast(x.Dims, shape) is not { } dims) return c.Fail("shapes do not broadcast");
         return c.Fits(dims, out var why) ? x.Take(dims, FoldedTensor.Map(dims, FoldedTensor.BroadcastStrides(x.Dims, dims))) : c.Fail(why);
     }
 }

@@ -1,4 +1,5 @@
 using CompressTasks.Model;
+using CompressTasks.Passes.Infrastructure;
 using DT = CompressTasks.Model.Onnx.TensorProto.Types.DataType;
 
 namespace CompressTasks.Passes.Folding;
@@ -11,7 +12,7 @@ internal static partial class ConstantKernels
     {
         if (c.Input(0) is not { HasData: true } a || c.Input(1) is not { HasData: true } b) return c.Fail("missing input");
         if (a.DataType != b.DataType) return c.Fail("inputs differ in type");
-        if (FoldedTensor.Broadcast(a.Dims, b.Dims) is not { } dims) return c.Fail("shapes do not broadcast");
+        if (StaticShapes.Broadcast(a.Dims, b.Dims) is not { } dims) return c.Fail("shapes do not broadcast");
         if (!c.Fits(dims, out var why)) return c.Fail(why);
         var mapA = FoldedTensor.Map(dims, FoldedTensor.BroadcastStrides(a.Dims, dims));
         var mapB = FoldedTensor.Map(dims, FoldedTensor.BroadcastStrides(b.Dims, dims));

@@ -161,21 +161,6 @@ internal sealed record FoldedTensor(int DataType, long[] Dims, ReadOnlyMemory<by
         return new FoldedTensor(DataType, dims, bytes);
     }
 
-    /// <summary>The multidirectional (NumPy) broadcast of two shapes, or null when they do not broadcast.</summary>
-    public static long[]? Broadcast(long[] a, long[] b)
-    {
-        int rank = Math.Max(a.Length, b.Length);
-        var r = new long[rank];
-        for (int i = 0; i < rank; i++)
-        {
-            long x = i < rank - a.Length ? 1 : a[i - (rank - a.Length)];
-            long y = i < rank - b.Length ? 1 : b[i - (rank - b.Length)];
-            if (x != y && x != 1 && y != 1) return null;
-            r[i] = x == 1 ? y : x;
-        }
-        return r;
-    }
-
     /// <summary>Strides that read a tensor of <paramref name="dims"/> broadcast to <paramref name="outDims"/> (0 along stretched axes).</summary>
     public static long[] BroadcastStrides(long[] dims, long[] outDims)
     {
