@@ -49,9 +49,9 @@ public sealed class FuseAttention : PatternPass<FuseAttention.Found>
     {
         var graph = softmax.Graph!;
         // The cheap shape of the core: [mask Add] → Softmax → MatMul(·, v) → Transpose → Reshape, scores scaled.
-        if (Single(graph, softmax.Outputs[0]) is not { } context || !context.Is("MatMul") || context.Inputs[0] != softmax.Outputs[0]) return null;
-        if (Single(graph, context.Outputs[0]) is not { } back || !IsTranspose(back, 0, 2, 1, 3)) return null;
-        if (Single(graph, back.Outputs[0]) is not { } output || !output.Is("Reshape") || output.Inputs.Count != 2) return null;
+        if (SingleReader(graph, softmax.Outputs[0]) is not { } context || !context.Is("MatMul") || context.Inputs[0] != softmax.Outputs[0]) return null;
+        if (SingleReader(graph, context.Outputs[0]) is not { } back || !IsTranspose(back, 0, 2, 1, 3)) return null;
+        if (SingleReader(graph, back.Outputs[0]) is not { } output || !output.Is("Reshape") || output.Inputs.Count != 2) return null;
         Node? maskAdd = null;
         string? bias = null;
         var scaled = Scaled(graph, softmax.Inputs[0]);
@@ -222,17 +222,5 @@ public sealed class FuseAttention : PatternPass<FuseAttention.Found>
 
     private static bool IsTranspose(Node node, params long[] perm) => node.Is("Transpose") && node.GetInts("perm") is { } p && p.SequenceEqual(perm);
 
-    private static bool OnlyReader(Graph graph, string name, Node reader) => Single(graph, name) == reader && !graph.MustKeepName(name);
-
-    private static Node? Single(Graph graph, string name)
-    {
-        var readers = graph.GetConsumers(name);
-        return readers.Count == 1 && readers[0].Node.Graph == graph ? readers[0].Node : null;
-    }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
+    private static bool OnlyReader(Graph graph, string name, Node reader) => SingleReader(graph, name) == reader && !graph.MustKeepName(name);
 }

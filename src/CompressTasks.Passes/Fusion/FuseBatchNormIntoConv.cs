@@ -94,10 +94,4 @@ public sealed class FuseBatchNormIntoConv : PatternPass<FuseBatchNormIntoConv.Fo
         foreach (var name in bnInputs) Weights.RemoveIfUnused(graph, name);
         return true;
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

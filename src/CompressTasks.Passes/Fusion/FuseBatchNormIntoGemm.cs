@@ -94,10 +94,4 @@ public sealed class FuseBatchNormIntoGemm : PatternPass<FuseBatchNormIntoGemm.Fo
         foreach (var name in dropped) Weights.RemoveIfUnused(graph, name);
         return true;
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

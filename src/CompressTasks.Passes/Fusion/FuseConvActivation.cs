@@ -86,10 +86,4 @@ public sealed class FuseConvActivation : PatternPass<FuseConvActivation.Found>
         }
         return bounds;
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

@@ -102,10 +102,4 @@ public sealed class FuseConvMulAdd : PatternPass<FuseConvMulAdd.Found>
         }
         return true;
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

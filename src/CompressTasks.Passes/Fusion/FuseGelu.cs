@@ -36,19 +36,19 @@ public sealed class FuseGelu : PatternPass<FuseGelu.Found>
         if (scale is null || !(scale.Is("Div") && IsScalar(graph, scale.Inputs[1], MathF.Sqrt(2)) || scale.Is("Mul") && IsScalar(graph, scale.Inputs[1], 1 / MathF.Sqrt(2))))
             return null;
         string x = scale.Inputs[0];
-        if (Single(graph, erf.Outputs[0]) is not { } plusOne || !plusOne.Is("Add") || !IsScalar(graph, Other(plusOne, erf.Outputs[0]), 1)) return null;
-        if (Single(graph, plusOne.Outputs[0]) is not { } m1 || !m1.Is("Mul")) return null;
+        if (SingleReader(graph, erf.Outputs[0]) is not { } plusOne || !plusOne.Is("Add") || !IsScalar(graph, Other(plusOne, erf.Outputs[0]), 1)) return null;
+        if (SingleReader(graph, plusOne.Outputs[0]) is not { } m1 || !m1.Is("Mul")) return null;
         string partner = Other(m1, plusOne.Outputs[0]);
         Node[] nodes;
-        if (partner == x && Single(graph, m1.Outputs[0]) is { } half && half.Is("Mul") && IsScalar(graph, Other(half, m1.Outputs[0]), 0.5f))
+        if (partner == x && SingleReader(graph, m1.Outputs[0]) is { } half && half.Is("Mul") && IsScalar(graph, Other(half, m1.Outputs[0]), 0.5f))
             nodes = [scale, erf, plusOne, m1, half];                                   // (x · (1 + erf)) · ½
         else if (graph.GetProducer(partner) is { } xHalf && xHalf.Is("Mul") && xHalf.Inputs.Contains(x) && IsScalar(graph, Other(xHalf, x), 0.5f)
-            && Single(graph, partner) == m1)
+            && SingleReader(graph, partner) == m1)
             nodes = [xHalf, scale, erf, plusOne, m1];                                  // (x · ½) · (1 + erf)
-        else if (IsScalar(graph, partner, 0.5f) && Single(graph, m1.Outputs[0]) is { } withX && withX.Is("Mul") && Other(withX, m1.Outputs[0]) == x)
+        else if (IsScalar(graph, partner, 0.5f) && SingleReader(graph, m1.Outputs[0]) is { } withX && withX.Is("Mul") && Other(withX, m1.Outputs[0]) == x)
             nodes = [scale, erf, plusOne, m1, withX];                                  // x · ((1 + erf) · ½)
         else return null;
-        if (Single(graph, scale.Outputs[0]) != erf) return null;
+        if (SingleReader(graph, scale.Outputs[0]) != erf) return null;
         string where = $"{erf} (Gelu pattern)";
         for (int i = 0; i < nodes.Length; i++)
             if (nodes[i] != nodes[^1] && graph.MustKeepName(nodes[i].Outputs[0])) return Skip(result, $"{where}: '{nodes[i].Outputs[0]}' is a graph output");
@@ -70,18 +70,6 @@ public sealed class FuseGelu : PatternPass<FuseGelu.Found>
 
     private static string Other(Node node, string one) => node.Inputs.Count == 2 ? (node.Inputs[0] == one ? node.Inputs[1] : node.Inputs[0]) : "";
 
-    private static Node? Single(Graph graph, string name)
-    {
-        var readers = graph.GetConsumers(name);
-        return readers.Count == 1 && readers[0].Node.Graph == graph ? readers[0].Node : null;
-    }
-
     private static bool IsScalar(Graph graph, string name, float value) =>
         graph.TryGetConstant(name) is { DataType: 1, ElementCount: 1 } c && MathF.Abs(c.AsFloat()[0] - value) <= 1e-4f;
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

@@ -39,18 +39,18 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
         var graph = mean.Graph!;
         string x = mean.Inputs[0];
         // μ's only reader is the Sub(x, μ); the other ReduceMean of the pattern (the variance) does not start one.
-        if (Single(graph, mean.Outputs[0]) is not { } sub || !sub.Is("Sub") || sub.Inputs[0] != x || sub.Inputs[1] != mean.Outputs[0]) return null;
+        if (SingleReader(graph, mean.Outputs[0]) is not { } sub || !sub.Is("Sub") || sub.Inputs[0] != x || sub.Inputs[1] != mean.Outputs[0]) return null;
         string d = sub.Outputs[0];
         var readers = graph.GetConsumers(d);
         var pow = readers.Select(r => r.Node).FirstOrDefault(n => n.Is("Pow") || n.Is("Mul") && n.Inputs[0] == d && n.Inputs[1] == d);
         var div = readers.Select(r => r.Node).FirstOrDefault(n => n.Is("Div") && n.Inputs[0] == d);
         if (readers.Count != (pow is not null && pow.Is("Mul") ? 3 : 2) || pow is null || div is null) return null;
-        if (Single(graph, pow.Outputs[0]) is not { } variance || !variance.Is("ReduceMean")) return null;
-        if (Single(graph, variance.Outputs[0]) is not { } addEps || !addEps.Is("Add")) return null;
-        if (Single(graph, addEps.Outputs[0]) is not { } sqrt || !sqrt.Is("Sqrt") || div.Inputs[1] != sqrt.Outputs[0]) return null;
-        if (Single(graph, div.Outputs[0]) is not { } mul || !mul.Is("Mul")) return null;
+        if (SingleReader(graph, pow.Outputs[0]) is not { } variance || !variance.Is("ReduceMean")) return null;
+        if (SingleReader(graph, variance.Outputs[0]) is not { } addEps || !addEps.Is("Add")) return null;
+        if (SingleReader(graph, addEps.Outputs[0]) is not { } sqrt || !sqrt.Is("Sqrt") || div.Inputs[1] != sqrt.Outputs[0]) return null;
+        if (SingleReader(graph, div.Outputs[0]) is not { } mul || !mul.Is("Mul")) return null;
         // The shift is part of the pattern only when it adds a constant (a residual Add after it is not).
-        var add = Single(graph, mul.Outputs[0]) is { } a && a.Is("Add") && a.Inputs.Any(i => i != mul.Outputs[0] && graph.TryGetConstant(i) is not null) ? a : null;
+        var add = SingleReader(graph, mul.Outputs[0]) is { } a && a.Is("Add") && a.Inputs.Any(i => i != mul.Outputs[0] && graph.TryGetConstant(i) is not null) ? a : null;
         string where = $"{mean} … {mul}";
 
         if ((graph.GetOpsetVersion("") ?? 1) < 17 && !ContribDomain.IsAsked(arguments))
@@ -89,13 +89,6 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
         return true;
     }
 
-    // The one node reading the value, or null when it has several readers (or none).
-    private static Node? Single(Graph graph, string name)
-    {
-        var readers = graph.GetConsumers(name);
-        return readers.Count == 1 && readers[0].Node.Graph == graph ? readers[0].Node : null;
-    }
-
     // How many trailing axes the list names (−1, −2, … or rank−1, rank−2, …); −1 when they are not the last ones.
     private static int TrailingCount(long[] axes, int? rank)
     {
@@ -125,10 +118,4 @@ public sealed class FuseLayerNorm : PatternPass<FuseLayerNorm.Found>
 
     private static bool IsScalar(Graph graph, string name, float value) =>
         graph.TryGetConstant(name) is { ElementCount: 1 } c && (c.DataType == 1 ? c.AsFloat()[0] == value : c.DataType == 7 && c.AsInt64()[0] == (long)value);
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

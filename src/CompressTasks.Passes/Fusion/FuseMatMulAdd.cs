@@ -55,10 +55,4 @@ public sealed class FuseMatMulAdd : PatternPass<FuseMatMulAdd.Found>
         graph.RemoveNodes([m.MatMul, m.Add]);
         return true;
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

@@ -62,10 +62,4 @@ public sealed class FuseReshapes : PatternPass<FuseReshapes.Found>
         foreach (var name in inputs) Weights.RemoveIfUnused(graph, name);
         return true;
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

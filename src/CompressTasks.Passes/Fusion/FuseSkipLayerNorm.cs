@@ -89,10 +89,4 @@ public sealed class FuseSkipLayerNorm : PatternPass<FuseSkipLayerNorm.Found>
         graph.RemoveNodes(m.BiasAdd is null ? [m.Add, m.Norm] : [m.BiasAdd, m.Add, m.Norm]);
         return true;
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

@@ -82,10 +82,4 @@ public sealed class FuseTransposes : PatternPass<FuseTransposes.Found>
             if (a < 0 || a >= rank) return null;
         return [.. perm];
     }
-
-    private static Found? Skip(PassResult result, string reason)
-    {
-        result.Skip(reason);
-        return null;
-    }
 }

@@ -35,6 +35,23 @@ public abstract class PatternPass<TMatch> : GraphPass where TMatch : class
     /// <summary>Applies a match. Returns false (after recording a skip) if a late check fails before anything was edited.</summary>
     protected abstract bool Rewrite(Graph graph, TMatch match, PassArguments arguments, PassResult result);
 
+    /// <summary>Records <paramref name="reason"/> as a skip and returns no match, for <c>return Skip(result, …)</c> in <see cref="Match"/>.</summary>
+    protected static TMatch? Skip(PassResult result, string reason)
+    {
+        result.Skip(reason);
+        return null;
+    }
+
+    /// <summary>
+    /// The one node of <paramref name="graph"/> reading <paramref name="name"/>, or null when the value has several
+    /// readers, none, or its one reader is in a subgraph: a pattern may absorb a value only when nothing else sees it.
+    /// </summary>
+    protected static Node? SingleReader(Graph graph, string name)
+    {
+        var readers = graph.GetConsumers(name);
+        return readers.Count == 1 && readers[0].Node.Graph == graph ? readers[0].Node : null;
+    }
+
     public override void Run(Graph main, PassArguments arguments, PassResult result)
     {
         foreach (var graph in main.SelfAndDescendants().ToList())
