@@ -114,14 +114,7 @@ public sealed class Constant
     /// </summary>
     public void Replace(int dataType, ReadOnlySpan<long> dims, ReadOnlyMemory<byte> bytes)
     {
-        var tensor = new TensorProto { Name = Tensor.Name, DataType = dataType };
-        foreach (var d in dims) tensor.Dims.Add(d);
-        long expected = DataTypes.ByteCount(dataType, TensorData.ElementCount(tensor));
-        if (DataTypes.BitsPerElement(dataType) == 0 || bytes.Length != expected)
-            throw new CompressTasksException(DiagnosticCodes.TensorDataInvalid,
-                $"new payload of '{Name}' has {bytes.Length} bytes; type {DataTypes.Name(dataType)} with {dims.Length} dims needs {expected}",
-                Graph.Model.SourcePath);
-        TensorData.SetBytes(tensor, bytes);
+        var tensor = NewTensor(Tensor.Name, dataType, dims, bytes, "new payload of", Graph.Model.SourcePath);
         if (Node is null)
         {
             // Edit in place: the initializer list keeps its order and the graph index keeps the same object.
@@ -142,6 +135,21 @@ public sealed class Constant
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name} {DataTypes.Name(DataType)}[{string.Join(",", Tensor.Dims)}]";
+
+    // The tensor that Replace and Graph.AddInitializer store: bytes (raw_data, kept without copying) must fill the
+    // type and dims exactly, else CT0107 naming it as "{what} '{name}'".
+    internal static TensorProto NewTensor(string name, int dataType, ReadOnlySpan<long> dims, ReadOnlyMemory<byte> bytes, string what, string? sourcePath)
+    {
+        var tensor = new TensorProto { Name = name, DataType = dataType };
+        foreach (var d in dims) tensor.Dims.Add(d);
+        long expected = DataTypes.ByteCount(dataType, TensorData.ElementCount(tensor));
+        if (DataTypes.BitsPerElement(dataType) == 0 || bytes.Length != expected)
+            throw new CompressTasksException(DiagnosticCodes.TensorDataInvalid,
+                $"{what} '{name}' has {bytes.Length} bytes; type {DataTypes.Name(dataType)} with {dims.Length} dims needs {expected}",
+                sourcePath);
+        TensorData.SetBytes(tensor, bytes);
+        return tensor;
+    }
 
     private ReadOnlySpan<T> Cast<T>(DataType expected) where T : unmanaged
     {

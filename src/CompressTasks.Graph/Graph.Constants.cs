@@ -43,14 +43,7 @@ public sealed partial class Graph
     /// </summary>
     public Constant AddInitializer(string nameHint, int dataType, ReadOnlySpan<long> dims, ReadOnlyMemory<byte> bytes)
     {
-        var tensor = new TensorProto { Name = FreshName(nameHint), DataType = dataType };
-        foreach (var d in dims) tensor.Dims.Add(d);
-        long expected = DataTypes.ByteCount(dataType, TensorData.ElementCount(tensor));
-        if (DataTypes.BitsPerElement(dataType) == 0 || bytes.Length != expected)
-            throw new CompressTasksException(DiagnosticCodes.TensorDataInvalid,
-                $"initializer '{tensor.Name}' has {bytes.Length} bytes; type {DataTypes.Name(dataType)} with {dims.Length} dims needs {expected}",
-                Model.SourcePath);
-        TensorData.SetBytes(tensor, bytes);
+        var tensor = Constant.NewTensor(FreshName(nameHint), dataType, dims, bytes, "initializer", Model.SourcePath);
         Proto.Initializer.Add(tensor);
         _initializers[tensor.Name] = tensor;
         return new Constant(this, this, tensor.Name, tensor, null);
