@@ -57,7 +57,7 @@ public sealed class ClipWeights : GraphPass
                 result.Skip($"'{weight.Name}' is also read by nodes that are not selected; clipping it would change them too");
                 continue;
             }
-            var axes = group.Select(u => ChannelAxis(u.Node, weight.Dims.Count)).Distinct().ToList();
+            var axes = group.Select(u => ChannelAxis.Of(u.Node, weight.Dims.Count)).Distinct().ToList();
             int axis = perChannel && axes.Count == 1 ? axes[0] : -1;
             if (perChannel && axes.Count > 1) result.Note($"'{weight.Name}': readers want different channel axes; one range per tensor");
 
@@ -75,13 +75,6 @@ public sealed class ClipWeights : GraphPass
             if (clipped > 0) result.RecordRewrite();
         }
     }
-
-    private static int ChannelAxis(Node node, int rank) => node.OpType switch
-    {
-        "Conv" => 0,
-        "Gemm" => node.GetInt("transB", 0) != 0 ? 0 : 1,
-        _ => rank >= 2 ? rank - 1 : -1,
-    };
 
     private static long Clip(Span<float> values, bool sigma, double p, double k)
     {

@@ -69,7 +69,7 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         {
             var key = (constant.Graph, constant.Name);
             if (!candidates.TryGetValue(key, out var candidate)) candidates[key] = candidate = new Candidate(constant);
-            candidate.Axes.Add(ChannelAxis(node, constant.Dims.Count));
+            candidate.Axes.Add(ChannelAxis.Of(node, constant.Dims.Count));
         }
 
         long opset = main.GetOpsetVersion("") ?? 0;
@@ -96,14 +96,6 @@ public sealed class QuantizeWeightsInt8 : GraphPass
             result.RecordRewrite();
         }
     }
-
-    // The output-channel axis of the weight for this reader; −1 when there is none (a 1-D MatMul weight).
-    private static int ChannelAxis(Node node, int rank) => node.OpType switch
-    {
-        "Conv" => 0,
-        "Gemm" => node.GetInt("transB", 0) != 0 ? 0 : 1,
-        _ => rank >= 2 ? rank - 1 : -1,
-    };
 
     private static string? Skip(Constant constant, long opset, bool perChannel)
     {

@@ -22,7 +22,7 @@ internal static class WeightRewriter
                 axes[weight.Name] = set = [];
                 order.Add(weight.Name);
             }
-            set.Add(ChannelAxis(node, weight.Dims.Count));
+            set.Add(ChannelAxis.Of(node, weight.Dims.Count));
         }
 
         var scales = new Dictionary<string, float[]>(StringComparer.Ordinal);
@@ -45,14 +45,6 @@ internal static class WeightRewriter
                 result.Note($"{node}: bias stays float32 (int32 would overflow at scale x·w), so ONNX Runtime keeps this node in float");
         }
     }
-
-    // The output-channel axis of the weight for this reader; −1 when there is none (a 1-D MatMul weight).
-    private static int ChannelAxis(Node node, int rank) => node.OpType switch
-    {
-        "Conv" => 0,
-        "Gemm" => node.GetInt("transB", 0) != 0 ? 0 : 1,
-        _ => rank >= 2 ? rank - 1 : -1,
-    };
 
     private static string? BiasSkip(Graph main, Node node, int channels)
     {
