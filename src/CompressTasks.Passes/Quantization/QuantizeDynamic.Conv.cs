@@ -1,7 +1,5 @@
 using System.Runtime.InteropServices;
 using CompressTasks.Graphs;
-using CompressTasks.Kernels;
-using CompressTasks.Model.Onnx;
 using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Quantization;
@@ -17,24 +15,8 @@ public sealed partial class QuantizeDynamic
         var dims = constant.Dims.ToArray();
         ReadOnlySpan<float> values = constant.AsFloat();
         int channels = perChannel ? (int)dims[0] : 1, inner = values.Length / channels;
-        var scales = new float[channels];
-        var zeroPoints = new byte[channels];
-        var quantized = new byte[values.Length];
-        int type;
-        if (symmetric)
-        {
-            Int8Quantization.ComputeSymmetricScales(values, 1, inner, scales, reduceRange ? 63 : Int8Quantization.SymmetricMax);
-            Int8Quantization.QuantizeSymmetric(values, scales, 1, inner, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()));
-            type = (int)TensorProto.Types.DataType.Int8;
-        }
-        else
-        {
-            // Per tensor only (checked in Skip): one zero point.
-            int maximum = reduceRange ? 127 : Int8Quantization.AsymmetricMax;
-            Int8Quantization.ComputeAsymmetricParameters(values, 1, inner, scales, zeroPoints, maximum);
-            Int8Quantization.QuantizeAsymmetric(values, scales, zeroPoints, 1, inner, quantized, maximum);
-            type = (int)TensorProto.Types.DataType.Uint8;
-        }
+        // Asymmetric is per tensor only (checked in Skip): one zero point.
+        var (quantized, scales, zeroPoints, type) = Int8Weights.Quantize(values, 1, channels, inner, symmetric, reduceRange);
         long[] scaleDims = perChannel ? ChannelShape(channels, dims.Length) : [];
         string name = constant.Name;
         var q = Weights.Add(graph, name + "_quantized", type, dims, quantized);

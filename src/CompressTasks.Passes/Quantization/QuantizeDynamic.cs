@@ -155,23 +155,7 @@ public sealed partial class QuantizeDynamic : GraphPass
         }
         // [K, N] viewed as [outer, channels, inner]: per column K × N × 1, per tensor 1 × 1 × K·N.
         int channels = perChannel ? columns : 1, outer = perChannel ? rows : 1, inner = perChannel ? 1 : values.Length;
-        var scales = new float[channels];
-        var zeroPoints = new byte[channels];
-        var quantized = new byte[values.Length];
-        int type;
-        if (symmetric)
-        {
-            Int8Quantization.ComputeSymmetricScales(values, outer, inner, scales, reduceRange ? 63 : Int8Quantization.SymmetricMax);
-            Int8Quantization.QuantizeSymmetric(values, scales, outer, inner, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()));
-            type = (int)TensorProto.Types.DataType.Int8;
-        }
-        else
-        {
-            int maximum = reduceRange ? 127 : Int8Quantization.AsymmetricMax;
-            Int8Quantization.ComputeAsymmetricParameters(values, outer, inner, scales, zeroPoints, maximum);
-            Int8Quantization.QuantizeAsymmetric(values, scales, zeroPoints, outer, inner, quantized, maximum);
-            type = (int)TensorProto.Types.DataType.Uint8;
-        }
+        var (quantized, scales, zeroPoints, type) = Int8Weights.Quantize(values, outer, channels, inner, symmetric, reduceRange);
         long[] paramDims = perChannel ? [channels] : [];
         string name = constant.Name;
         var q = Weights.Add(graph, name + "_quantized", type, [rows, columns], quantized);

@@ -1,9 +1,7 @@
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using CompressTasks.Graphs;
 using CompressTasks.Kernels;
 using CompressTasks.Model;
-using CompressTasks.Model.Onnx;
 using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Quantization;
@@ -92,7 +90,7 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         reconstruction?.Collect(accepted.Select(a => a.Constant));
         foreach (var (constant, axis) in accepted)
         {
-            Rewrite(constant, axis, reconstruction?.Quantize(constant, axis, symmetric, result) ?? QuantizeNearest(constant, axis, symmetric));
+            Rewrite(constant, axis, reconstruction?.Quantize(constant, axis, symmetric, result) ?? Int8Weights.Nearest(constant, axis, symmetric));
             result.RecordRewrite();
         }
     }
@@ -109,47 +107,6 @@ public sealed class QuantizeWeightsInt8 : GraphPass
         return null;
     }
 
-    private static QuantizedWeight QuantizeNearest(Constant constant, int axis, bool symmetric)
-    {
-        var dims = constant.Dims.ToArray();
-        var values = constant.AsFloat();
-        // View the weight as [outer, channels, inner] around the channel axis (channels = 1 per tensor).
-        long outer = 1, inner = 1;
-        int channels = axis < 0 ? 1 : (int)dims[axis];
-        for (int d = 0; d < dims.Length; d++)
-        {
-            if (axis < 0 || d > axis) inner *= dims[d];
-            else if (d < axis) outer *= dims[d];
-        }
-        var scales = new float[channels];
-        byte[] quantized = new byte[values.Length];
-        byte[] zeroPoints = new byte[channels];
-        int elementType;
-        if (symmetric)
-        {
-            Int8Quantization.ComputeSymmetricScales(values, (int)outer, (int)inner, scales);
-            Int8Quantization.QuantizeSymmetric(values, scales, (int)outer, (int)inner, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()));
-            elementType = (int)TensorProto.Types.DataType.Int8;
-        }
-        else
-        {
-            Int8Quantization.ComputeAsymmetricParameters(values, (int)outer, (int)inner, scales, zeroPoints);
-            Int8Quantization.QuantizeAsymmetric(values, scales, zeroPoints, (int)outer, (int)inner, quantized);
-            elementType = (int)TensorProto.Types.DataType.Uint8;
-        }
-        return new QuantizedWeight(quantized, scales, zeroPoints, elementType);
-    }
-
-    private static void Rewrite(Constant constant, int axis, QuantizedWeight weight)
-    {
-        var graph = constant.Graph;
-        var dims = constant.Dims.ToArray();
-        long[] paramDims = axis < 0 ? [] : [weight.Scales.Length];
-        string name = constant.Name;
-        var q = Weights.Add(graph, name + "_quantized", weight.ElementType, dims, weight.Values);
-        var s = Weights.Add(graph, name + "_scale", 1, paramDims, MemoryMarshal.AsBytes(weight.Scales.AsSpan()).ToArray());
-        var z = Weights.Add(graph, name + "_zero_point", weight.ElementType, paramDims, weight.ZeroPoints);
-        Weights.ReplaceWithDequantize(constant, q, s, z,
-            axis < 0 ? [] : [new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis }]);
-    }
+    private static void Rewrite(Constant constant, int axis, QuantizedWeight weight) =>
+        Int8Weights.ReplaceWithDequantize(constant, weight.ElementType, weight.Values, weight.Scales, weight.ZeroPoints, axis);
 }

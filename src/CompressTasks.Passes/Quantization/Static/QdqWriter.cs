@@ -41,16 +41,9 @@ internal static class QdqWriter
     /// </summary>
     public static float[] QuantizeWeight(Constant weight, int axis)
     {
-        var dims = weight.Dims.ToArray();
-        var values = weight.AsFloat();
-        var (outer, channels, inner) = View(dims, axis);
-        var scales = new float[channels];
-        var quantized = new byte[values.Length];
-        Int8Quantization.ComputeSymmetricScales(values, outer, inner, scales);
-        Int8Quantization.QuantizeSymmetric(values, scales, outer, inner, MemoryMarshal.Cast<byte, sbyte>(quantized.AsSpan()));
-        var zeros = new byte[channels];
-        Replace(weight, Int8, dims, quantized, scales, zeros, axis);
-        return scales;
+        var quantized = Int8Weights.Nearest(weight, axis, symmetric: true);
+        Int8Weights.ReplaceWithDequantize(weight, Int8, quantized.Values, quantized.Scales, quantized.ZeroPoints, axis);
+        return quantized.Scales;
     }
 
     /// <summary>
@@ -63,32 +56,7 @@ internal static class QdqWriter
         var quantized = new int[values.Length];
         var scales = new float[weightScales.Length];
         if (!ActivationQuantization.QuantizeBias(values, inputScale, weightScales, quantized, scales)) return false;
-        Replace(bias, Int32, bias.Dims.ToArray(), MemoryMarshal.AsBytes(quantized.AsSpan()).ToArray(), scales, null, weightScales.Length > 1 ? 0 : -1);
+        Int8Weights.ReplaceWithDequantize(bias, Int32, MemoryMarshal.AsBytes(quantized.AsSpan()).ToArray(), scales, null, weightScales.Length > 1 ? 0 : -1);
         return true;
-    }
-
-    // [outer, channels, inner] around the channel axis (channels = 1 per tensor).
-    private static (int Outer, int Channels, int Inner) View(long[] dims, int axis)
-    {
-        long outer = 1, inner = 1;
-        for (int d = 0; d < dims.Length; d++)
-        {
-            if (axis < 0 || d > axis) inner *= dims[d];
-            else if (d < axis) outer *= dims[d];
-        }
-        return ((int)outer, axis < 0 ? 1 : (int)dims[axis], (int)inner);
-    }
-
-    // The constant becomes <name>_quantized (+ _scale, _zero_point) and a DequantizeLinear producing <name>.
-    private static void Replace(Constant constant, int elementType, long[] dims, byte[] quantized, float[] scales, byte[]? zeroPoints, int axis)
-    {
-        var graph = constant.Graph;
-        string name = constant.Name;
-        long[] paramDims = axis < 0 ? [] : [scales.Length];
-        var q = Weights.Add(graph, name + "_quantized", elementType, dims, quantized);
-        var s = Weights.Add(graph, name + "_scale", Float, paramDims, MemoryMarshal.AsBytes(scales.AsSpan()).ToArray());
-        var z = zeroPoints is null ? null : Weights.Add(graph, name + "_zero_point", elementType, paramDims, zeroPoints);
-        Weights.ReplaceWithDequantize(constant, q, s, z,
-            axis < 0 ? [] : [new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = axis }]);
     }
 }
