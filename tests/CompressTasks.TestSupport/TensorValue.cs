@@ -9,8 +9,6 @@ namespace CompressTasks.TestSupport;
 /// </summary>
 public sealed record TensorValue(string Name, int DataType, long[] Shape, byte[] Data, string[]? Strings = null)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
-
     public static TensorValue FromFloats(string name, long[] shape, float[] values) =>
         new(name, (int)TensorProto.Types.DataType.Float, shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
