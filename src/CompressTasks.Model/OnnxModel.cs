@@ -39,7 +39,8 @@ public sealed class OnnxModel : IDisposable
     /// Loads a model file. Throws <see cref="CompressTasksException"/> with CT0101 (missing), CT0102 (malformed),
     /// CT0103 (over 2 GiB), CT0104/CT0105 (bad external data references), CT0106 (nesting too deep).
     /// Files of 1 MiB and more are memory-mapped: payload spans are valid while the model is reachable, and the
-    /// file must not be rewritten in place while the model is in use (replacing it by rename is fine).
+    /// file must not be rewritten in place while the model is in use (replacing it by rename is fine). Loading a
+    /// file that a live model already maps shares that mapping (see <see cref="MappedFile.Open"/>).
     /// </summary>
     public static OnnxModel Load(string path)
     {
@@ -57,7 +58,7 @@ public sealed class OnnxModel : IDisposable
             if (length >= MapThreshold)
             {
                 // Payloads become slices of the mapped file: nothing is copied at load (see MappedFile's remarks).
-                bytes = new MappedFile(stream, (int)length).Memory;
+                bytes = MappedFile.Open(path, stream, (int)length).Memory;
             }
             else
             {

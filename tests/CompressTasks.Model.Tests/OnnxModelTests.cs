@@ -66,4 +66,28 @@ public sealed class OnnxModelTests
         var y = OrtRunner.Run(temp.File("add.onnx"), [x], Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL)[0];
         CollectionAssert.AreEqual(Enumerable.Range(1, 16).Select(i => (float)i).ToArray(), System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(y.Data).ToArray());
     }
+
+    [TestMethod]
+    public void WhenALiveModelMapsTheSameFile_ALoadSharesTheMappingUntilTheFileIsReplaced()
+    {
+        using var temp = new TempDirectory();
+        var path = temp.File("big.onnx");
+        // 2 MB of float payload: over the 1 MiB mapping threshold.
+        var weight = new Onnx.TensorProto { Name = "w", DataType = 1, Dims = { 1 << 19 }, RawData = ByteString.CopyFrom(new byte[2 << 20]) };
+        using (var built = OnnxModel.FromProto(ModelBytes.AddModel(weight))) built.Save(path);
+        using var first = OnnxModel.Load(path);
+        using var second = OnnxModel.Load(path);
+        var a = first.GetTensorBytes(first.Proto.Graph.Initializer[0]);
+        var b = second.GetTensorBytes(second.Proto.Graph.Initializer[0]);
+        Assert.IsTrue(System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a.Span),
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.Span)), "one mapping for both models");
+
+        // Replaced by rename (as Save does) with other values: a new load maps the new file; the old models keep theirs.
+        var replaced = new Onnx.TensorProto { Name = "w", DataType = 1, Dims = { 1 << 19 }, RawData = ByteString.CopyFrom(Enumerable.Repeat((byte)1, 2 << 20).ToArray()) };
+        using (var built = OnnxModel.FromProto(ModelBytes.AddModel(replaced))) built.Save(path);
+        System.IO.File.SetLastWriteTimeUtc(path, System.IO.File.GetLastWriteTimeUtc(path).AddSeconds(1));
+        using var third = OnnxModel.Load(path);
+        Assert.AreEqual(1, third.GetTensorBytes(third.Proto.Graph.Initializer[0]).Span[0]);
+        Assert.AreEqual(0, first.GetTensorBytes(first.Proto.Graph.Initializer[0]).Span[0]);
+    }
 }

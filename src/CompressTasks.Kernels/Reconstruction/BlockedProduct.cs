@@ -98,7 +98,7 @@ internal static class BlockedProduct
 }
 
 /// <summary>A pinned span that a lambda can carry (spans cannot be captured); valid while its memory stays pinned.</summary>
-internal readonly unsafe struct PinnedSpan(double* pointer, int length)
+internal readonly unsafe struct PinnedSpan<T>(T* pointer, int length) where T : unmanaged
 {
-    public Span<double> Span => new(pointer, length);
+    public Span<T> Span => new(pointer, length);
 }

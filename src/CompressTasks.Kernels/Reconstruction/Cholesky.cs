@@ -31,11 +31,11 @@ public static class Cholesky
     private const long ParallelWork = 1 << 18;
 
     /// <summary>
-    /// Factors <paramref name="a"/> in place into its lower factor L (the strict upper triangle is zeroed).
-    /// Returns false at a non-positive pivot, leaving the lower triangle partly overwritten and the strict upper
-    /// triangle as it was.
+    /// Factors <paramref name="a"/> in place into its lower factor L (the strict upper triangle is zeroed, or left as
+    /// it was with <paramref name="keepUpper"/>). Returns false at a non-positive pivot, leaving the lower triangle
+    /// partly overwritten and the strict upper triangle as it was. Only the lower triangle is ever read.
     /// </summary>
-    public static bool TryFactor(Span<double> a, int n)
+    public static bool TryFactor(Span<double> a, int n, bool keepUpper = false)
     {
         Check(a.Length, n);
         var panel = ArrayPool<double>.Shared.Rent(Block * n);
@@ -58,7 +58,8 @@ public static class Cholesky
         {
             ArrayPool<double>.Shared.Return(panel);
         }
-        for (int i = 0; i < n; i++) a.Slice(i * n + i + 1, n - i - 1).Clear();
+        if (!keepUpper)
+            for (int i = 0; i < n; i++) a.Slice(i * n + i + 1, n - i - 1).Clear();
         return true;
     }
 
@@ -83,7 +84,7 @@ public static class Cholesky
     {
         fixed (double* p = a)
         {
-            var m = new PinnedSpan(p, a.Length);
+            var m = new PinnedSpan<double>(p, a.Length);
             ForEach(j1, n, (long)(n - j1) * (j1 - j0) * (j1 - j0) / 2, i =>
             {
                 var s = m.Span;
@@ -100,7 +101,7 @@ public static class Cholesky
         int w = j1 - j0, m = n - j1, quads = (m + 3) / 4;
         fixed (double* p = a)
         {
-            var matrix = new PinnedSpan(p, a.Length);
+            var matrix = new PinnedSpan<double>(p, a.Length);
             ForEach(0, quads, (long)m * m * w / 2, q =>
             {
                 var s = matrix.Span;
@@ -123,7 +124,9 @@ public static class Cholesky
     /// factorization succeeds (at most 12 times). Returns the damp fraction used. A failed try is undone from the
     /// upper triangle and a saved diagonal, so no copy of the matrix is held.
     /// </summary>
-    public static double FactorDamped(Span<double> a, int n, double damp)
+    public static double FactorDamped(Span<double> a, int n, double damp) => FactorDamped(a, n, damp, keepUpper: false);
+
+    private static double FactorDamped(Span<double> a, int n, double damp, bool keepUpper)
     {
         Check(a.Length, n);
         var diagonal = ArrayPool<double>.Shared.Rent(n);
@@ -137,7 +140,7 @@ public static class Cholesky
             for (int attempt = 0; ; attempt++)
             {
                 for (int i = 0; i < n; i++) a[i * n + i] = diagonal[i] + fraction * unit;
-                if (TryFactor(a, n)) return fraction;
+                if (TryFactor(a, n, keepUpper)) return fraction;
                 if (attempt == 12) throw new ArithmeticException($"matrix of order {n} is not positive definite even with damping {fraction}");
                 for (int i = 1; i < n; i++)
                     for (int j = 0; j < i; j++) a[i * n + j] = a[j * n + i];
@@ -193,19 +196,31 @@ public static class Cholesky
     /// triangular with a positive diagonal, so it is the Cholesky factor. Reversing both orders of a row-major
     /// matrix reverses its storage: one factorization and one triangular inverse, O(n³/3) each, in place.
     /// </remarks>
-    public static double InverseUpperFactor(Span<double> a, int n, double damp)
+    public static double InverseUpperFactor(Span<double> a, int n, double damp) => InverseUpperFactor(a, n, damp, keepLower: false);
+
+    /// <summary>
+    /// As <see cref="InverseUpperFactor(Span{double}, int, double)"/>, but U goes into the upper triangle and the
+    /// diagonal only: with <paramref name="keepLower"/>, the strict lower triangle of <paramref name="a"/> is left as
+    /// it was, so one matrix holds both U and (with a saved diagonal) the H it came from.
+    /// </summary>
+    /// <remarks>
+    /// In the reversed order A's strict lower triangle is the strict upper one, which the factorization and the
+    /// inverse never read or write when asked to leave it.
+    /// </remarks>
+    public static double InverseUpperFactor(Span<double> a, int n, double damp, bool keepLower)
     {
         Check(a.Length, n);
         a.Reverse();
-        double used = FactorDamped(a, n, damp);
-        InvertLower(a, n);
+        double used = FactorDamped(a, n, damp, keepLower);
+        InvertLower(a, n, keepLower);
         a.Reverse();
         return used;
     }
 
     /// <summary>
     /// Replaces the lower factor <paramref name="l"/> (zero above the diagonal, as <see cref="TryFactor"/> leaves it)
-    /// by its inverse, also lower triangular.
+    /// by its inverse, also lower triangular. With <paramref name="ignoreUpper"/> the strict upper triangle may hold
+    /// anything: it is neither read nor written.
     /// </summary>
     /// <remarks>
     /// By blocks of rows I = [i0, i1), with X = L⁻¹ already in rows before i0:
@@ -215,7 +230,7 @@ public static class Cholesky
     /// The product is computed by chunks of columns in parallel (X is lower triangular, so column chunk x only
     /// needs rows from x), followed by the forward substitution in the same chunk.
     /// </remarks>
-    public static unsafe void InvertLower(Span<double> l, int n)
+    public static unsafe void InvertLower(Span<double> l, int n, bool ignoreUpper = false)
     {
         Check(l.Length, n);
         const int Chunk = 64, Depth = 256;
@@ -224,7 +239,7 @@ public static class Cholesky
         {
             fixed (double* p = l)
             {
-                var matrix = new PinnedSpan(p, l.Length);
+                var matrix = new PinnedSpan<double>(p, l.Length);
                 for (int i0 = 0; i0 < n; i0 += Block)
                 {
                     int i1 = Math.Min(n, i0 + Block), w = i1 - i0;
@@ -238,7 +253,20 @@ public static class Cholesky
                             var s = matrix.Span;
                             int x0 = c * Chunk, x1 = Math.Min(i0, x0 + Chunk), cols = x1 - x0;
                             for (int r = 0; r < w; r++) y.AsSpan(r * i0 + x0, cols).Clear();
-                            for (int d0 = x0; d0 < i0; d0 += Depth)
+                            int from = x0;
+                            if (ignoreUpper)
+                            {
+                                // X's diagonal block [x0, x1)² has its zeros above the diagonal unwritten: only q ≥ x.
+                                for (int r = 0; r < w; r++)
+                                {
+                                    var row = y.AsSpan(r * i0 + x0, cols);
+                                    var lr = s.Slice((i0 + r) * n, n);
+                                    for (int q = x0; q < x1; q++)
+                                        TensorPrimitives.MultiplyAdd<double>(s.Slice(q * n + x0, q - x0 + 1), -lr[q], row[..(q - x0 + 1)], row[..(q - x0 + 1)]);
+                                }
+                                from = x1;
+                            }
+                            for (int d0 = from; d0 < i0; d0 += Depth)
                             {
                                 int depth = Math.Min(Depth, i0 - d0);
                                 BlockedProduct.MultiplySubtract(y.AsSpan(x0), i0, s.Slice(i0 * n + d0), n, s.Slice(d0 * n + x0), n, w, cols, depth);

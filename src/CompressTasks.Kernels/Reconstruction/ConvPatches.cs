@@ -55,20 +55,21 @@ public sealed record ConvGeometry(
 /// <remarks>
 /// Patches are gathered feature-major ([K, positions], each feature a strided walk of the input) in chunks of at
 /// most <see cref="ChunkFloats"/> floats, features shared out over threads, and handed to
-/// <see cref="SecondMoment.AccumulateTransposed"/>; memory is the accumulators plus one chunk, whatever the number
-/// of images. Chunks run over images too, so small late layers (7 × 7 outputs) still fill long blocks.
+/// <see cref="SecondMoment.AccumulateTransposed"/>; memory is the accumulators plus one pooled chunk, whatever the
+/// number of images, and nothing is allocated per call (the input is read in place, often ONNX Runtime's own
+/// output buffer). Chunks run over images too, so small late layers (7 × 7 outputs) still fill long blocks.
 /// </remarks>
 public static class ConvPatches
 {
-    /// <summary>Largest gather buffer, in floats (16 MB).</summary>
-    public const int ChunkFloats = 1 << 22;
+    /// <summary>Largest gather buffer, in floats (4 MB): pooled, and long enough for 64-patch blocks at K = 16384.</summary>
+    public const int ChunkFloats = 1 << 20;
 
     /// <summary>
     /// Adds the patches of <paramref name="input"/> [N, C, H, W] (a 1-D input [N, C, L] is [N, C, 1, L]) to
     /// <paramref name="h"/> [group, K, K] and <paramref name="sum"/> [group, K]; returns the patches added per group
     /// (N · outH · outW).
     /// </summary>
-    public static long Accumulate(ReadOnlySpan<float> input, int images, int channels, int height, int width,
+    public static unsafe long Accumulate(ReadOnlySpan<float> input, int images, int channels, int height, int width,
         ConvGeometry geometry, Memory<double> h, Span<double> sum)
     {
         int groups = geometry.Group;
@@ -81,25 +82,29 @@ public static class ConvPatches
         if (positions == 0 || images == 0) return 0;
         long total = (long)images * positions;
         int chunk = (int)Math.Min(total, Math.Max(64, ChunkFloats / k));
-        var buffer = LargeBuffers.Rent<float>(k * chunk);
+        var buffer = ArrayPool<float>.Shared.Rent(k * chunk);
         var layout = new Layout(geometry, channels / groups, height, width, top, left, outW, positions);
-        // Parallel.For cannot capture a span: the input is copied once when the gathers are shared out over threads.
-        float[]? shared = (long)k * chunk >= 1 << 16 ? input.ToArray() : null;
         try
         {
-            for (int g = 0; g < groups; g++)
+            fixed (float* pointer = input)
             {
-                for (long start = 0; start < total; start += chunk)
+                // Parallel.For cannot capture a span: the gathers share the input through its pinned address.
+                var shared = new PinnedSpan<float>(pointer, input.Length);
+                bool parallel = (long)k * chunk >= 1 << 16;
+                for (int g = 0; g < groups; g++)
                 {
-                    int count = (int)Math.Min(chunk, total - start);
-                    Gather(input, shared, channels, g, layout, start, count, buffer, k);
-                    SecondMoment.AccumulateTransposed(buffer.AsSpan(0, k * count), k, h.Slice(g * k * k, k * k), sum.Slice(g * k, k));
+                    for (long start = 0; start < total; start += chunk)
+                    {
+                        int count = (int)Math.Min(chunk, total - start);
+                        Gather(shared, parallel, channels, g, layout, start, count, buffer, k);
+                        SecondMoment.AccumulateTransposed(buffer.AsSpan(0, k * count), k, h.Slice(g * k * k, k * k), sum.Slice(g * k, k));
+                    }
                 }
             }
         }
         finally
         {
-            LargeBuffers.Return(buffer);
+            ArrayPool<float>.Shared.Return(buffer);
         }
         return total;
     }
@@ -107,14 +112,14 @@ public static class ConvPatches
     private readonly record struct Layout(ConvGeometry G, int GroupChannels, int Height, int Width, int Top, int Left, int OutW, int Positions);
 
     // buffer[f · count + r] = feature f of patch (start + r), patches numbered image-major then row-major positions.
-    private static void Gather(ReadOnlySpan<float> input, float[]? shared, int channels, int group, Layout layout, long start, int count, float[] buffer, int k)
+    private static void Gather(PinnedSpan<float> input, bool parallel, int channels, int group, Layout layout, long start, int count, float[] buffer, int k)
     {
-        if (shared is null)
+        if (!parallel)
         {
-            for (int f = 0; f < k; f++) GatherFeature(input, channels, group, layout, start, count, buffer.AsSpan(f * count, count), f);
+            for (int f = 0; f < k; f++) GatherFeature(input.Span, channels, group, layout, start, count, buffer.AsSpan(f * count, count), f);
             return;
         }
-        Parallel.For(0, k, f => GatherFeature(shared, channels, group, layout, start, count, buffer.AsSpan(f * count, count), f));
+        Parallel.For(0, k, f => GatherFeature(input.Span, channels, group, layout, start, count, buffer.AsSpan(f * count, count), f));
     }
 
     private static void GatherFeature(ReadOnlySpan<float> input, int channels, int group, Layout l, long start, int count, Span<float> target, int f)

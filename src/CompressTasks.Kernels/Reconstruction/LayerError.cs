@@ -43,7 +43,7 @@ public static class LayerError
             TensorPrimitives.ConvertTruncating<float, double>(original, w);
             TensorPrimitives.ConvertTruncating<float, double>(compressed, d);
             TensorPrimitives.Subtract<double>(w, d, d);
-            return (Quadratic(hessian, d, rows, n), withReference ? Quadratic(hessian, w, rows, n) : 0);
+            return (Quadratic(hessian, default, d, rows, n), withReference ? Quadratic(hessian, default, w, rows, n) : 0);
         }
         finally
         {
@@ -51,20 +51,34 @@ public static class LayerError
         }
     }
 
+    /// <summary>
+    /// tr(Mᵀ H M) for M [rows, n] with H given by its strict lower triangle (the upper one is not read) and its
+    /// diagonal apart: H as GPTQ's workspace keeps it beside the factor that took its place.
+    /// </summary>
+    public static double QuadraticFromLower(ReadOnlySpan<double> lower, ReadOnlySpan<double> diagonal, ReadOnlySpan<double> m, int rows, int n)
+    {
+        if (diagonal.Length != rows || lower.Length != rows * rows || m.Length != (long)rows * n)
+            throw new ArgumentException($"H must be [{rows}, {rows}] with a diagonal of {rows}, M [{rows}, {n}]");
+        return Quadratic(lower, diagonal, m, rows, n);
+    }
+
     // tr(Mᵀ H M) = Σ_i ⟨M[i, ·], (H M)[i, ·]⟩, rows of M contiguous. H is symmetric, so by blocks of rows b:
     //   tr = Σ_b 2 ⟨M_b, H[b, before b] M_before⟩ + ⟨M_b, H[b, b] M_b⟩
     // (half the products of the full H M). Each block is done by one thread (in parallel for large layers) with the
     // tiled product over depth blocks that stay in cache; the block sums are added in block order, so the result
-    // does not depend on the threads.
-    private static unsafe double Quadratic(ReadOnlySpan<double> h, ReadOnlySpan<double> m, int rows, int n)
+    // does not depend on the threads. With a separate diagonal, only H's strict lower triangle is read: the
+    // diagonal blocks H[b, b] are rebuilt symmetric from it.
+    private static unsafe double Quadratic(ReadOnlySpan<double> h, ReadOnlySpan<double> diagonal, ReadOnlySpan<double> m, int rows, int n)
     {
         const int Rows = 32, Depth = 256;
         int blocks = (rows + Rows - 1) / Rows;
         var partial = new double[blocks];
-        fixed (double* hp = h, mp = m)
+        fixed (double* hp = h, mp = m, dp = diagonal)
         {
-            var hs = new PinnedSpan(hp, h.Length);
-            var ms = new PinnedSpan(mp, m.Length);
+            var hs = new PinnedSpan<double>(hp, h.Length);
+            var ms = new PinnedSpan<double>(mp, m.Length);
+            var ds = new PinnedSpan<double>(dp, diagonal.Length);
+            bool full = diagonal.IsEmpty;
             void Block(int b)
             {
                 int i0 = b * Rows, count = Math.Min(Rows, rows - i0);
@@ -80,7 +94,30 @@ public static class LayerError
                             BlockedProduct.MultiplySubtract(p, n, hs.Span.Slice(i0 * rows + d0), rows, ms.Span.Slice(d0 * n), n, count, n, Math.Min(Depth, end - d0));
                         return -TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
                     }
-                    partial[b] = (i0 > 0 ? 2 * Product(0, i0) : 0) + Product(i0, i0 + count);
+                    double below = i0 > 0 ? 2 * Product(0, i0) : 0;
+                    if (full)
+                    {
+                        partial[b] = below + Product(i0, i0 + count);
+                        return;
+                    }
+                    var block = ArrayPool<double>.Shared.Rent(count * count);
+                    try
+                    {
+                        var hb = hs.Span;
+                        for (int r = 0; r < count; r++)
+                        {
+                            block[r * count + r] = ds.Span[i0 + r];
+                            for (int c = 0; c < r; c++) block[r * count + c] = block[c * count + r] = hb[(i0 + r) * rows + i0 + c];
+                        }
+                        var p = product.AsSpan(0, count * n);
+                        p.Clear();
+                        BlockedProduct.MultiplySubtract(p, n, block, count, ms.Span.Slice(i0 * n), n, count, n, count);
+                        partial[b] = below - TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
+                    }
+                    finally
+                    {
+                        ArrayPool<double>.Shared.Return(block);
+                    }
                 }
                 finally
                 {

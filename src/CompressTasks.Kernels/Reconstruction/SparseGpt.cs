@@ -66,8 +66,9 @@ public static class SparseGpt
             }
             work.LazyUpdate(b0, b1);
         }
+        double error = work.Error(weights, order);
         work.Restore(weights, order);
-        return new ReconstructionInfo(damp, dead);
+        return new ReconstructionInfo(damp, dead, error);
     }
 
     // mask[(r − start) · n + c] = true for the `count` rows r in [start, end) with the lowest w[r, c]² / U[r, r]², per column c.

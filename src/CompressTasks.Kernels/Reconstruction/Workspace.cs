@@ -9,24 +9,51 @@ namespace CompressTasks.Kernels.Reconstruction;
 /// factor U of the damped inverse second moment, and the block of scaled errors waiting for the lazy update.
 /// </summary>
 /// <remarks>
-/// U is the one K × K matrix here (170 MB at K = 4608) and lives in native memory, freed on <see cref="Dispose"/>:
-/// as a managed array it stayed on the large-object heap as garbage until the next gen-2 collection, one per layer.
+/// U is the one K × K matrix here (170 MB at K = 4608). It shares its matrix with H: U fills the upper triangle and
+/// the diagonal, and H (in processing order) keeps the strict lower triangle, with its diagonal saved aside, so the
+/// output error of the result can be taken from the same matrix (<see cref="Error"/>). The matrix is either the
+/// caller's H itself, consumed (<see cref="Consuming"/>: no second K × K matrix at all), or a copy in native memory
+/// freed on <see cref="Dispose"/> (as a managed array it stayed on the large-object heap as garbage until the next
+/// gen-2 collection, one per layer).
 /// </remarks>
 internal sealed unsafe class Workspace : IDisposable
 {
     private readonly int _k, _n, _block;
     private double* _factor;
+    private GCHandle _pinned;
+    private readonly double[] _diagonal;
 
     public Workspace(int k, int n, int block)
+        : this(k, n, block, null)
+    {
+    }
+
+    private Workspace(int k, int n, int block, double[]? hessian)
     {
         _k = k;
         _n = n;
         _block = block;
         Weights = LargeBuffers.Rent<float>(k * n);
-        _factor = (double*)NativeMemory.Alloc((nuint)k * (nuint)k, sizeof(double));
+        if (hessian is null) _factor = (double*)NativeMemory.Alloc((nuint)k * (nuint)k, sizeof(double));
+        else
+        {
+            _pinned = GCHandle.Alloc(hessian, GCHandleType.Pinned);
+            _factor = (double*)_pinned.AddrOfPinnedObject();
+        }
+        _diagonal = new double[k];
         Errors = LargeBuffers.Rent<float>(block * n);
         Row = new float[n];
     }
+
+    /// <summary>A workspace whose U overwrites <paramref name="hessian"/> ([K, K]) instead of a copy of it.</summary>
+    public static Workspace Consuming(int k, int n, int block, double[] hessian)
+    {
+        if (hessian.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
+        return new Workspace(k, n, block, hessian);
+    }
+
+    /// <summary>True when U overwrites the caller's H.</summary>
+    public bool ConsumesHessian => _pinned.IsAllocated;
 
     /// <summary>Working weights [K, N], rows in processing order.</summary>
     public float[] Weights { get; }
@@ -57,12 +84,21 @@ internal sealed unsafe class Workspace : IDisposable
             Array.Sort(order, (a, b) => keys[b] != keys[a] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
         }
         var h = Factor;
-        for (int i = 0; i < k; i++)
+        if (ConsumesHessian)
         {
-            int oi = order[i];
-            weights.Slice(oi * n, n).CopyTo(Weights.AsSpan(i * n, n));
-            for (int j = 0; j < k; j++) h[i * k + j] = hessian[oi * k + order[j]];
+            if (actOrder) PermuteInPlace(h, k, order);
+            for (int i = 0; i < k; i++) weights.Slice(order[i] * n, n).CopyTo(Weights.AsSpan(i * n, n));
         }
+        else
+        {
+            for (int i = 0; i < k; i++)
+            {
+                int oi = order[i];
+                weights.Slice(oi * n, n).CopyTo(Weights.AsSpan(i * n, n));
+                for (int j = 0; j < k; j++) h[i * k + j] = hessian[oi * k + order[j]];
+            }
+        }
+        for (int i = 0; i < k; i++) _diagonal[i] = h[i * k + i];
         // An input never seen non-zero gets H[i, i] = 1, which decouples it: its row is rounded on its own, with no
         // error pushed to or from it. The row is kept, not zeroed as in the paper: the input may fire on other data.
         for (int i = 0; i < k; i++)
@@ -71,8 +107,68 @@ internal sealed unsafe class Workspace : IDisposable
             h[i * k + i] = 1;
             dead++;
         }
-        dampUsed = Cholesky.InverseUpperFactor(h, k, damp);
+        dampUsed = Cholesky.InverseUpperFactor(h, k, damp, keepLower: true);
         return dead;
+    }
+
+    // H ← P H Pᵀ with P from order (row i of the result is row order[i]): rows by cycles, then each row's columns.
+    private static void PermuteInPlace(Span<double> h, int k, int[] order)
+    {
+        var done = new bool[k];
+        var row = new double[k];
+        for (int start = 0; start < k; start++)
+        {
+            if (done[start] || order[start] == start) continue;
+            h.Slice(start * k, k).CopyTo(row);
+            int i = start;
+            while (true)
+            {
+                done[i] = true;
+                int from = order[i];
+                if (from == start)
+                {
+                    row.CopyTo(h.Slice(i * k, k));
+                    break;
+                }
+                h.Slice(from * k, k).CopyTo(h.Slice(i * k, k));
+                i = from;
+            }
+        }
+        for (int r = 0; r < k; r++)
+        {
+            var target = h.Slice(r * k, k);
+            target.CopyTo(row);
+            for (int j = 0; j < k; j++) target[j] = row[order[j]];
+        }
+    }
+
+    /// <summary>
+    /// tr(Δᵀ H Δ) of the rows as they are now against <paramref name="original"/> (original order), on H as given
+    /// (undamped, dead inputs included): the output error on the calibration data, from the strict lower triangle
+    /// and the saved diagonal that <see cref="Prepare"/> left.
+    /// </summary>
+    public double Error(ReadOnlySpan<float> original, int[] order)
+    {
+        int k = _k, n = _n;
+        var delta = LargeBuffers.Rent<double>(k * n);
+        var row = new double[n];
+        try
+        {
+            var d = delta.AsSpan(0, k * n);
+            for (int i = 0; i < k; i++)
+            {
+                // In double: a float difference would round where the weights are far apart.
+                var target = d.Slice(i * n, n);
+                TensorPrimitives.ConvertTruncating<float, double>(original.Slice(order[i] * n, n), target);
+                TensorPrimitives.ConvertTruncating<float, double>(Weights.AsSpan(i * n, n), row);
+                TensorPrimitives.Subtract<double>(target, row, target);
+            }
+            return LayerError.QuadraticFromLower(Factor, _diagonal, d, k, n);
+        }
+        finally
+        {
+            LargeBuffers.Return(delta);
+        }
     }
 
     /// <summary>
@@ -124,7 +220,8 @@ internal sealed unsafe class Workspace : IDisposable
     public void Dispose()
     {
         LargeBuffers.Return(Weights);
-        NativeMemory.Free(_factor);
+        if (_pinned.IsAllocated) _pinned.Free();
+        else NativeMemory.Free(_factor);
         _factor = null;
         LargeBuffers.Return(Errors);
     }

@@ -81,10 +81,18 @@ public static class TensorData
         tensor.ClearDataLocation();
     }
 
-    private static byte[] DecodeTyped(TensorProto tensor, long expected)
+    private static ReadOnlyMemory<byte> DecodeTyped(TensorProto tensor, long expected)
     {
         if (expected > Array.MaxLength) throw Invalid(tensor, "is too large to decode into memory");
         var type = (DataType)tensor.DataType;
+        // Packed float and double elements are already the raw_data layout: the payload is the field itself.
+        var packed = type switch
+        {
+            DataType.Float or DataType.Complex64 => tensor.FloatData.Memory,
+            DataType.Double or DataType.Complex128 => tensor.DoubleData.Memory,
+            _ => default,
+        };
+        if (!packed.IsEmpty) return packed;
         var output = new byte[expected];
         ReadOnlySpan<byte> encoded;
         bool varint;

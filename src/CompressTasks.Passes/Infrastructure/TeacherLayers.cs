@@ -143,7 +143,9 @@ public static class TeacherLayers
 
     /// <summary>
     /// H [K, K] summed over the readers, and the mean input (of the last reader; bias correction wants a single
-    /// one), of <paramref name="group"/> for a grouped Conv; or null with a <paramref name="reason"/>.
+    /// one), of <paramref name="group"/> for a grouped Conv; or null with a <paramref name="reason"/>. H may be the
+    /// collected statistics' own matrix: a pass may overwrite it only as its last use before releasing the layer
+    /// (GPTQ factors it in place), since another weight reading the same input then collects it afresh.
     /// </summary>
     public static (double[] SecondMoment, double[] Mean)? Statistics(TeacherStatistics teacher, LinearWeight weight, out string? reason, int group = 0)
     {

@@ -118,7 +118,7 @@ internal sealed class SparseReconstruction
                 var info = keepN > 0
                     ? PruneNofM(layer, w, h, options with { PruneN = groupM - keepN, GroupM = groupM })
                     : SparseGpt.Prune(w, k, n, h, options with { Sparsity = sparsity });
-                sparse += LayerError.Error(h, original, w, k, n);
+                sparse += info.Error;
                 if (info.DampUsed > options.Damp) dampUsed = Math.Max(dampUsed, info.DampUsed);
             }
             if (_biasCorrection) bias = TeacherLayers.CorrectBias(layer, original, w, mean, g);

@@ -210,8 +210,10 @@ internal sealed class WeightReconstruction
         {
             w.CopyTo(dequantized, 0);
             quantizer = create(k, n);
-            var info = Gptq.Quantize(dequantized, h, quantizer, options);
-            notes.Gptq += LayerError.Error(h, w, dequantized, k, n);
+            // H is not needed after this (mean is apart, and the layer's statistics are released next), so GPTQ
+            // factors it in place rather than beside a copy: the widest layers' peak is one K × K matrix, not two.
+            var info = Gptq.QuantizeInPlace(dequantized, h, quantizer, options);
+            notes.Gptq += info.Error;
             notes.HasGptq = true;
             if (info.DampUsed > options.Damp) notes.DampUsed = Math.Max(notes.DampUsed, info.DampUsed);
         }

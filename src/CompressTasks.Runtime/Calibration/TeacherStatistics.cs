@@ -1,17 +1,18 @@
-using CompressTasks.Kernels.Reconstruction;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using CompressTasks.Kernels.Reconstruction;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
 using CompressTasks.Runtime.Data;
-using Google.Protobuf;
 
 namespace CompressTasks.Runtime.Calibration;
 
 /// <summary>
 /// Layer input statistics of the teacher (the original model) on calibration data: the model runs in ONNX Runtime,
 /// with optimizations disabled so every value keeps its name, the requested values exposed as extra graph outputs,
-/// one batch at a time; each batch's activations are folded into <see cref="LayerStatistics"/> and dropped, so
-/// memory is bounded by the H matrices, never by the number of samples.
+/// one batch at a time; each batch's activations are folded into <see cref="LayerStatistics"/> straight from ONNX
+/// Runtime's buffers, so memory is bounded by the H matrices, never by the number of samples. The weights reach
+/// ONNX Runtime in place (<see cref="ModelSession.OpenAsWritten"/>), external data included.
 /// </summary>
 /// <remarks>
 /// Created once per model and calibration source; nothing runs until <see cref="Collect"/> is called, and values
@@ -84,11 +85,6 @@ public sealed class TeacherStatistics
         var start = Stopwatch.GetTimestamp();
         using var model = OnnxModel.Load(_modelPath);
         var graph = model.Proto.Graph;
-        if (graph.Initializer.Any(TensorData.IsExternal))
-        {
-            foreach (var r in requests) _problems[r] = "teacher statistics need the weights inside the model file (external data is not supported)";
-            return;
-        }
         var inputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var produced = graph.Node.SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
         var copy = model.Proto.Clone();
@@ -106,54 +102,60 @@ public sealed class TeacherStatistics
             if (!inputs.Contains(r.Value) && outputs.Add(r.Value)) copy.Graph.Output.Add(new ValueInfoProto { Name = r.Value });
         }
         if (served.Count == 0) return;
-        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.Disabled };
-        using var session = ModelSession.Open(copy.ToByteArray(), $"{Path.GetFileName(_modelPath)} (teacher statistics)", runtime);
+        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.Disabled, ReleaseActivations = true };
+        using var session = ModelSession.OpenAsWritten(copy, model, $"{Path.GetFileName(_modelPath)} (teacher statistics)", runtime);
         var names = served.Select(r => r.Value).Where(v => !inputs.Contains(v)).Distinct().ToArray();
         var accumulators = new Dictionary<StatisticsRequest, LayerStatistics>();
+        void Fold(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
+        {
+            if (_problems.ContainsKey(r)) return;
+            if (Add(r, elementType, shape, data, accumulators) is { } problem)
+            {
+                _problems[r] = problem;
+                accumulators.Remove(r);
+            }
+        }
         foreach (var feed in FeedLoader.Load(_calibration, session.Inputs, _maxRows))
         {
-            // Only graph inputs asked for: the feed itself is the data, nothing to run.
-            var results = names.Length > 0 ? session.Run(feed, names) : [];
             Batches++;
             foreach (var r in served)
-            {
-                if (_problems.ContainsKey(r)) continue;
-                var value = inputs.Contains(r.Value) ? feed[r.Value] : results[Array.IndexOf(names, r.Value)];
-                if (Add(r, value, accumulators) is { } problem)
+                if (inputs.Contains(r.Value)) Fold(r, feed[r.Value].ElementType, feed[r.Value].Shape, feed[r.Value].Data);
+            // Outputs are folded in place, in ONNX Runtime's buffers: nothing per batch is kept or copied.
+            if (names.Length > 0)
+                session.Run(feed, names, (i, type, shape, data) =>
                 {
-                    _problems[r] = problem;
-                    accumulators.Remove(r);
-                }
-            }
+                    foreach (var r in served)
+                        if (r.Value == names[i]) Fold(r, type, shape, data);
+                });
         }
         foreach (var (r, s) in accumulators) _collected[r] = s;
         Elapsed += Stopwatch.GetElapsedTime(start);
     }
 
-    private static string? Add(StatisticsRequest r, TensorValue value, Dictionary<StatisticsRequest, LayerStatistics> accumulators)
+    private static string? Add(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data, Dictionary<StatisticsRequest, LayerStatistics> accumulators)
     {
-        if (value.ElementType != 1) return $"'{r.Value}' is not float32 (element type {value.ElementType})";
-        if (r.Conv is { } conv) return AddPatches(r, conv, value, accumulators);
-        if (value.Shape.Length == 0 || (r.Transposed && value.Shape.Length != 2)) return $"'{r.Value}' has shape [{string.Join(", ", value.Shape)}], not the layer input expected";
-        long features = r.Transposed ? value.Shape[0] : value.Shape[^1];
+        if (elementType != 1) return $"'{r.Value}' is not float32 (element type {elementType})";
+        var values = MemoryMarshal.Cast<byte, float>(data);
+        if (r.Conv is { } conv) return AddPatches(r, conv, shape, values, accumulators);
+        if (shape.Length == 0 || (r.Transposed && shape.Length != 2)) return $"'{r.Value}' has shape [{string.Join(", ", shape.ToArray())}], not the layer input expected";
+        long features = r.Transposed ? shape[0] : shape[^1];
         if (features < 1 || features > 16384) return $"'{r.Value}' has {features} features; statistics are kept for 1 to 16384";
         if (!accumulators.TryGetValue(r, out var statistics)) accumulators[r] = statistics = new LayerStatistics((int)features);
         else if (statistics.Features != features) return $"'{r.Value}' changes its feature count between batches";
-        if (r.Transposed) statistics.AddTransposed(value.As<float>());
-        else statistics.Add(value.As<float>());
+        if (r.Transposed) statistics.AddTransposed(values);
+        else statistics.Add(values);
         return null;
     }
 
-    private static string? AddPatches(StatisticsRequest r, ConvGeometry conv, TensorValue value, Dictionary<StatisticsRequest, LayerStatistics> accumulators)
+    private static string? AddPatches(StatisticsRequest r, ConvGeometry conv, ReadOnlySpan<long> shape, ReadOnlySpan<float> values, Dictionary<StatisticsRequest, LayerStatistics> accumulators)
     {
-        var shape = value.Shape;
-        if (shape.Length is not (3 or 4)) return $"'{r.Value}' has shape [{string.Join(", ", shape)}]; im2col statistics are kept for 1-D and 2-D Conv inputs";
+        if (shape.Length is not (3 or 4)) return $"'{r.Value}' has shape [{string.Join(", ", shape.ToArray())}]; im2col statistics are kept for 1-D and 2-D Conv inputs";
         if (shape[1] % conv.Group != 0) return $"'{r.Value}' has {shape[1]} channels, not a multiple of the Conv's {conv.Group} groups";
         long features = shape[1] / conv.Group * conv.KernelH * conv.KernelW;
         if (features < 1 || features > 16384) return $"'{r.Value}' gives patches of {features} features; statistics are kept for 1 to 16384";
         if (!accumulators.TryGetValue(r, out var statistics)) accumulators[r] = statistics = new LayerStatistics((int)features, conv.Group);
         else if (statistics.Features != features) return $"'{r.Value}' changes its channel count between batches";
-        statistics.AddPatches(value.As<float>(), shape, conv);
+        statistics.AddPatches(values, shape, conv);
         return null;
     }
 }

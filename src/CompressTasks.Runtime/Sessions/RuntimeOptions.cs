@@ -24,4 +24,11 @@ public sealed record RuntimeOptions
 
     /// <summary>When set, ONNX Runtime writes the graph it optimized to this path (its offline optimizer).</summary>
     public string? OptimizedModelPath { get; init; }
+
+    /// <summary>
+    /// Return activation memory to the system after each run instead of keeping ONNX Runtime's arena and memory
+    /// pattern: for sessions that expose many intermediate values (statistics, calibration), whose arena otherwise
+    /// grows to the sum of every exposed value and stays there for the life of the process.
+    /// </summary>
+    public bool ReleaseActivations { get; init; }
 }

@@ -60,6 +60,64 @@ public sealed class CholeskyTests
     [DataRow(24)]
     [DataRow(131)]
     [DataRow(300)]
+    public void WhenTheLowerTriangleIsKept_ItIsUntouchedAndUIsTheSameFactor(int n)
+    {
+        // GPTQ keeps H's strict lower triangle beside U in one matrix. 300 takes the blocked inverse's off-diagonal
+        // products, whose diagonal chunks then skip the (unzeroed) upper part of L⁻¹ instead of multiplying its zeros.
+        var layer = new CorrelatedLayer(n, 1, n / 2, seed: n + 1); // fewer samples than features: singular, damped
+        var plain = (double[])layer.H.Clone();
+        double used = Cholesky.InverseUpperFactor(plain, n, 0.01);
+        var kept = (double[])layer.H.Clone();
+        double keptUsed = Cholesky.InverseUpperFactor(kept, n, 0.01, keepLower: true);
+        Assert.AreEqual(used, keptUsed);
+        double worst = 0, scale = 0;
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < i; j++) Assert.AreEqual(layer.H[i * n + j], kept[i * n + j], $"H[{i}, {j}] kept");
+            for (int j = i; j < n; j++)
+            {
+                worst = Math.Max(worst, Math.Abs(plain[i * n + j] - kept[i * n + j]));
+                scale = Math.Max(scale, Math.Abs(plain[i * n + j]));
+            }
+        }
+        TestContext.WriteLine($"n = {n}: max |U − U kept| = {worst:E2} of max |U| {scale:E2}");
+        Assert.IsTrue(worst <= 1e-12 * scale, $"{worst}");
+    }
+
+    [TestMethod]
+    [DataRow(70)]
+    [DataRow(300)]
+    public void WhenTheUpperTriangleIsToBeIgnored_ItIsNeitherReadNorWritten(int n)
+    {
+        var layer = new CorrelatedLayer(n, 1, 2 * n, seed: n);
+        var l = (double[])layer.H.Clone();
+        Assert.IsTrue(Cholesky.TryFactor(l, n));
+        var expected = (double[])l.Clone();
+        Cholesky.InvertLower(expected, n);
+        // NaN above the diagonal: one read would spread it into the inverse.
+        var poisoned = (double[])l.Clone();
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++) poisoned[i * n + j] = double.NaN;
+        Cholesky.InvertLower(poisoned, n, ignoreUpper: true);
+        // The diagonal chunks sum in another order than the full products: equal up to rounding.
+        double worst = 0, scale = 0;
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j <= i; j++)
+            {
+                worst = Math.Max(worst, Math.Abs(expected[i * n + j] - poisoned[i * n + j]));
+                scale = Math.Max(scale, Math.Abs(expected[i * n + j]));
+            }
+            for (int j = i + 1; j < n; j++) Assert.IsTrue(double.IsNaN(poisoned[i * n + j]), "the upper triangle is not written");
+        }
+        TestContext.WriteLine($"n = {n}: max |L⁻¹ − L⁻¹ ignoring the upper triangle| = {worst:E2} of max {scale:E2}");
+        Assert.IsTrue(worst <= 1e-12 * scale, $"{worst}");
+    }
+
+    [TestMethod]
+    [DataRow(24)]
+    [DataRow(131)]
+    [DataRow(300)]
     public void WhenALargerMatrixIsInverted_UᵀUTimesAIsTheIdentityAndRunsAgreeBitForBit(int n)
     {
         // 300 takes the parallel blocks; 131 ends in a partial block; A = H of correlated samples, damped.

@@ -113,6 +113,40 @@ public sealed class GptqTests
         Assert.IsTrue(layer.OutputError(gptq) < layer.OutputError(rtn));
     }
 
+    [TestMethod]
+    [DataRow(false, false)]
+    [DataRow(true, false)]
+    [DataRow(false, true)]
+    [DataRow(true, true)]
+    public void WhenHIsConsumed_TheResultIsTheSameBitsAndItsErrorIsTrΔᵀHΔ(bool actOrder, bool deadInput)
+    {
+        var layer = new CorrelatedLayer(200, 20, 600, seed: 3);
+        if (deadInput)
+        {
+            for (int s = 0; s < layer.Samples; s++) layer.X[s * layer.K + 7] = 0;
+            Array.Clear(layer.H);
+            Array.Clear(layer.Sum);
+            SecondMoment.Accumulate(layer.X, layer.K, layer.H, layer.Sum);
+        }
+        var options = new GptqOptions(BlockSize: 32, ActOrder: actOrder);
+        var copied = (float[])layer.W.Clone();
+        var copiedQuantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 32);
+        var copiedInfo = Gptq.Quantize(copied, layer.H, copiedQuantizer, options);
+        var consumed = (float[])layer.W.Clone();
+        var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 32);
+        var h = (double[])layer.H.Clone();
+        var info = Gptq.QuantizeInPlace(consumed, h, quantizer, options);
+
+        CollectionAssert.AreEqual(copied, consumed, "same weights");
+        CollectionAssert.AreEqual(copiedQuantizer.Codes, quantizer.Codes, "same codes");
+        Assert.AreEqual(copiedInfo, info);
+        Assert.AreEqual(deadInput ? 1 : 0, info.DeadInputs);
+        // The error GPTQ reports (from H's lower triangle kept beside U) is the one the full H gives.
+        double direct = LayerError.Error(layer.H, layer.W, consumed, layer.K, layer.N);
+        TestContext.WriteLine($"act-order {actOrder}, dead input {deadInput}: tr(ΔᵀHΔ) reported {info.Error:E6}, from H {direct:E6}");
+        Assert.AreEqual(direct, info.Error, direct * 1e-9);
+    }
+
     internal static void Dequantize(LinearWeightQuantizer q, float[] result)
     {
         for (int k = 0; k < q.Rows; k++)

@@ -38,4 +38,28 @@ public sealed class LayerErrorTests
         Assert.AreEqual(expectedReference, reference, 1e-6 * expectedReference);
         Assert.AreEqual(error, LayerError.Error(layer.H, layer.W, compressed, k, n), "Error alone is the same sum as Terms' error");
     }
+
+    [TestMethod]
+    [DataRow(5, 3)]
+    [DataRow(70, 17)]
+    [DataRow(300, 40)]
+    public void WhenHIsGivenByItsLowerTriangleAndDiagonal_TheQuadraticIsTheFullOnes(int k, int n)
+    {
+        var layer = new CorrelatedLayer(k, n, 2 * k + 3, seed: k * n);
+        var random = new Random(k);
+        var m = new double[k * n];
+        for (int i = 0; i < m.Length; i++) m[i] = random.NextDouble() - 0.5;
+        var w = Array.ConvertAll(m, v => (float)v);
+        double full = LayerError.Error(layer.H, w, new float[w.Length], k, n);
+        // The upper triangle and the diagonal poisoned: only the strict lower triangle and the diagonal apart count.
+        var lower = (double[])layer.H.Clone();
+        var diagonal = new double[k];
+        for (int i = 0; i < k; i++)
+        {
+            diagonal[i] = lower[i * k + i];
+            for (int j = i; j < k; j++) lower[i * k + j] = double.NaN;
+        }
+        double fromLower = LayerError.QuadraticFromLower(lower, diagonal, Array.ConvertAll(w, v => (double)v), k, n);
+        Assert.AreEqual(full, fromLower, Math.Abs(full) * 1e-12);
+    }
 }

@@ -105,5 +105,8 @@ public sealed class TensorDataTests
         CollectionAssert.AreEqual(dense, model.GetTensorBytes(t).ToArray());
         Assert.IsTrue(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(t.FloatData.Memory, out var segment) && segment.Array == bytes,
             "the payload should be a slice of the input buffer");
+        // Packed floats are already the dense layout: the payload handed out is that same slice, not a decoded copy.
+        Assert.IsTrue(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(model.GetTensorBytes(t), out var payload) && payload.Array == bytes,
+            "the dense payload of packed float_data should be the slice itself");
     }
 }

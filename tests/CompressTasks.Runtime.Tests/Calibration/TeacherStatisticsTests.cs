@@ -66,6 +66,34 @@ public sealed class TeacherStatisticsTests
     }
 
     [TestMethod]
+    public void WhenTheWeightsAreExternalData_TheStatisticsAreThoseOfTheInlineModel()
+    {
+        var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var calibration = Path.Combine(Path.GetDirectoryName(model)!, "data", "calib_images.npy");
+        var directory = Directory.CreateTempSubdirectory("ct-teacher-");
+        try
+        {
+            var external = Path.Combine(directory.FullName, "external.onnx");
+            using (var m = OnnxModel.Load(model)) m.Save(external, new SaveOptions { ExternalData = ExternalDataPolicy.All });
+            var hidden = new StatisticsRequest("relu2");
+            var inline = new TeacherStatistics(model, calibration).Collect([hidden])[hidden];
+            var teacher = new TeacherStatistics(external, calibration);
+            var stats = teacher.Collect([hidden]);
+            Assert.AreEqual(0, teacher.Problems.Count, string.Join("; ", teacher.Problems.Values));
+            var fromExternal = stats[hidden];
+            Assert.AreEqual(inline.Samples, fromExternal.Samples);
+            double worst = 0, scale = inline.SecondMoment.Max(Math.Abs);
+            for (int i = 0; i < inline.SecondMoment.Length; i++) worst = Math.Max(worst, Math.Abs(inline.SecondMoment[i] - fromExternal.SecondMoment[i]));
+            TestContext.WriteLine($"H of relu2 over {inline.Samples} rows: worst difference {worst:E2} of max |H| {scale:E2}");
+            Assert.IsTrue(worst <= 1e-6 * scale, $"{worst} vs {scale}");
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void WhenOnlyTheGraphInputIsAskedFor_TheFeedsAreTheSamples()
     {
         var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");

@@ -3,7 +3,7 @@ using CompressTasks.Kernels.Calibration;
 using CompressTasks.Model;
 using CompressTasks.Model.Onnx;
 using CompressTasks.Runtime;
-using Google.Protobuf;
+using System.Runtime.InteropServices;
 
 namespace CompressTasks.Passes.Quantization.Static;
 
@@ -38,22 +38,15 @@ internal sealed class ActivationCalibrator : IDisposable
     {
         var model = main.Model;
         var copy = model.Proto.Clone();
-        foreach (var tensor in copy.Graph.Initializer)
-        {
-            if (!TensorData.IsExternal(tensor)) continue;
-            var bytes = model.GetTensorBytes(tensor);
-            tensor.ExternalData.Clear();
-            tensor.DataLocation = TensorProto.Types.DataLocation.Default;
-            tensor.RawData = ByteString.CopyFrom(bytes.Span);
-        }
         var exposed = copy.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var node in copy.Graph.Node)
             foreach (var output in node.Output)
                 if (output.Length > 0 && exposed.Add(output)) copy.Graph.Output.Add(new ValueInfoProto { Name = output });
         // One thread: some kernels split reductions by thread count, and the same data must give the same ranges
         // (and so the same bytes) on every machine.
-        var session = ModelSession.Open(copy.ToByteArray(), "model exposed for calibration",
-            new RuntimeOptions { Optimization = OptimizationLevel.Disabled, IntraOpThreads = 1 });
+        // The weights are handed over in place (external data included), not serialized with the tree.
+        var session = ModelSession.OpenAsWritten(copy, model, "model exposed for calibration",
+            new RuntimeOptions { IntraOpThreads = 1, ReleaseActivations = true });
         var types = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var info in session.Inputs.Concat(session.Outputs)) types[info.Name] = info.ElementType;
         return new ActivationCalibrator(session, types);
@@ -69,15 +62,15 @@ internal sealed class ActivationCalibrator : IDisposable
         var estimators = names.Select(_ => estimator()).ToArray();
         var inputs = _session.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var outputs = names.Where(n => !inputs.Contains(n)).ToArray();
+        var estimatorOf = Enumerable.Range(0, names.Count).Where(i => !inputs.Contains(names[i])).ToArray();
         foreach (var feed in feeds)
         {
-            // Only graph inputs asked for: nothing to run (ONNX Runtime refuses a run with no outputs).
-            var values = outputs.Length > 0 ? _session.Run(feed, outputs) : [];
-            for (int i = 0, o = 0; i < names.Count; i++)
-            {
-                var value = inputs.Contains(names[i]) ? feed[names[i]] : values[o++];
-                estimators[i].Observe(value.As<float>());
-            }
+            for (int i = 0; i < names.Count; i++)
+                if (inputs.Contains(names[i])) estimators[i].Observe(feed[names[i]].As<float>());
+            // Only graph inputs asked for: nothing to run (ONNX Runtime refuses a run with no outputs). Outputs are
+            // observed in ONNX Runtime's buffers: copies of every activation would pile up on the large-object heap.
+            if (outputs.Length > 0)
+                _session.Run(feed, outputs, (o, _, _, data) => estimators[estimatorOf[o]].Observe(MemoryMarshal.Cast<byte, float>(data)));
         }
         return [.. estimators.Select(e => e.Range())];
     }
