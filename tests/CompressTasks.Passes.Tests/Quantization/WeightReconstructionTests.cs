@@ -113,6 +113,34 @@ public sealed class WeightReconstructionTests
     }
 
     [TestMethod]
+    public void WhenTheModelKeepsItsWeightsAsExternalData_GptqQuantizesThemAsInline()
+    {
+        // Teacher statistics used to refuse external data; the weights now reach ONNX Runtime from the data file.
+        var path = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var calibration = Path.Combine(Path.GetDirectoryName(path)!, "data", "calib_images.npy");
+        var directory = Directory.CreateTempSubdirectory("ct-gptq-external-");
+        try
+        {
+            var external = Path.Combine(directory.FullName, "external.onnx");
+            using (var m = OnnxModel.Load(path)) m.Save(external, new SaveOptions { ExternalData = ExternalDataPolicy.All });
+            using var inline = OnnxModel.Load(path);
+            var inlineResult = Run(inline, new PassContext(path, calibration), ("method", "gptq"));
+            using var split = OnnxModel.Load(external);
+            var splitResult = Run(split, new PassContext(external, calibration), ("method", "gptq"));
+            Assert.AreEqual(3, splitResult.Rewritten, string.Join("; ", splitResult.Notes));
+            CollectionAssert.AreEqual(inlineResult.Notes.ToArray(), splitResult.Notes.ToArray(), "the same layer errors");
+            var tensors = inline.Proto.Graph.Initializer.ToDictionary(t => t.Name);
+            Assert.AreEqual(tensors.Count, split.Proto.Graph.Initializer.Count);
+            foreach (var t in split.Proto.Graph.Initializer)
+                CollectionAssert.AreEqual(inline.GetTensorBytes(tensors[t.Name]).ToArray(), split.GetTensorBytes(t).ToArray(), t.Name);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void WhenMnistMlpIsQuantizedWithGptq_AccuracyIsNotWorseThanRoundToNearest()
     {
         var path = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
