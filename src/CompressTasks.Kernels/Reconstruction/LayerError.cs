@@ -35,15 +35,20 @@ public static class LayerError
         int n = columns;
         if (original.Length != (long)rows * n || compressed.Length != original.Length || hessian.Length != rows * rows)
             throw new ArgumentException($"weights must be [{rows}, {n}] and H [{rows}, {rows}]");
-        var buffer = LargeBuffers.Rent<double>(2 * rows * n);
+        // One [K, N] double buffer: W first (for the reference), then W − Ŵ in its place, a row at a time.
+        var buffer = LargeBuffers.Rent<double>(rows * n);
+        var row = new double[n];
         try
         {
-            var w = buffer.AsSpan(0, rows * n);
-            var d = buffer.AsSpan(rows * n, rows * n);
-            TensorPrimitives.ConvertTruncating<float, double>(original, w);
-            TensorPrimitives.ConvertTruncating<float, double>(compressed, d);
-            TensorPrimitives.Subtract<double>(w, d, d);
-            return (Quadratic(hessian, default, d, rows, n), withReference ? Quadratic(hessian, default, w, rows, n) : 0);
+            var m = buffer.AsSpan(0, rows * n);
+            TensorPrimitives.ConvertTruncating<float, double>(original, m);
+            double reference = withReference ? Quadratic(hessian, default, m, rows, n) : 0;
+            for (int i = 0; i < rows; i++)
+            {
+                TensorPrimitives.ConvertTruncating<float, double>(compressed.Slice(i * n, n), row);
+                TensorPrimitives.Subtract<double>(m.Slice(i * n, n), row, m.Slice(i * n, n));
+            }
+            return (Quadratic(hessian, default, m, rows, n), reference);
         }
         finally
         {
