@@ -14,10 +14,11 @@ namespace CompressTasks.Passes.Infrastructure;
 /// columns in H: dead inputs, which GPTQ and SparseGPT decouple, and a zero changes no int4 block's scale or zero
 /// point (both ranges contain 0), so they only pad.
 /// </remarks>
-internal sealed class KernelPositionOrder
+public sealed class KernelPositionOrder
 {
     private readonly int[] _source; // _source[p] = the patch row at reordered row p, or −1 for padding
 
+    /// <summary>The order for <paramref name="channels"/> input channels (C/g) at <paramref name="positions"/> kernel positions, channels padded to a multiple of <paramref name="align"/>.</summary>
     public KernelPositionOrder(int channels, int positions, int align = 1)
     {
         if (channels < 1 || positions < 1 || align < 1) throw new ArgumentOutOfRangeException(nameof(channels), $"{channels} channels, {positions} positions, align {align}");
@@ -72,6 +73,40 @@ internal sealed class KernelPositionOrder
                 if (_source[q] >= 0) to[q] = from[_source[q]];
         }
         return result;
+    }
+
+    /// <summary>
+    /// <paramref name="h"/> [K, K] reordered for a caller that gives it up (GPTQ factors H in place): permuted in
+    /// place when no channel is padded, so the widest layers still hold one K × K matrix; otherwise <see cref="Gather(ReadOnlySpan{double})"/>.
+    /// </summary>
+    public double[] Reorder(double[] h)
+    {
+        int k = Channels * Positions;
+        if (Rows != k) return Gather(h);
+        if (h.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(h));
+        // Rows by cycles (row p ← row source[p]), then each row's columns, with one row of scratch.
+        var scratch = new double[k];
+        var done = new bool[k];
+        for (int start = 0; start < k; start++)
+        {
+            if (done[start]) continue;
+            h.AsSpan(start * k, k).CopyTo(scratch);
+            int p = start;
+            for (; _source[p] != start; p = _source[p])
+            {
+                h.AsSpan(_source[p] * k, k).CopyTo(h.AsSpan(p * k, k));
+                done[p] = true;
+            }
+            scratch.CopyTo(h.AsSpan(p * k, k));
+            done[p] = true;
+        }
+        for (int p = 0; p < k; p++)
+        {
+            var row = h.AsSpan(p * k, k);
+            row.CopyTo(scratch);
+            for (int q = 0; q < k; q++) row[q] = scratch[_source[q]];
+        }
+        return h;
     }
 
     /// <summary>Reordered rows [Rows, n] → <paramref name="rows"/> [K, n] in patch order (padding dropped).</summary>

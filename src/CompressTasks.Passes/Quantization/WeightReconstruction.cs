@@ -208,9 +208,9 @@ internal sealed class WeightReconstruction
         var fitted = w;
         if (order is not null)
         {
-            // Padding rows are zero in W and H, so the output-error terms below are those of the stored weight. The
-            // regrouped H is a copy: two K × K matrices at the peak for these layers, not one.
-            (fitted, h, k) = (order.Gather(w, n), order.Gather(h), order.Rows);
+            // Padding rows are zero in W and H, so the output-error terms below are those of the stored weight. H is
+            // given up here as below, so it is permuted in place unless channels are padded (a new, larger matrix).
+            (fitted, h, k) = (order.Gather(w, n), order.Reorder(h), order.Rows);
         }
         var quantizer = create(k, n);
         var dequantized = new float[fitted.Length];
