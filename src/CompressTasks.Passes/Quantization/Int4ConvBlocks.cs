@@ -35,15 +35,16 @@ internal static class Int4ConvBlocks
     {
         var (m, channels, positions, blocks) = Shape(constant, blockSize);
         var values = constant.AsFloat();
+        int slice = channels * positions;
         var rows = new float[values.Length]; // [M, S, C/g]: one row of C/g channels per output channel and position
-        for (int o = 0; o < m; o++)
-            Int4Quantization.Transpose(values.Slice(o * channels * positions, channels * positions), channels, positions, rows.AsSpan(o * positions * channels, positions * channels));
+        for (int o = 0; o < m; o++) Int4Quantization.Transpose(values.Slice(o * slice, slice), channels, positions, rows.AsSpan(o * slice, slice));
         int count = m * positions * blocks;
         var (scales, zeroPoints, codes) = (new float[count], new byte[count], new byte[rows.Length]);
         Int4Quantization.ComputeParameters(rows, m * positions, channels, blockSize, symmetric, scales, zeroPoints);
         Int4Quantization.Quantize(rows, m * positions, channels, blockSize, scales, zeroPoints, codes);
-        return Stored(constant, blockSize, m, 0, codes, channels, scales, zeroPoints, new Int4Weight(constant, 1, channels * positions, m, blockSize, symmetric,
-            new byte[codes.Length], new float[count], new byte[count], ConvBlocks: true));
+        var w = Empty(constant, blockSize, symmetric);
+        Store(w, 0, m, codes, channels, scales, zeroPoints);
+        return w;
     }
 
     /// <summary>
@@ -52,19 +53,18 @@ internal static class Int4ConvBlocks
     /// </summary>
     public static Int4Weight? From(Constant constant, int blockSize, bool symmetric, WeightReconstruction reconstruction, PassResult result)
     {
-        var (m, channels, positions, blocks) = Shape(constant, blockSize);
-        int count = m * positions * blocks;
-        var w = new Int4Weight(constant, 1, channels * positions, m, blockSize, symmetric, new byte[constant.ElementCount], new float[count], new byte[count], ConvBlocks: true);
+        var (_, channels, positions, _) = Shape(constant, blockSize);
+        var w = Empty(constant, blockSize, symmetric);
         var order = new KernelPositionOrder(channels, positions, blockSize);
         bool done = reconstruction.ReconstructGroups(constant, (rows, columns) => new LinearWeightQuantizer(rows, columns, 4, symmetric, blockSize), (layer, g, quantizer) =>
         {
             // The quantizer's rows are (position, padded channel), its groups (position, block): in the int4 layout
-            // [n, S·C'] and [n, S·blocks], the same transposes as round to nearest's take them to the stored one.
+            // [n, S·C'] and [n, S·blocks], which the same transposes as round to nearest's take to the stored one.
             int n = layer.GroupColumns;
             var codes = new byte[quantizer.Codes.Length];
             var (scales, zeroPoints) = (new float[quantizer.Scales.Length], new byte[quantizer.ZeroPoints.Length]);
             Int4BlockLayout.FromQuantizer(quantizer, codes, scales, zeroPoints);
-            Stored(constant, blockSize, n, g * n, codes, order.PaddedChannels, scales, zeroPoints, w);
+            Store(w, g * n, n, codes, order.PaddedChannels, scales, zeroPoints);
         }, result, order);
         return done ? w : null;
     }
@@ -76,20 +76,27 @@ internal static class Int4ConvBlocks
         return (m, channels, positions, Int4Quantization.BlockCount(channels, blockSize));
     }
 
-    // Output channels first … first + count of codes [count, S, stride] (channels padded to stride) and parameters
-    // [count, S, blocks] into w's stored [M, C/g, S] and [M, blocks, S].
-    private static Int4Weight Stored(Constant constant, int blockSize, int count, int first, byte[] codes, int stride, float[] scales, byte[] zeroPoints, Int4Weight w)
+    // The weight to fill: codes [M, C/g, S] (the kernel's layout), scales and zero points [M, blocks, S].
+    private static Int4Weight Empty(Constant constant, int blockSize, bool symmetric)
     {
-        var (_, channels, positions, blocks) = Shape(constant, blockSize);
+        var (m, channels, positions, blocks) = Shape(constant, blockSize);
+        int count = m * blocks * positions;
+        return new Int4Weight(constant, 1, channels * positions, m, blockSize, symmetric, new byte[constant.ElementCount], new float[count], new byte[count], ConvBlocks: true);
+    }
+
+    // Output channels first … first + count: codes [count, S, stride] (channels padded to stride) and parameters
+    // [count, S, blocks] into w's [M, C/g, S] and [M, blocks, S].
+    private static void Store(Int4Weight w, int first, int count, ReadOnlySpan<byte> codes, int stride, ReadOnlySpan<float> scales, ReadOnlySpan<byte> zeroPoints)
+    {
+        var (_, channels, positions, blocks) = Shape(w.Constant, w.BlockSize);
         var column = new byte[stride * positions];
         for (int o = 0; o < count; o++)
         {
-            Int4Quantization.Transpose<byte>(codes.AsSpan(o * positions * stride, positions * stride), positions, stride, column);
+            Int4Quantization.Transpose(codes.Slice(o * positions * stride, positions * stride), positions, stride, column);
             column.AsSpan(0, channels * positions).CopyTo(w.Codes.AsSpan((first + o) * channels * positions));
             int at = o * positions * blocks, to = (first + o) * blocks * positions;
-            Int4Quantization.Transpose<float>(scales.AsSpan(at, positions * blocks), positions, blocks, w.Scales.AsSpan(to, blocks * positions));
-            Int4Quantization.Transpose<byte>(zeroPoints.AsSpan(at, positions * blocks), positions, blocks, w.ZeroPoints.AsSpan(to, blocks * positions));
+            Int4Quantization.Transpose(scales.Slice(at, positions * blocks), positions, blocks, w.Scales.AsSpan(to, blocks * positions));
+            Int4Quantization.Transpose(zeroPoints.Slice(at, positions * blocks), positions, blocks, w.ZeroPoints.AsSpan(to, blocks * positions));
         }
-        return w;
     }
 }
