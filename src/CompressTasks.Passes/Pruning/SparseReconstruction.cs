@@ -135,26 +135,15 @@ internal sealed class SparseReconstruction
     private static double Ratio(double error, double reference) => reference > 0 ? error / reference : 0;
 
     // N:M runs along the input channels, as magnitude pruning's (Conv [M, C/g, kH, kW]: groups of M channels at one
-    // kernel position). Patch features are (c, i, j)-major, so a Conv's rows and H are reordered (i, j, c)-major for
-    // SparseGPT and back.
+    // kernel position), so a Conv's rows and H are regrouped by kernel position for SparseGPT and back.
     private static ReconstructionInfo PruneNofM(LinearWeight layer, float[] w, double[] h, SparseGptOptions options)
     {
-        int k = layer.Rows, n = layer.GroupColumns;
-        int spatial = layer.IsConv ? (int)(layer.Constant.ElementCount / layer.Columns / (layer.Constant.Dims[1])) : 1;
-        if (spatial == 1) return SparseGpt.Prune(w, k, n, h, options);
-        int channels = k / spatial;
-        var order = new int[k]; // order[p] = the patch feature at reordered position p
-        for (int c = 0; c < channels; c++)
-            for (int s = 0; s < spatial; s++) order[s * channels + c] = c * spatial + s;
-        var pw = new float[w.Length];
-        var ph = new double[h.Length];
-        for (int p = 0; p < k; p++)
-        {
-            w.AsSpan(order[p] * n, n).CopyTo(pw.AsSpan(p * n, n));
-            for (int q = 0; q < k; q++) ph[p * k + q] = h[order[p] * k + order[q]];
-        }
-        var info = SparseGpt.Prune(pw, k, n, ph, options);
-        for (int p = 0; p < k; p++) pw.AsSpan(p * n, n).CopyTo(w.AsSpan(order[p] * n, n));
+        int n = layer.GroupColumns;
+        var order = layer.IsConv ? KernelPositionOrder.Of(layer) : null;
+        if (order is null || order.Positions == 1) return SparseGpt.Prune(w, layer.Rows, n, h, options);
+        var pw = order.Gather(w, n);
+        var info = SparseGpt.Prune(pw, order.Rows, n, order.Gather(h), options);
+        order.Scatter(pw, w, n);
         return info;
     }
 }

@@ -9,8 +9,13 @@ namespace CompressTasks.Passes.Quantization;
 /// A weight quantized by <see cref="QuantizeWeightsInt4"/>: codes [N, K] (one 4-bit code per byte, 0…15) with
 /// parameters [N, ⌈K/B⌉], the layout <see cref="Int4Quantization"/> computes and both stored formats are packed from.
 /// </summary>
-/// <remarks><paramref name="PerChannel"/>: a Conv kernel [M, K…] with one block of K per output channel (stored per axis 0).</remarks>
-internal sealed record Int4Weight(Constant Constant, int KAxis, int K, int N, int BlockSize, bool Symmetric, byte[] Codes, float[] Scales, byte[] ZeroPoints, bool PerChannel = false)
+/// <remarks>
+/// <paramref name="PerChannel"/>: a Conv kernel [M, K…] with one block of K per output channel (stored per axis 0).
+/// <paramref name="ConvBlocks"/>: a Conv kernel [M, C/g, k…] in blocks of B input channels at each kernel position,
+/// codes in the kernel's layout and parameters already [M, ⌈(C/g)/B⌉, k…] (<see cref="Int4ConvBlocks"/>).
+/// </remarks>
+internal sealed record Int4Weight(Constant Constant, int KAxis, int K, int N, int BlockSize, bool Symmetric, byte[] Codes, float[] Scales, byte[] ZeroPoints,
+    bool PerChannel = false, bool ConvBlocks = false)
 {
     public int Blocks => Int4Quantization.BlockCount(K, BlockSize);
 

@@ -32,10 +32,11 @@ namespace CompressTasks.Passes.Quantization;
 /// 4-bit values or keep a float copy), and all of them with the same K axis; Gemm with transA = 0, alpha = 1 and
 /// beta = 1; B a power of two ≥ 16; dequantize-linear needs opset 21 (never raised).
 /// Conv weights, when <c>op-types</c> names Conv (the default is MatMul and Gemm): format dequantize-linear only,
-/// W [M, C/g, kH, kW] stored int4 with one scale per output channel (DequantizeLinear axis 0, no blocks), so
-/// <c>block-size</c> does not apply to them; <c>method: gptq</c> quantizes them over the im2col statistics, a
-/// grouped Conv group by group. matmul-nbits imports
-/// com.microsoft version 1 when the model lacks it.
+/// W [M, C/g, kH, kW] stored int4 with, by <c>conv-blocks</c>, one scale per output channel (<c>per-channel</c>, the
+/// default: DequantizeLinear axis 0, no blocks, <c>block-size</c> unused) or one per <c>block-size</c> input channels
+/// at each kernel position (<c>input-channels</c>: axis 1, block_size B, scales [M, ⌈(C/g)/B⌉, kH, kW], see
+/// <see cref="Int4ConvBlocks"/>); <c>method: gptq</c> quantizes them over the im2col statistics, a grouped Conv
+/// group by group. matmul-nbits imports com.microsoft version 1 when the model lacks it.
 /// <c>method: gptq</c> and <c>bias-correction: true</c> fit the weights to the teacher's outputs on the recipe's
 /// calibration data (<see cref="WeightReconstruction"/>; GPTQ's lazy block is <c>gptq-block-size</c>, since
 /// <c>block-size</c> is the 4-bit block). GPTQ quantizes with the same formulas in the same blocks, so its codes,
@@ -54,6 +55,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             ParameterSpec.Int("block-size", 32, "Weights per block along K (a power of two: 16, 32, 64, 128…); smaller blocks are more accurate, larger ones smaller.", minimum: 16, maximum: 1024),
             ParameterSpec.Bool("symmetric", true, "Zero point 8 and scale max|w|/7 per block; false: a 4-bit zero point per block from the block's min/max."),
             ParameterSpec.Enum("format", "matmul-nbits", ["matmul-nbits", "dequantize-linear"], "matmul-nbits: ONNX Runtime's fused com.microsoft MatMulNBits; dequantize-linear: standard int4 DequantizeLinear (opset 21) before the MatMul."),
+            ParameterSpec.Enum("conv-blocks", "per-channel", ["per-channel", "input-channels"], "Conv kernels (op-types: [Conv], format: dequantize-linear): per-channel: one scale per output channel; input-channels: one scale per block-size input channels at each kernel position (DequantizeLinear axis 1), more accurate for 1/B more scales per weight."),
             ParameterSpec.Int("accuracy-level", 0, "MatMulNBits accuracy_level: 0 unset (float32 compute), 4 lets ONNX Runtime quantize A to int8 (faster, less accurate).", minimum: 0, maximum: 4),
             .. WeightSelection.Parameters(Defaults, 1024),
             .. WeightReconstruction.BlockwiseParameters,
@@ -68,6 +70,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
         bool symmetric = arguments.GetBool("symmetric");
         bool nbits = arguments.GetString("format") == "matmul-nbits";
         int accuracy = arguments.GetInt("accuracy-level");
+        bool convBlocks = arguments.GetString("conv-blocks") == "input-channels";
         var selection = WeightSelection.From(arguments, Supported, result);
 
         var selected = selection.SelectWeights(main, result, _ => 1);
@@ -94,10 +97,11 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             var nodes = readers[(constant.Graph, constant.Name)];
             if (nodes[0].Is("Conv"))
             {
-                // Conv [M, C/g, kH, kW]: one int4 scale per output channel (DequantizeLinear axis 0).
-                var conv = reconstruction is not null && Int4Weight.FromConv(constant, symmetric, reconstruction, result) is { } fitted
-                    ? fitted
-                    : Int4Weight.FromConv(constant, symmetric);
+                // Conv [M, C/g, kH, kW]: one int4 scale per output channel (DequantizeLinear axis 0), or per block of
+                // input channels at each kernel position (axis 1).
+                var conv = convBlocks
+                    ? (reconstruction is not null ? Int4ConvBlocks.From(constant, blockSize, symmetric, reconstruction, result) : null) ?? Int4ConvBlocks.From(constant, blockSize, symmetric)
+                    : (reconstruction is not null ? Int4Weight.FromConv(constant, symmetric, reconstruction, result) : null) ?? Int4Weight.FromConv(constant, symmetric);
                 EmitDequantizeLinear(conv);
                 result.RecordRewrite();
                 continue;
@@ -210,6 +214,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             Int4Quantization.Transpose<byte>(w.ZeroPoints, w.N, blocks, zeroPoints);
         }
         if (w.PerChannel) paramDims = [w.N];
+        if (w.ConvBlocks) paramDims = Int4ConvBlocks.ParameterDims(dims, w.BlockSize);
         int type = (int)(w.Symmetric ? TensorProto.Types.DataType.Int4 : TensorProto.Types.DataType.Uint4);
         // Symmetric: signed int4 c − 8 with zero point 0 (the default, so no zero-point input).
         if (w.Symmetric) Int4Quantization.OffsetToSigned(codes);

@@ -125,16 +125,20 @@ internal sealed class WeightReconstruction
     /// Quantizes every group of <paramref name="constant"/> (one for MatMul/Gemm and an ungrouped Conv) with a
     /// quantizer from <paramref name="create"/>(K, N/groups), GPTQ or round to nearest, then bias correction, as
     /// asked, and hands each filled quantizer (codes [K, N/groups]) to <paramref name="store"/>. False (with a note)
-    /// when the weight must be rounded to nearest the plain way instead.
+    /// when the weight must be rounded to nearest the plain way instead. With <paramref name="order"/> (a Conv's int4
+    /// blocks along its input channels) the rows and H are regrouped by kernel position first: the quantizer then has
+    /// <see cref="KernelPositionOrder.Rows"/> rows in that order, while bias correction and the notes see the weight
+    /// as stored.
     /// </summary>
-    public bool ReconstructGroups(Constant constant, Func<int, int, LinearWeightQuantizer> create, Action<LinearWeight, int, LinearWeightQuantizer> store, PassResult result)
+    public bool ReconstructGroups(Constant constant, Func<int, int, LinearWeightQuantizer> create, Action<LinearWeight, int, LinearWeightQuantizer> store, PassResult result,
+        KernelPositionOrder? order = null)
     {
         if (Layer(constant, result) is not { } layer) return false;
         var stored = constant.AsFloat().ToArray();
         var notes = new Notes();
         for (int g = 0; g < layer.Groups; g++)
         {
-            if (Fit(layer, stored, g, create, notes, out string? reason) is not { } quantizer)
+            if (Fit(layer, stored, g, create, notes, out string? reason, order) is not { } quantizer)
             {
                 result.Note($"'{constant.Name}': {reason}; rounded to nearest without reconstruction");
                 _batches!.Release(layer);
@@ -195,20 +199,28 @@ internal sealed class WeightReconstruction
     }
 
     // One group's [K, N/groups] weight (the whole weight when ungrouped): RTN, then GPTQ and bias correction as asked.
-    private LinearWeightQuantizer? Fit(LinearWeight layer, float[] stored, int group, Func<int, int, LinearWeightQuantizer> create, Notes notes, out string? reason)
+    private LinearWeightQuantizer? Fit(LinearWeight layer, float[] stored, int group, Func<int, int, LinearWeightQuantizer> create, Notes notes, out string? reason,
+        KernelPositionOrder? order = null)
     {
         if (_batches!.Statistics(layer, out reason, group) is not var (h, mean)) return null;
         int k = layer.Rows, n = layer.GroupColumns;
         var w = layer.ReadGroup(stored, group);
+        var fitted = w;
+        if (order is not null)
+        {
+            // Padding rows are zero in W and H, so the output-error terms below are those of the stored weight. H is
+            // given up here as below, so it is permuted in place unless channels are padded (a new, larger matrix).
+            (fitted, h, k) = (order.Gather(w, n), order.Reorder(h), order.Rows);
+        }
         var quantizer = create(k, n);
-        var dequantized = new float[w.Length];
-        quantizer.QuantizeNearest(w, dequantized);
-        var (nearest, reference) = LayerError.Terms(h, w, dequantized, k, n);
+        var dequantized = new float[fitted.Length];
+        quantizer.QuantizeNearest(fitted, dequantized);
+        var (nearest, reference) = LayerError.Terms(h, fitted, dequantized, k, n);
         notes.Nearest += nearest;
         notes.Reference += reference;
         if (_gptq is { } options)
         {
-            w.CopyTo(dequantized, 0);
+            fitted.CopyTo(dequantized, 0);
             quantizer = create(k, n);
             // H is not needed after this (mean is apart, and the layer's statistics are released next), so GPTQ
             // factors it in place rather than beside a copy: the widest layers' peak is one K × K matrix, not two.
@@ -216,6 +228,11 @@ internal sealed class WeightReconstruction
             notes.Gptq += info.Error;
             notes.HasGptq = true;
             if (info.DampUsed > options.Damp) notes.DampUsed = Math.Max(notes.DampUsed, info.DampUsed);
+        }
+        if (order is not null && _biasCorrection)
+        {
+            var reordered = dequantized;
+            order.Scatter(reordered, dequantized = new float[w.Length], n);
         }
         if (_biasCorrection) notes.Bias = TeacherLayers.CorrectBias(layer, w, dequantized, mean, group);
         return quantizer;

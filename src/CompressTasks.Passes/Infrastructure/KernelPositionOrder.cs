@@ -1,0 +1,118 @@
+namespace CompressTasks.Passes.Infrastructure;
+
+/// <summary>
+/// A Conv's patch features (the rows of its [K, N] view, <see cref="LinearWeight"/>) regrouped by kernel position.
+/// </summary>
+/// <remarks>
+/// <code>
+///   patches (ConvPatches):  row c·S + s         c &lt; C/g input channels, s &lt; S = kH·kW kernel positions
+///   reordered:              row s·C' + c        C' = C/g rounded up to a multiple of align; rows c ≥ C/g are zero
+/// </code>
+/// What N:M pruning and int4 DequantizeLinear blocks along axis 1 treat as one run, the input channels at one kernel
+/// position, is strided by S in patch order; reordered, it is contiguous, so fixed-size row groups (SparseGPT's N:M
+/// groups, GPTQ's quantization groups) never straddle two positions. Padding rows are zero in W and zero rows and
+/// columns in H: dead inputs, which GPTQ and SparseGPT decouple, and a zero changes no int4 block's scale or zero
+/// point (both ranges contain 0), so they only pad.
+/// </remarks>
+public sealed class KernelPositionOrder
+{
+    private readonly int[] _source; // _source[p] = the patch row at reordered row p, or −1 for padding
+
+    /// <summary>The order for <paramref name="channels"/> input channels (C/g) at <paramref name="positions"/> kernel positions, channels padded to a multiple of <paramref name="align"/>.</summary>
+    public KernelPositionOrder(int channels, int positions, int align = 1)
+    {
+        if (channels < 1 || positions < 1 || align < 1) throw new ArgumentOutOfRangeException(nameof(channels), $"{channels} channels, {positions} positions, align {align}");
+        Channels = channels;
+        Positions = positions;
+        PaddedChannels = (channels + align - 1) / align * align;
+        _source = new int[positions * PaddedChannels];
+        for (int s = 0; s < positions; s++)
+            for (int c = 0; c < PaddedChannels; c++) _source[s * PaddedChannels + c] = c < channels ? c * positions + s : -1;
+    }
+
+    /// <summary>The order of a Conv weight [M, C/g, k…] (C/g channels, S = Πk positions).</summary>
+    public static KernelPositionOrder Of(LinearWeight layer, int align = 1)
+    {
+        var dims = layer.Constant.Dims;
+        int channels = (int)dims[1];
+        return new KernelPositionOrder(channels, layer.Rows / channels, align);
+    }
+
+    /// <summary>C/g.</summary>
+    public int Channels { get; }
+
+    /// <summary>S = kH·kW (the product of the kernel's spatial dims).</summary>
+    public int Positions { get; }
+
+    /// <summary>Channels per position after padding, a multiple of align.</summary>
+    public int PaddedChannels { get; }
+
+    /// <summary>Reordered rows, S · PaddedChannels.</summary>
+    public int Rows => _source.Length;
+
+    /// <summary>Rows [K, n] in patch order → [Rows, n] reordered (padding zero).</summary>
+    public float[] Gather(ReadOnlySpan<float> rows, int n)
+    {
+        var result = new float[Rows * n];
+        for (int p = 0; p < Rows; p++)
+            if (_source[p] >= 0) rows.Slice(_source[p] * n, n).CopyTo(result.AsSpan(p * n, n));
+        return result;
+    }
+
+    /// <summary>H [K, K] in patch order → [Rows, Rows] reordered (padding rows and columns zero).</summary>
+    public double[] Gather(ReadOnlySpan<double> h)
+    {
+        int k = Channels * Positions, rows = Rows;
+        var result = new double[rows * rows];
+        for (int p = 0; p < rows; p++)
+        {
+            if (_source[p] < 0) continue;
+            var from = h.Slice(_source[p] * k, k);
+            var to = result.AsSpan(p * rows, rows);
+            for (int q = 0; q < rows; q++)
+                if (_source[q] >= 0) to[q] = from[_source[q]];
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <paramref name="h"/> [K, K] reordered for a caller that gives it up (GPTQ factors H in place): permuted in
+    /// place when no channel is padded, so the widest layers still hold one K × K matrix; otherwise <see cref="Gather(ReadOnlySpan{double})"/>.
+    /// </summary>
+    public double[] Reorder(double[] h)
+    {
+        int k = Channels * Positions;
+        if (Rows != k) return Gather(h);
+        if (h.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(h));
+        // Rows by cycles (row p ← row source[p]), then each row's columns, with one row of scratch.
+        var scratch = new double[k];
+        var done = new bool[k];
+        for (int start = 0; start < k; start++)
+        {
+            if (done[start]) continue;
+            h.AsSpan(start * k, k).CopyTo(scratch);
+            int p = start;
+            for (; _source[p] != start; p = _source[p])
+            {
+                h.AsSpan(_source[p] * k, k).CopyTo(h.AsSpan(p * k, k));
+                done[p] = true;
+            }
+            scratch.CopyTo(h.AsSpan(p * k, k));
+            done[p] = true;
+        }
+        for (int p = 0; p < k; p++)
+        {
+            var row = h.AsSpan(p * k, k);
+            row.CopyTo(scratch);
+            for (int q = 0; q < k; q++) row[q] = scratch[_source[q]];
+        }
+        return h;
+    }
+
+    /// <summary>Reordered rows [Rows, n] → <paramref name="rows"/> [K, n] in patch order (padding dropped).</summary>
+    public void Scatter(ReadOnlySpan<float> reordered, Span<float> rows, int n)
+    {
+        for (int p = 0; p < Rows; p++)
+            if (_source[p] >= 0) reordered.Slice(p * n, n).CopyTo(rows.Slice(_source[p] * n, n));
+    }
+}
