@@ -16,8 +16,8 @@ return args switch
     ["reconstruct-once", var model, var calibration, var pass, var method] => Report(ReconstructBenchmark.Once(model, calibration, pass, method)),
     ["reconstruct-kernels", .. var rest] => ReconstructBenchmark.Kernels(rest),
     ["reconstruct-resnet18", .. var rest] => ReconstructResNetBenchmark.Run(rest, ChildRun, ChildPeak(["idle"])),
-    ["reconstruct-resnet18-once", var calibration, var heldOut, var output, var method, var bits] =>
-        Report(ReconstructResNetBenchmark.Once(calibration, heldOut, output, method, int.Parse(bits, CultureInfo.InvariantCulture))),
+    ["reconstruct-resnet18-once", var calibration, var heldOut, var output, var method, var bits, var blocks] =>
+        Report(ReconstructResNetBenchmark.Once(calibration, heldOut, output, method, int.Parse(bits, CultureInfo.InvariantCulture), int.Parse(blocks, CultureInfo.InvariantCulture))),
     ["quantize-static", .. var rest] => QuantizeStaticBenchmark.Run(rest),
     ["quantize-minilm", .. var rest] => QuantizeMiniLMBenchmark.Run(rest),
     ["prune", .. var rest] => PruneBenchmark.Run(rest),
@@ -35,7 +35,7 @@ static int Usage()
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize [--runs N] [--model NAME-PREFIX]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-kernels [K ...]");
-    Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-resnet18 [--images N] [--bits 4|8]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks reconstruct-resnet18 [--images N] [--bits 4|8] [--conv-blocks B]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-static [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-minilm [--rounds N] [--per-round N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks prune [--runs N]");

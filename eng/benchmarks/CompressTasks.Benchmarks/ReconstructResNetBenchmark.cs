@@ -10,8 +10,9 @@ using CompressTasks.Runtime.Data;
 using CompressTasks.TestSupport;
 
 /// <summary>
-/// <c>reconstruct-resnet18 [--images N] [--bits 4|8]</c>: ResNet-18 (the NuGet sample, opset 8) through
-/// convert-opset 21 and quantize-int4 (Conv kernels as int4 DequantizeLinear per output channel; <c>--bits 8</c>:
+/// <c>reconstruct-resnet18 [--images N] [--bits 4|8] [--conv-blocks B]</c>: ResNet-18 (the NuGet sample, opset 8) through
+/// convert-opset 21 and quantize-int4 (Conv kernels as int4 DequantizeLinear per output channel, or with
+/// <c>--conv-blocks B</c> per B input channels at each kernel position; <c>--bits 8</c>:
 /// quantize-weights-int8 per channel at the model's own opset) with <c>method: rtn</c> and <c>method: gptq</c>, each in
 /// a fresh child process: time (statistics included), peak working set, size, and agreement with the fp32 model
 /// (cosine and relative MSE of the 512 features) on held-out images. Calibration and held-out images are random
@@ -21,11 +22,12 @@ internal static class ReconstructResNetBenchmark
 {
     public static int Run(string[] args, Func<string[], (long Peak, string Line)> child, long idlePeak)
     {
-        int images = 8, bits = 4;
+        int images = 8, bits = 4, blocks = 0;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--images") images = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--bits") bits = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--conv-blocks") blocks = int.Parse(args[++i], CultureInfo.InvariantCulture);
         }
         var temp = Directory.CreateTempSubdirectory("ct-resnet-gptq-").FullName;
         try
@@ -35,13 +37,13 @@ internal static class ReconstructResNetBenchmark
             WriteImages(calibration, images, seed: 1);
             WriteImages(heldOut, 8, seed: 2);
             long size = new FileInfo(TestPaths.ResNet18).Length;
-            Console.WriteLine($"reconstruct-resnet18: {size / 1e6:F1} MB, {images} calibration images (random, normalized), 8 held-out; {bits}-bit Conv kernels; {Environment.ProcessorCount} cores");
+            Console.WriteLine($"reconstruct-resnet18: {size / 1e6:F1} MB, {images} calibration images (random, normalized), 8 held-out; {bits}-bit Conv kernels{(blocks > 0 ? $" in blocks of {blocks} input channels" : "")}; {Environment.ProcessorCount} cores");
             Console.WriteLine($"peak working set of an idle child process (runtime baseline): {idlePeak / 1e6:F1} MB");
             Console.WriteLine($"{"method",-6} {"total s",8} {"stats s",8} {"sweeps",7} {"peak MB",8} {"peak/size",9} {"out MB",7} {"cosine",9} {"rel. MSE",9}");
             foreach (var method in new[] { "rtn", "gptq" })
             {
                 var output = Path.Combine(temp, $"{method}.onnx");
-                var (peak, line) = child(["reconstruct-resnet18-once", calibration, heldOut, output, method, bits.ToString(CultureInfo.InvariantCulture)]);
+                var (peak, line) = child(["reconstruct-resnet18-once", calibration, heldOut, output, method, bits.ToString(CultureInfo.InvariantCulture), blocks.ToString(CultureInfo.InvariantCulture)]);
                 var f = line.Split(' ');
                 // Agreement here, after the child's peak was taken: its ORT sessions are not the pass's memory.
                 var (cosine, mse) = Agreement(File.ReadAllBytes(TestPaths.ResNet18), File.ReadAllBytes(output), heldOut);
@@ -56,7 +58,7 @@ internal static class ReconstructResNetBenchmark
     }
 
     /// <summary>One run in this process (load, passes, save); prints "totalS statsS sweeps".</summary>
-    public static string Once(string calibration, string heldOut, string output, string method, int bits)
+    public static string Once(string calibration, string heldOut, string output, string method, int bits, int blocks)
     {
         var path = TestPaths.ResNet18;
         var context = new PassContext(path, calibration);
@@ -67,7 +69,8 @@ internal static class ReconstructResNetBenchmark
             steps.Add(new PassStep(convert, new PassArguments(convert.Descriptor, [new("target-opset", 21)])));
             var int4 = PassRegistry.Get("quantize-int4");
             steps.Add(new PassStep(int4, new PassArguments(int4.Descriptor,
-                [new("format", "dequantize-linear"), new("op-types", new[] { "Conv" }), new("method", method), new("min-elements", 1)])));
+                [new("format", "dequantize-linear"), new("op-types", new[] { "Conv" }), new("method", method), new("min-elements", 1),
+                 .. blocks > 0 ? new KeyValuePair<string, object>[] { new("conv-blocks", "input-channels"), new("block-size", blocks) } : []])));
         }
         else
         {
