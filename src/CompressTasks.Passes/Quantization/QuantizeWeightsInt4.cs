@@ -57,7 +57,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             ParameterSpec.Enum("format", "matmul-nbits", ["matmul-nbits", "dequantize-linear"], "matmul-nbits: ONNX Runtime's fused com.microsoft MatMulNBits; dequantize-linear: standard int4 DequantizeLinear (opset 21) before the MatMul."),
             ParameterSpec.Enum("conv-blocks", "per-channel", ["per-channel", "input-channels"], "Conv kernels (op-types: [Conv], format: dequantize-linear): per-channel: one scale per output channel; input-channels: one scale per block-size input channels at each kernel position (DequantizeLinear axis 1), more accurate for 1/B more scales per weight."),
             ParameterSpec.Int("accuracy-level", 0, "MatMulNBits accuracy_level: 0 unset (float32 compute), 4 lets ONNX Runtime quantize A to int8 (faster, less accurate).", minimum: 0, maximum: 4),
-            .. WeightSelection.Parameters(Defaults, 1024),
+            .. WeightSelection.Parameters(Supported, 1024, Defaults),
             .. WeightReconstruction.BlockwiseParameters,
         ],
         "- quantize-int4: { block-size: 32, symmetric: true, format: matmul-nbits }");
