@@ -86,7 +86,7 @@ internal sealed unsafe class Workspace : IDisposable
         var h = Factor;
         if (ConsumesHessian)
         {
-            if (actOrder) PermuteInPlace(h, k, order);
+            if (actOrder) SymmetricPermutation.Apply(h, k, order);
             for (int i = 0; i < k; i++) weights.Slice(order[i] * n, n).CopyTo(Weights.AsSpan(i * n, n));
         }
         else
@@ -109,37 +109,6 @@ internal sealed unsafe class Workspace : IDisposable
         }
         dampUsed = Cholesky.InverseUpperFactor(h, k, damp, keepLower: true);
         return dead;
-    }
-
-    // H ← P H Pᵀ with P from order (row i of the result is row order[i]): rows by cycles, then each row's columns.
-    private static void PermuteInPlace(Span<double> h, int k, int[] order)
-    {
-        var done = new bool[k];
-        var row = new double[k];
-        for (int start = 0; start < k; start++)
-        {
-            if (done[start] || order[start] == start) continue;
-            h.Slice(start * k, k).CopyTo(row);
-            int i = start;
-            while (true)
-            {
-                done[i] = true;
-                int from = order[i];
-                if (from == start)
-                {
-                    row.CopyTo(h.Slice(i * k, k));
-                    break;
-                }
-                h.Slice(from * k, k).CopyTo(h.Slice(i * k, k));
-                i = from;
-            }
-        }
-        for (int r = 0; r < k; r++)
-        {
-            var target = h.Slice(r * k, k);
-            target.CopyTo(row);
-            for (int j = 0; j < k; j++) target[j] = row[order[j]];
-        }
     }
 
     /// <summary>

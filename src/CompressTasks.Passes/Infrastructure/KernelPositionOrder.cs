@@ -1,3 +1,5 @@
+using CompressTasks.Kernels.Reconstruction;
+
 namespace CompressTasks.Passes.Infrastructure;
 
 /// <summary>
@@ -84,28 +86,7 @@ public sealed class KernelPositionOrder
         int k = Channels * Positions;
         if (Rows != k) return Gather(h);
         if (h.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(h));
-        // Rows by cycles (row p ← row source[p]), then each row's columns, with one row of scratch.
-        var scratch = new double[k];
-        var done = new bool[k];
-        for (int start = 0; start < k; start++)
-        {
-            if (done[start]) continue;
-            h.AsSpan(start * k, k).CopyTo(scratch);
-            int p = start;
-            for (; _source[p] != start; p = _source[p])
-            {
-                h.AsSpan(_source[p] * k, k).CopyTo(h.AsSpan(p * k, k));
-                done[p] = true;
-            }
-            scratch.CopyTo(h.AsSpan(p * k, k));
-            done[p] = true;
-        }
-        for (int p = 0; p < k; p++)
-        {
-            var row = h.AsSpan(p * k, k);
-            row.CopyTo(scratch);
-            for (int q = 0; q < k; q++) row[q] = scratch[_source[q]];
-        }
+        SymmetricPermutation.Apply(h, k, _source);
         return h;
     }
 
