@@ -13,8 +13,8 @@ namespace CompressTasks.Passes.Infrastructure;
 /// Sequential (GPTQ's own mode, <c>sequential: true</c>): the statistics of each layer come from the model as the
 /// pass has left it so far, i.e. with every layer visited before it already compressed, so each layer compensates
 /// the errors of those before it. The pass visits layers in graph (topological) order; before each one the current
-/// graph is written to a temporary file and run in ONNX Runtime over the calibration data: one model save and one
-/// calibration sweep per layer, instead of one per batch.
+/// model is run in ONNX Runtime over the calibration data, from memory (its weights handed over in place):
+/// one calibration sweep per layer, instead of one per batch.
 /// </remarks>
 internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<LinearWeight> layers, bool sequential = false)
 {
@@ -57,23 +57,13 @@ internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<Li
         return TeacherLayers.Statistics(teacher, layer, out reason, group);
     }
 
-    // The model as compressed so far, run for this layer's statistics.
+    // The model as compressed so far, run for this layer's statistics from memory.
     private TeacherStatistics Student(LinearWeight layer)
     {
-        var directory = Directory.CreateTempSubdirectory("ct-sequential-");
-        try
-        {
-            var path = Path.Combine(directory.FullName, "student.onnx");
-            layer.Constant.Graph.Root.Model.Save(path);
-            var student = new TeacherStatistics(path, teacher.Calibration);
-            TeacherLayers.Prefetch(student, [layer]);
-            Sweeps++;
-            return student;
-        }
-        finally
-        {
-            directory.Delete(recursive: true);
-        }
+        var student = new TeacherStatistics(layer.Constant.Graph.Root.Model, teacher.Calibration);
+        TeacherLayers.Prefetch(student, [layer]);
+        Sweeps++;
+        return student;
     }
 
     /// <summary>Teacher runs made for sequential statistics.</summary>

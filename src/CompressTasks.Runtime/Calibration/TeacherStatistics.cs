@@ -22,7 +22,8 @@ namespace CompressTasks.Runtime.Calibration;
 /// </remarks>
 public sealed class TeacherStatistics
 {
-    private readonly string _modelPath;
+    private readonly string? _modelPath;
+    private readonly OnnxModel? _model;
     private readonly DataSource _calibration;
     private readonly int _maxRows;
     private readonly Dictionary<StatisticsRequest, LayerStatistics> _collected = [];
@@ -38,6 +39,17 @@ public sealed class TeacherStatistics
     public TeacherStatistics(string modelPath, DataSource calibration, int maxRows = 4096)
     {
         _modelPath = modelPath;
+        _calibration = calibration;
+        _maxRows = maxRows;
+    }
+
+    /// <summary>
+    /// Statistics of a model in memory (GPTQ's sequential mode: the model as compressed so far) on the data
+    /// <paramref name="calibration"/> names. Its tensors must not change while <see cref="Collect"/> runs.
+    /// </summary>
+    public TeacherStatistics(OnnxModel model, DataSource calibration, int maxRows = 4096)
+    {
+        _model = model;
         _calibration = calibration;
         _maxRows = maxRows;
     }
@@ -83,7 +95,8 @@ public sealed class TeacherStatistics
     private void Sweep(List<StatisticsRequest> requests)
     {
         var start = Stopwatch.GetTimestamp();
-        using var model = OnnxModel.Load(_modelPath);
+        using var loaded = _model is null ? OnnxModel.Load(_modelPath!) : null;
+        var model = _model ?? loaded!;
         var graph = model.Proto.Graph;
         var inputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var produced = graph.Node.SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
@@ -103,7 +116,7 @@ public sealed class TeacherStatistics
         }
         if (served.Count == 0) return;
         var runtime = new RuntimeOptions { Optimization = OptimizationLevel.Disabled, ReleaseActivations = true };
-        using var session = ModelSession.OpenAsWritten(copy, model, $"{Path.GetFileName(_modelPath)} (teacher statistics)", runtime);
+        using var session = ModelSession.OpenAsWritten(copy, model, $"{(_modelPath is null ? "model in memory" : Path.GetFileName(_modelPath))} (teacher statistics)", runtime);
         var names = served.Select(r => r.Value).Where(v => !inputs.Contains(v)).Distinct().ToArray();
         var accumulators = new Dictionary<StatisticsRequest, LayerStatistics>();
         void Fold(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
