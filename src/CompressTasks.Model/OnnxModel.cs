@@ -16,6 +16,9 @@ public sealed class OnnxModel : IDisposable
     /// <summary>Files from this size on are memory-mapped rather than read; below it a read is cheaper than a mapping.</summary>
     private const long MapThreshold = 1 << 20;
 
+    // The file's mapping, when it was mapped: its pages are dropped on Dispose.
+    private MappedFile? _mapped;
+
     private OnnxModel(ModelProto proto, string? sourcePath)
     {
         Proto = proto;
@@ -45,6 +48,7 @@ public sealed class OnnxModel : IDisposable
     public static OnnxModel Load(string path)
     {
         ReadOnlyMemory<byte> bytes;
+        MappedFile? mapped = null;
         try
         {
             var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
@@ -58,7 +62,8 @@ public sealed class OnnxModel : IDisposable
             if (length >= MapThreshold)
             {
                 // Payloads become slices of the mapped file: nothing is copied at load (see MappedFile's remarks).
-                bytes = MappedFile.Open(path, stream, (int)length).Memory;
+                mapped = MappedFile.Open(path, stream, length);
+                bytes = mapped.Memory;
             }
             else
             {
@@ -75,7 +80,9 @@ public sealed class OnnxModel : IDisposable
         {
             throw new CompressTasksException(DiagnosticCodes.ModelNotFound, $"cannot read model: {e.Message}", path, inner: e);
         }
-        return Parse(bytes, path);
+        var model = Parse(bytes, path);
+        model._mapped = mapped;
+        return model;
     }
 
     /// <summary>
@@ -114,5 +121,13 @@ public sealed class OnnxModel : IDisposable
     /// </summary>
     public void Save(string path, SaveOptions? options = null) => ModelWriter.Save(this, path, options ?? new SaveOptions());
 
-    public void Dispose() => ExternalData.Dispose();
+    /// <summary>
+    /// Closes external data and drops the resident pages of the model's mapped files; payloads still referenced stay
+    /// readable (see <see cref="MappedFile.ReleasePages"/>).
+    /// </summary>
+    public void Dispose()
+    {
+        ExternalData.Dispose();
+        _mapped?.ReleasePages();
+    }
 }

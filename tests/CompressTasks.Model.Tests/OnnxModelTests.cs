@@ -90,4 +90,24 @@ public sealed class OnnxModelTests
         Assert.AreEqual(1, third.GetTensorBytes(third.Proto.Graph.Initializer[0]).Span[0]);
         Assert.AreEqual(0, first.GetTensorBytes(first.Proto.Graph.Initializer[0]).Span[0]);
     }
+
+    [TestMethod]
+    public void WhenOneOfTwoModelsSharingAMappingIsDisposed_ThenTheOtherAndHeldPayloadsReadTheSameBytes()
+    {
+        using var temp = new TempDirectory();
+        var path = temp.File("big.onnx");
+        var values = Enumerable.Range(0, 2 << 20).Select(i => (byte)(i * 31)).ToArray();
+        var weight = new Onnx.TensorProto { Name = "w", DataType = 1, Dims = { 1 << 19 }, RawData = ByteString.CopyFrom(values) };
+        using (var built = OnnxModel.FromProto(ModelBytes.AddModel(weight))) built.Save(path);
+        using var kept = OnnxModel.Load(path);
+        ReadOnlyMemory<byte> held;
+        using (var disposed = OnnxModel.Load(path))
+        {
+            held = disposed.GetTensorBytes(disposed.Proto.Graph.Initializer[0]);
+            Assert.AreEqual(values[1], held.Span[1]);
+        }
+        // Dispose dropped the shared mapping's resident pages: both readers fault them in again, unchanged.
+        CollectionAssert.AreEqual(values, held.ToArray());
+        CollectionAssert.AreEqual(values, kept.GetTensorBytes(kept.Proto.Graph.Initializer[0]).ToArray());
+    }
 }

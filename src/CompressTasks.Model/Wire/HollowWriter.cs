@@ -167,13 +167,27 @@ internal sealed class HollowWriter : IDisposable
         }
     }
 
-    private static bool IsMapped(ByteString payload, out MappedFile file, out int start) =>
-        MemoryMarshal.TryGetMemoryManager(payload.Memory, out file!, out start, out _);
+    // Where a payload lies in a mapped file: a slice of a model's mapping, or of a range of an external data file.
+    private static bool IsMapped(ByteString payload, out MappedFile file, out long start)
+    {
+        if (MemoryMarshal.TryGetMemoryManager(payload.Memory, out file!, out int at, out _))
+        {
+            start = at;
+            return true;
+        }
+        if (MemoryMarshal.TryGetMemoryManager(payload.Memory, out MappedFile.Range? range, out at, out _))
+        {
+            (file, start) = (range!.File, range.Offset + at);
+            return true;
+        }
+        start = 0;
+        return false;
+    }
 
     private void Payload(ByteString payload)
     {
         Flush();
-        if (!IsMapped(payload, out var file, out int start) || !KernelCopy.TryCopy(file.Handle, start, _output, _offset, payload.Length))
+        if (!IsMapped(payload, out var file, out long start) || !KernelCopy.TryCopy(file.Handle, start, _output, _offset, payload.Length))
             RandomAccess.Write(_output, payload.Span, _offset);
         _offset += payload.Length;
     }
