@@ -100,6 +100,7 @@ public sealed class ModelSession : IDisposable
             sessionOptions.EnableCpuMemArena = false;
             sessionOptions.EnableMemoryPattern = false;
         }
+        if (!options.PrepackWeights) sessionOptions.AddSessionConfigEntry("session.disable_prepacking", "1");
         if (options.OptimizedModelPath is not null) sessionOptions.OptimizedModelFilePath = options.OptimizedModelPath;
         bool usesCuda = options.PreferCuda && TryAppendCuda(sessionOptions);
         try

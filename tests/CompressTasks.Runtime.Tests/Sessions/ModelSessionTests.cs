@@ -104,6 +104,27 @@ public sealed class ModelSessionTests
         }
     }
 
+    [TestMethod]
+    [DataRow(OptimizationLevel.Disabled)]
+    [DataRow(OptimizationLevel.All)]
+    public void WhenWeightsAreNotPrepacked_OutputsAreThoseOfAPrepackedSession(OptimizationLevel level)
+    {
+        var (model, exposed, feed) = Mnist();
+        using (model)
+        {
+            var path = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+            using var packed = ModelSession.Open(path, new RuntimeOptions { Optimization = level, IntraOpThreads = 1 });
+            using var unpacked = ModelSession.Open(path, new RuntimeOptions { Optimization = level, IntraOpThreads = 1, PrepackWeights = false });
+            var a = packed.Run(feed)[0].As<float>().ToArray();
+            var b = unpacked.Run(feed)[0].As<float>().ToArray();
+            double worst = 0;
+            for (int j = 0; j < a.Length; j++) worst = Math.Max(worst, Math.Abs(a[j] - b[j]) / (1 + Math.Abs(a[j])));
+            TestContext.WriteLine($"{level}: worst relative difference {worst:E2}");
+            // Packing changes where MatMul reads B from, and at most its summation order.
+            Assert.IsTrue(worst < 1e-5, $"{worst}");
+        }
+    }
+
     private static TensorShapeProto Shape(IEnumerable<long> dims)
     {
         var shape = new TensorShapeProto();
