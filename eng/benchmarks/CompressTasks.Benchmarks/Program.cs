@@ -22,6 +22,8 @@ return args switch
     ["quantize-minilm", .. var rest] => QuantizeMiniLMBenchmark.Run(rest),
     ["prune", .. var rest] => PruneBenchmark.Run(rest),
     ["tune", .. var rest] => TuneBenchmark.Run(rest),
+    ["large-model", .. var rest] => LargeModelBenchmark.Run(rest, ChildRun, ChildPeak(["idle"])),
+    ["large-model-once", var model, var recipe, var output] => Report(LargeModelBenchmark.Once(model, recipe, output)),
     ["load-save-once", var model, var output] => LoadSaveOnce(model, output),
     ["idle"] => Idle(),
     _ => Usage(),
@@ -40,6 +42,7 @@ static int Usage()
     Console.Error.WriteLine("       CompressTasks.Benchmarks quantize-minilm [--rounds N] [--per-round N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks prune [--runs N]");
     Console.Error.WriteLine("       CompressTasks.Benchmarks tune [--model NAME-PREFIX]");
+    Console.Error.WriteLine("       CompressTasks.Benchmarks large-model [--gb G] [--hidden H] [--inline] [--keep DIR]");
     Console.Error.WriteLine("  default models: the largest in ../shared/models and ResNet-18 from its NuGet package");
     return 2;
 }
