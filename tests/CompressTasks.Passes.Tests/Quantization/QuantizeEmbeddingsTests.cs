@@ -240,8 +240,12 @@ public sealed class QuantizeEmbeddingsTests
         CollectionAssert.AreEqual(before, PassHarness.Bytes(model), "the model is untouched");
     }
 
+    // gather: scales [V, 1, 1] broadcast over the trailing axes, |Δ| ≤ max|row|/254 ≤ 0.5/254; gather-block-quantized
+    // (4 bits): one block per [v, a] slice of 8 values, scales [V, 3, 1], |Δ| ≤ max|block|/14 ≤ 0.5/14.
     [TestMethod]
-    public void WhenTableIsAConstantNodeOfRank3_ScalesBroadcastOverTheTrailingAxes()
+    [DataRow("gather", 1L, 0.5 / 254)]
+    [DataRow("gather-block-quantized", 3L, 0.5 / 14)]
+    public void WhenTableIsAConstantNodeOfRank3_ScalesFollowTheFormat(string format, long middle, double bound)
     {
         var random = new Random(5);
         var values = Enumerable.Range(0, 20 * 3 * 8).Select(_ => random.NextSingle() - 0.5f).ToArray();
@@ -251,13 +255,35 @@ public sealed class QuantizeEmbeddingsTests
         m.Node("Gather", ["W", "ids"], ["y"]);
         using var model = m.Build();
         var before = PassHarness.Bytes(model);
-        Assert.AreEqual(1, PassHarness.Run(model, Pass, Args(("min-elements", 1))).Rewritten);
+        Assert.AreEqual(1, PassHarness.Run(model, Pass, Args(("format", format), ("min-elements", 1))).Rewritten);
         var graph = model.Proto.Graph;
         Assert.IsFalse(graph.Node.Any(n => n.OpType == "Constant"));
-        CollectionAssert.AreEqual(new long[] { 20, 1, 1 }, graph.Initializer.Single(t => t.Name == "W_scale").Dims.ToArray());
-        // Per element |Δ| ≤ max|row|/254 ≤ 0.5/254.
-        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), rtol: 0, atol: 0.5 / 254 + 1e-6,
+        CollectionAssert.AreEqual(new long[] { 20, middle, 1 }, graph.Initializer.Single(t => t.Name == "W_scale").Dims.ToArray());
+        PassHarness.AssertSameOutputs(before, PassHarness.Bytes(model), rtol: 0, atol: bound + 1e-6,
             fixedInputs: new Dictionary<string, TensorValue> { ["ids"] = Int64Tensor([2], [19, -20]) });
+    }
+
+    [TestMethod]
+    public void WhenTableIsReadInsideASubgraph_ItStaysFloat32WithAReason()
+    {
+        // If(cond): then gathers from the main graph's W, else returns zeros.
+        var then = new GraphProto { Name = "then" };
+        var otherwise = new GraphProto { Name = "else" };
+        var m = new TestModels().Output("y", 2, D);
+        m.Graph.Input.Add(ValueInfo("ids", [2], elementType: 7));
+        m.Graph.Input.Add(ValueInfo("cond", [], elementType: 9));
+        m.Graph.Initializer.Add(Tensor("W", [V, D], new float[V * D]));
+        m.Graph.Initializer.Add(Tensor("zeros", [2, D], new float[2 * D]));
+        m.Node(then, "Gather", ["W", "ids"], ["yt"]).Node(otherwise, "Identity", ["zeros"], ["ye"]);
+        then.Output.Add(ValueInfo("yt", [2, D]));
+        otherwise.Output.Add(ValueInfo("ye", [2, D]));
+        m.Node("If", ["cond"], ["y"], GraphAttribute("then_branch", then), GraphAttribute("else_branch", otherwise));
+        using var model = m.Build();
+        var before = PassHarness.Bytes(model);
+        var result = PassHarness.Run(model, Pass, Args(("min-elements", 1)));
+        Assert.AreEqual(0, result.Rewritten);
+        StringAssert.Contains(string.Join("\n", result.Notes), "inside a subgraph");
+        CollectionAssert.AreEqual(before, PassHarness.Bytes(model));
     }
 
     private static TensorValue Int64Tensor(long[] shape, long[] values) => new(7, shape, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
