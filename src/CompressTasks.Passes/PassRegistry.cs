@@ -36,6 +36,7 @@ public static class PassRegistry
         new QuantizeWeightsInt4(),
         new QuantizeDynamic(),
         new QuantizeStatic(),
+        new QuantizeEmbeddings(),
         new PruneMagnitude(),
         new ClipWeights(),
         new PruneChannels(),

@@ -95,6 +95,22 @@ public sealed class RecipeLoaderTests
         Assert.AreEqual((line, column), (error.Line, error.Column), error.ToString());
     }
 
+    // Against the real registry (the stand-in catalog has no quantize-embeddings): its enum and its unknown keys get
+    // the generic per-pass diagnostics, with the values it accepts.
+    [TestMethod]
+    [DataRow("passes:\n  - quantize-embeddings: { format: nope }\n", DiagnosticCodes.RecipeInvalidEnumValue, 2, 36, "Allowed values: gather, gather-block-quantized.")]
+    [DataRow("passes:\n  - quantize-embeddings: { op-types: [Gather] }\n", DiagnosticCodes.RecipeUnknownParameter, 2, 28, "Parameters of 'quantize-embeddings': format, bits,")]
+    [DataRow("passes:\n  - quantize-embeddings: { bits: 9 }\n", DiagnosticCodes.RecipeValueOutOfRange, 2, 34, "between 0 and 8")]
+    public void WhenQuantizeEmbeddingsIsMisconfigured_TheRealRegistryReportsCodePositionAndValidValues(string yaml, string code, int line, int column, string list)
+    {
+        using var dir = new TempDir();
+        var result = new RecipeLoader(CompressTasks.Passes.PassRegistry.Catalog).Load(dir.Write("compression.yaml", yaml));
+
+        var error = result.Errors.Single();
+        Assert.AreEqual((code, line, column), (error.Code, error.Line, error.Column), error.ToString());
+        StringAssert.Contains(error.Message, list);
+    }
+
     [TestMethod]
     [DataRow("passes:\n  - fuse-conv-bm\n", "Did you mean 'fuse-conv-bn'?", "Valid passes: eliminate-identity, eliminate-dead, fuse-conv-bn,")]
     [DataRow("passes:\n  - fuse-conv-bn:\n      epsilom: 0.1\n", "Did you mean 'epsilon'?", "Parameters of 'fuse-conv-bn': epsilon.")]

@@ -8,7 +8,7 @@ using TensorValue = CompressTasks.Runtime.TensorValue;
 
 /// <summary>
 /// <c>quantize-minilm</c>: all-MiniLM-L6-v2 after the <c>optimize</c> passes (the fp32 baseline) against its
-/// quantize-dynamic and quantize-int4 variants: latency ratio variant / fp32 from interleaved rounds
+/// quantize-dynamic and quantize-int4 variants (also with quantize-embeddings on the Gather tables): latency ratio variant / fp32 from interleaved rounds
 /// (<see cref="PairedLatency"/>: median and bootstrap 95% interval; ORT_ENABLE_ALL, one intra-op thread), size ratio,
 /// and the cosine of the mean-pooled sentence embedding (unpadded tokens) to the fp32 one, worst sentence.
 /// </summary>
@@ -36,6 +36,8 @@ internal static class QuantizeMiniLMBenchmark
             ("dynamic, 1st down fp32", Quantize(baseline, "quantize-dynamic", [new("exclude", new[] { ffn[1] })])),
             ("int4 B32", Quantize(baseline, "quantize-int4", [])),
             ("int4 B32 acc4", Quantize(baseline, "quantize-int4", [new("accuracy-level", 4)])),
+            ("dynamic int8 + emb int8", Quantize(Quantize(baseline, "quantize-dynamic", []), "quantize-embeddings", [])),
+            ("int4 B32 + emb int4", Quantize(Quantize(baseline, "quantize-int4", []), "quantize-embeddings", [new("format", "gather-block-quantized")])),
         };
         var options = new RuntimeOptions { Optimization = OptimizationLevel.All, IntraOpThreads = 1 };
         Console.WriteLine($"quantize-minilm: {rounds} interleaved rounds × median of {perRound}; ORT_ENABLE_ALL, 1 intra-op thread; {Environment.ProcessorCount} cores; load {LoadAverage()}");
@@ -48,12 +50,12 @@ internal static class QuantizeMiniLMBenchmark
                 var expected = sessions[0].Run(feed)[0].ToFloats();
                 var times = PairedLatency.Inference(sessions, feed, rounds, perRound);
                 Console.WriteLine($"batch {batch} × {sequence} tokens");
-                Console.WriteLine($"  {"variant",-22} {"size MB",8} {"size ×",7} {"infer ms",9} {"latency ratio (95% CI)",24} {"verdict",7} {"embedding cos",14}");
+                Console.WriteLine($"  {"variant",-24} {"size MB",8} {"size ×",7} {"infer ms",9} {"latency ratio (95% CI)",24} {"verdict",7} {"embedding cos",14}");
                 for (int v = 0; v < variants.Length; v++)
                 {
                     var ratio = PairedLatency.Ratio(times[v], times[0]);
                     double cosine = MinMeanPooledCosine(expected, sessions[v].Run(feed)[0].ToFloats(), feed["attention_mask"], batch, sequence);
-                    Console.WriteLine($"  {variants[v].Label,-22} {variants[v].Bytes.Length / 1e6,8:F1} {(double)baseline.Length / variants[v].Bytes.Length,7:F2} "
+                    Console.WriteLine($"  {variants[v].Label,-24} {variants[v].Bytes.Length / 1e6,8:F1} {(double)baseline.Length / variants[v].Bytes.Length,7:F2} "
                         + $"{PairedLatency.Median(times[v]),9:F2} {$"{ratio.Median:F2} [{ratio.Low:F2}, {ratio.High:F2}]",24} {(v == 0 ? "" : PairedLatency.Verdict(ratio)),7} {cosine,14:F4}");
                 }
             }

@@ -56,11 +56,22 @@ public sealed class WeightSelection
         ParameterSpec.Bool("keep-last", false, "Leave the last selected layer (in graph order) as it is, e.g. the classifier."),
     ];
 
-    /// <summary>Reads the parameters declared by <see cref="Parameters"/>; op types outside <paramref name="supported"/> are noted and ignored.</summary>
+    /// <summary>
+    /// The selection parameters without <c>op-types</c>, for a pass whose readers are fixed (quantize-embeddings reads
+    /// only Gather tables): a list with one valid value would be a parameter nobody can use.
+    /// </summary>
+    public static IReadOnlyList<ParameterSpec> ParametersWithoutOpTypes(int minElements) => [.. Parameters([], minElements).Skip(1)];
+
+    /// <summary>
+    /// Reads the parameters declared by <see cref="Parameters"/>; op types outside <paramref name="supported"/> are noted
+    /// and ignored. A pass that declares no <c>op-types</c> (<see cref="ParametersWithoutOpTypes"/>) selects exactly
+    /// <paramref name="supported"/>.
+    /// </summary>
     public static WeightSelection From(PassArguments arguments, IReadOnlyList<string> supported, PassResult result)
     {
         var opTypes = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var type in arguments.GetStringList("op-types"))
+        var asked = arguments.Pass.FindParameter("op-types") is null ? supported : arguments.GetStringList("op-types");
+        foreach (var type in asked)
         {
             if (supported.Contains(type, StringComparer.Ordinal)) opTypes.Add(type);
             else result.Note($"op-types: '{type}' is not supported ({string.Join(", ", supported)}); ignored");

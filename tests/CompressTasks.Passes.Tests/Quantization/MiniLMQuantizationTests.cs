@@ -10,7 +10,7 @@ using TensorValue = CompressTasks.Runtime.TensorValue;
 namespace CompressTasks.Passes.Tests.Quantization;
 
 /// <summary>
-/// quantize-dynamic and quantize-int4 on all-MiniLM-L6-v2 (after the optimize passes, as the presets run them), with
+/// quantize-dynamic, quantize-int4 and quantize-embeddings on all-MiniLM-L6-v2 (after the optimize passes, as the presets run them), with
 /// bounds for a transformer: the sentence embedding (last_hidden_state averaged over unpadded tokens, as
 /// sentence-transformers forms it) and the pooled output, worst sentence, at ORT_DISABLE_ALL and ORT_ENABLE_ALL.
 /// </summary>
@@ -46,6 +46,16 @@ public sealed class MiniLMQuantizationTests
     // block), 0.4% per layer, 37 layers: 0.85 for the embedding and 0.93 pooled. GPTQ (asymmetric, block 32) fits the
     // rounding to the calibration activations: 0.96 and 0.98.
     private const double MinEmbeddingInt4 = 0.85, MinPooledInt4 = 0.93, MinEmbeddingGptq = 0.96, MinPooledGptq = 0.98;
+
+    // quantize-embeddings alone (word and position tables, token_type is too small): int8 per row is a step of
+    // max|row|/127, 0.2% rms of a row, and measured 1 − cosine ≈ 1e-4 (embedding) and 4e-5 (pooled): 0.999 leaves 10×.
+    // 4-bit blocks of 32 (step max|block|/7, 18× coarser) measured 0.994 and 0.998: 0.99.
+    private const double MinEmbeddingTables = 0.999, MinEmbeddingTables4 = 0.99;
+
+    // quantize-dynamic + quantize-embeddings: the tables' own loss is tiny, but any change of the embeddings moves which
+    // sentence DynamicQuantizeLinear's per-tensor rounding hurts most (measured: embedding 0.981 → 0.984, pooled
+    // 0.992 → 0.989), so the pooled bound is dynamic's with its loss budget doubled: 0.98; the embedding keeps 0.97.
+    private const double MinPooledDynamicWithTables = 0.98;
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -145,6 +155,51 @@ public sealed class MiniLMQuantizationTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [TestMethod]
+    public void WhenDynamicInt8_PlusEmbeddings_FileIsAtLeast3Point8TimesSmaller_AndTheTablesCostLittle()
+    {
+        var before = Optimized(out long originalSize);
+        var (tablesOnly, tables) = Quantize(before, "quantize-embeddings", []);
+        Assert.AreEqual(2, tables.Rewritten, "word and position embeddings; token_type [2, 384] is under min-elements");
+        StringAssert.Contains(string.Join("\n", tables.Notes), "fewer than min-elements");
+        var (dynamic, _) = Quantize(before, "quantize-dynamic", []);
+        var (after, result) = Quantize(dynamic, "quantize-embeddings", []);
+        Assert.AreEqual(2, result.Rewritten);
+        var (embeddingTables, pooledTables) = Agreement(before, tablesOnly);
+        var (embeddingDynamic, pooledDynamic) = Agreement(before, dynamic);
+        var (embedding, pooled) = Agreement(before, after);
+        double ratio = (double)originalSize / after.Length;
+        TestContext.WriteLine($"MiniLM quantize-embeddings alone: {originalSize:N0} → {tablesOnly.Length:N0} bytes ({(double)originalSize / tablesOnly.Length:F2}×); "
+            + $"worst sentence: embedding cosine {embeddingTables:F6}, pooled {pooledTables:F6}");
+        TestContext.WriteLine($"MiniLM quantize-dynamic alone: {originalSize:N0} → {dynamic.Length:N0} bytes ({(double)originalSize / dynamic.Length:F2}×); embedding cosine {embeddingDynamic:F5}, pooled {pooledDynamic:F5}");
+        TestContext.WriteLine($"MiniLM quantize-dynamic + quantize-embeddings: {originalSize:N0} → {after.Length:N0} bytes ({ratio:F2}×); "
+            + $"worst sentence: embedding cosine {embedding:F5}, pooled {pooled:F5}");
+        Assert.IsTrue(ratio >= 3.8, $"size ratio {ratio:F2} < 3.8");
+        Assert.IsTrue(embeddingTables >= MinEmbeddingTables && pooledTables >= MinEmbeddingTables, $"tables alone: embedding {embeddingTables:F6}, pooled {pooledTables:F6} < {MinEmbeddingTables}");
+        Assert.IsTrue(embedding >= MinEmbeddingDynamic && pooled >= MinPooledDynamicWithTables, $"embedding {embedding:F5}, pooled {pooled:F5}");
+        QuantizationAssert.Checker(after);
+    }
+
+    [TestMethod]
+    public void WhenInt4_PlusBlockQuantizedEmbeddings_FileShrinksFurther_AndCheckerAccepts()
+    {
+        var before = Optimized(out long originalSize);
+        var (int4, _) = Quantize(before, "quantize-int4", []);
+        var (after, result) = Quantize(int4, "quantize-embeddings", [new("format", "gather-block-quantized")]);
+        Assert.AreEqual(2, result.Rewritten);
+        var (tablesOnly, _) = Quantize(before, "quantize-embeddings", [new("format", "gather-block-quantized")]);
+        var (embeddingTables, pooledTables) = Agreement(before, tablesOnly);
+        var (embedding, pooled) = Agreement(before, after);
+        TestContext.WriteLine($"MiniLM 4-bit blocks of 32 on the tables alone: {(double)originalSize / tablesOnly.Length:F2}×; embedding cosine {embeddingTables:F5}, pooled {pooledTables:F5}");
+        TestContext.WriteLine($"MiniLM quantize-int4 alone: {originalSize:N0} → {int4.Length:N0} bytes ({(double)originalSize / int4.Length:F2}×)");
+        TestContext.WriteLine($"MiniLM quantize-int4 + quantize-embeddings (gather-block-quantized, 4 bits): {originalSize:N0} → {after.Length:N0} bytes "
+            + $"({(double)originalSize / after.Length:F2}×); worst sentence: embedding cosine {embedding:F5}, pooled {pooled:F5}");
+        Assert.IsTrue(after.Length < int4.Length / 2, $"{after.Length:N0} bytes is not under half of quantize-int4's {int4.Length:N0}");
+        Assert.IsTrue(embeddingTables >= MinEmbeddingTables4 && pooledTables >= MinEmbeddingTables4, $"tables alone: embedding {embeddingTables:F5}, pooled {pooledTables:F5} < {MinEmbeddingTables4}");
+        Assert.IsTrue(embedding >= MinEmbeddingInt4 && pooled >= MinPooledInt4, $"embedding {embedding:F5}, pooled {pooled:F5}");
+        QuantizationAssert.Checker(after);
     }
 
     private static byte[] Optimized(out long originalSize)
