@@ -26,7 +26,7 @@ public static partial class LayerComparer
     private const int MaxDepth = 4;
 
     private static LayerDivergence IntoBody(LayerDivergence found, NodeProto node, ModelProto teacher, ModelProto student,
-        IReadOnlyDictionary<string, TensorValue> teacherFeed, IReadOnlyDictionary<string, TensorValue> studentFeed,
+        IReadOnlyDictionary<string, TensorValue> teacherFeed, IReadOnlyDictionary<string, TensorValue> studentFeed, Sides sides,
         RuntimeOptions runtime, double? minCosine, double maxRelativeError, int depth)
     {
         if (node.OpType != "If")
@@ -36,17 +36,17 @@ public static partial class LayerComparer
             return found with { Body = "branch", BodyNote = twin is null ? "the compressed model has no If with the same outputs" : "nested too deep to search" };
 
         var cond = node.Input[0];
-        bool teacherTook = Condition(teacher, cond, teacherFeed, runtime, "teacher");
-        bool studentTook = Condition(student, twin.Input[0], studentFeed, runtime, "student");
+        bool teacherTook = Condition(teacher, cond, teacherFeed, runtime, "teacher", sides.Teacher);
+        bool studentTook = Condition(student, twin.Input[0], studentFeed, runtime, "student", sides.Student);
         string branch = teacherTook ? "then_branch" : "else_branch";
         if (teacherTook != studentTook)
             return found with { Body = branch, BodyNote = $"the compressed model took the {(studentTook ? "then_branch" : "else_branch")} instead" };
 
         var teacherBranch = node.Attribute.Single(a => a.Name == branch).G;
         var studentBranch = twin.Attribute.Single(a => a.Name == branch).G;
-        var teacherModel = Standalone(teacher, teacherBranch, teacherFeed, runtime, "teacher", out var teacherInputs);
-        var studentModel = Standalone(student, studentBranch, studentFeed, runtime, "student", out var studentInputs);
-        var inner = FindFirstDivergence(teacherModel, studentModel, teacherInputs, studentInputs, runtime, minCosine, maxRelativeError, depth + 1);
+        var teacherModel = Standalone(teacher, teacherBranch, teacherFeed, runtime, "teacher", sides.Teacher, out var teacherInputs);
+        var studentModel = Standalone(student, studentBranch, studentFeed, runtime, "student", sides.Student, out var studentInputs);
+        var inner = FindFirstDivergence(teacherModel, studentModel, teacherInputs, studentInputs, sides, runtime, minCosine, maxRelativeError, depth + 1);
         return found with
         {
             Body = branch,
@@ -56,16 +56,16 @@ public static partial class LayerComparer
     }
 
     // The If's condition as the model computed it on its feed.
-    private static bool Condition(ModelProto model, string cond, IReadOnlyDictionary<string, TensorValue> feed, RuntimeOptions runtime, string role)
+    private static bool Condition(ModelProto model, string cond, IReadOnlyDictionary<string, TensorValue> feed, RuntimeOptions runtime, string role, string? folder)
     {
-        var value = feed.TryGetValue(cond, out var given) ? given : Run(model, [cond], feed, runtime, role)[0];
+        var value = feed.TryGetValue(cond, out var given) ? given : Run(model, [cond], feed, runtime, role, folder)[0];
         return value.Data.Length > 0 && value.Data[0] != 0;
     }
 
     // The branch as a model: outer-scope weights copied in as initializers, other outer-scope values as inputs fed with
     // what the model's main graph computed for them on its feed.
     private static ModelProto Standalone(ModelProto model, GraphProto branch, IReadOnlyDictionary<string, TensorValue> feed, RuntimeOptions runtime,
-        string role, out Dictionary<string, TensorValue> inputs)
+        string role, string? folder, out Dictionary<string, TensorValue> inputs)
     {
         var graph = branch.Clone();
         graph.Name = branch.Name.Length > 0 ? branch.Name : "branch";
@@ -77,7 +77,7 @@ public static partial class LayerComparer
             else graph.Initializer.Add(weight.Clone());
         }
         var computed = outer.Where(n => !feed.ContainsKey(n)).ToArray();
-        var values = computed.Length == 0 ? [] : Run(model, computed, feed, runtime, role);
+        var values = computed.Length == 0 ? [] : Run(model, computed, feed, runtime, role, folder);
         inputs = new Dictionary<string, TensorValue>(StringComparer.Ordinal);
         for (int i = 0; i < computed.Length; i++) inputs[computed[i]] = values[i];
         foreach (var name in outer.Where(feed.ContainsKey)) inputs[name] = feed[name];

@@ -44,8 +44,10 @@ public sealed record LayerDivergence(string Node, string OpType, string Value, d
 /// <remarks>
 /// ONNX requires a graph's nodes to be topologically sorted, so the teacher's node order is a topological order and
 /// the first value past the threshold is the earliest place the error appears; later values inherit it. One feed
-/// is enough to locate the drift and keeps memory to one copy of every intermediate value. Models whose weights are
-/// external are not compared (null): the copy is opened from bytes, where external files cannot be resolved.
+/// is enough to locate the drift and keeps memory to one copy of every intermediate value. A copy is the model's tree
+/// with a few more outputs, opened from bytes: external data stays a reference, which ONNX Runtime resolves in the
+/// folder of the file the model came from (the path overload), so models past 2 GiB are searched as well; without
+/// a file (the tree overload) a model with external data is not compared (null).
 /// </remarks>
 public static partial class LayerComparer
 {
@@ -55,27 +57,33 @@ public static partial class LayerComparer
     /// <summary>
     /// Compares teacher and student layer by layer on <paramref name="feed"/>. With <paramref name="minCosine"/> a
     /// value diverges when its cosine is below it; otherwise when its relative error exceeds
-    /// <paramref name="maxRelativeError"/>. Null when either model keeps its weights outside the file.
+    /// <paramref name="maxRelativeError"/>.
     /// </summary>
     public static LayerDivergence? FindFirstDivergence(string teacherPath, string studentPath, IReadOnlyDictionary<string, TensorValue> feed,
         RuntimeOptions runtime, double? minCosine, double maxRelativeError = DefaultMaxRelativeError)
     {
         using var teacher = OnnxModel.Load(teacherPath);
         using var student = OnnxModel.Load(studentPath);
-        return FindFirstDivergence(teacher.Proto, student.Proto, feed, runtime, minCosine, maxRelativeError);
+        var sides = new Sides(Folder(teacherPath), Folder(studentPath));
+        return FindFirstDivergence(teacher.Proto, student.Proto, feed, feed, sides, runtime, minCosine, maxRelativeError, depth: 0);
     }
 
-    /// <inheritdoc cref="FindFirstDivergence(string, string, IReadOnlyDictionary{string, TensorValue}, RuntimeOptions, double?, double)"/>
+    /// <summary>As the path overload, for models in memory: null when either keeps weights in external data.</summary>
     public static LayerDivergence? FindFirstDivergence(ModelProto teacher, ModelProto student, IReadOnlyDictionary<string, TensorValue> feed,
         RuntimeOptions runtime, double? minCosine, double maxRelativeError = DefaultMaxRelativeError)
     {
         if (HasExternalData(teacher) || HasExternalData(student)) return null;
-        return FindFirstDivergence(teacher, student, feed, feed, runtime, minCosine, maxRelativeError, depth: 0);
+        return FindFirstDivergence(teacher, student, feed, feed, new Sides(null, null), runtime, minCosine, maxRelativeError, depth: 0);
     }
+
+    // Where each model's external data lies (the folder of its file); null for a model without a file.
+    private readonly record struct Sides(string? Teacher, string? Student);
+
+    private static string Folder(string path) => Path.GetDirectoryName(Path.GetFullPath(path))!;
 
     // Each model runs on its own feed: the same one at the top, each model's own captured values inside a body.
     private static LayerDivergence? FindFirstDivergence(ModelProto teacher, ModelProto student, IReadOnlyDictionary<string, TensorValue> teacherFeed,
-        IReadOnlyDictionary<string, TensorValue> studentFeed, RuntimeOptions runtime, double? minCosine, double maxRelativeError, int depth)
+        IReadOnlyDictionary<string, TensorValue> studentFeed, Sides sides, RuntimeOptions runtime, double? minCosine, double maxRelativeError, int depth)
     {
         var produced = student.Graph.Node.SelectMany(n => n.Output).Where(o => o.Length > 0).ToHashSet(StringComparer.Ordinal);
         var candidates = teacher.Graph.Node
@@ -84,8 +92,8 @@ public static partial class LayerComparer
         if (candidates.Count == 0) return null;
         var names = candidates.Select(c => c.Value).ToArray();
 
-        var t = Run(teacher, names, teacherFeed, runtime, "teacher");
-        var s = Run(student, names, studentFeed, runtime, "student");
+        var t = Run(teacher, names, teacherFeed, runtime, "teacher", sides.Teacher);
+        var s = Run(student, names, studentFeed, runtime, "student", sides.Student);
         for (int i = 0; i < candidates.Count; i++)
         {
             if (Compare(names[i], t[i], s[i]) is not { } m) continue;
@@ -94,7 +102,7 @@ public static partial class LayerComparer
             var node = candidates[i].Node;
             var found = new LayerDivergence(node.Name.Length > 0 ? node.Name : names[i], node.OpType, names[i], m.Cosine, m.RelativeError);
             return node.OpType is "If" or "Loop" or "Scan"
-                ? IntoBody(found, node, teacher, student, teacherFeed, studentFeed, runtime, minCosine, maxRelativeError, depth)
+                ? IntoBody(found, node, teacher, student, teacherFeed, studentFeed, sides, runtime, minCosine, maxRelativeError, depth)
                 : found;
         }
         return null;
@@ -103,13 +111,13 @@ public static partial class LayerComparer
     // A copy of the model with every requested value as a graph output. A name-only ValueInfoProto is enough:
     // ONNX Runtime infers the type and shape when it resolves the graph.
     private static IReadOnlyList<TensorValue> Run(ModelProto model, string[] names, IReadOnlyDictionary<string, TensorValue> feed,
-        RuntimeOptions runtime, string role)
+        RuntimeOptions runtime, string role, string? folder)
     {
         var copy = model.Clone();
         var existing = copy.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var name in names)
             if (existing.Add(name)) copy.Graph.Output.Add(new ValueInfoProto { Name = name });
-        using var session = ModelSession.Open(copy.ToByteArray(), $"{role} with intermediate outputs", runtime);
+        using var session = ModelSession.Open(copy.ToByteArray(), $"{role} with intermediate outputs", runtime, folder);
         return session.Run(feed, names);
     }
 

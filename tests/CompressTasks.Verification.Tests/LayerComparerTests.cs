@@ -66,6 +66,38 @@ public sealed class LayerComparerTests
     }
 
     [TestMethod]
+    [DataRow(OptimizationLevel.Disabled)]
+    [DataRow(OptimizationLevel.All)]
+    public void WhenBothModelsKeepTheirWeightsAsExternalData_TheSearchReadsThemBesideEachFile(OptimizationLevel level)
+    {
+        var folder = Directory.CreateTempSubdirectory("ct-layers-").FullName;
+        try
+        {
+            // Each model in its own folder with its own data file, every tensor external: ONNX Runtime must resolve each
+            // copy's references beside the file it came from.
+            string Save(ModelProto model, string name)
+            {
+                var path = Path.Combine(folder, name, "model.onnx");
+                using var m = CompressTasks.Model.OnnxModel.FromProto(model);
+                m.Save(path, new CompressTasks.Model.SaveOptions { ExternalData = CompressTasks.Model.ExternalDataPolicy.All, SizeThreshold = 0 });
+                return path;
+            }
+            string teacher = Save(Chain(), "teacher"), student = Save(Chain(corrupt: "W2"), "student");
+            var runtime = new RuntimeOptions { Optimization = level };
+            Assert.AreEqual("mm2", LayerComparer.FindFirstDivergence(teacher, student, Feed(), runtime, 0.99)?.Node);
+            Assert.IsNull(LayerComparer.FindFirstDivergence(teacher, Save(Chain(), "same"), Feed(), runtime, 0.99));
+            // Without files to resolve them against, models with external data are not searched.
+            using var t = CompressTasks.Model.OnnxModel.Load(teacher);
+            using var s = CompressTasks.Model.OnnxModel.Load(student);
+            Assert.IsNull(LayerComparer.FindFirstDivergence(t.Proto, s.Proto, Feed(), runtime, 0.99));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void WhenModelsAgree_ThereIsNoDivergence()
     {
         Assert.IsNull(LayerComparer.FindFirstDivergence(Chain(), Chain(), Feed(), new RuntimeOptions(), 0.99));

@@ -48,9 +48,16 @@ public sealed class ModelSession : IDisposable
     public static ModelSession Open(string path, RuntimeOptions? options = null) =>
         Create(options, o => new InferenceSession(path, o), path, null);
 
-    /// <summary>Opens a model held in memory (no external data).</summary>
-    public static ModelSession Open(byte[] model, string displayName, RuntimeOptions? options = null) =>
-        Create(options, o => new InferenceSession(model, o), displayName, null);
+    /// <summary>
+    /// Opens a model held in memory. Its external data, if any, resolves in <paramref name="externalDataFolder"/> (the
+    /// folder of the file it came from), where ONNX Runtime reads it itself, as for a model opened from its path.
+    /// </summary>
+    public static ModelSession Open(byte[] model, string displayName, RuntimeOptions? options = null, string? externalDataFolder = null) =>
+        Create(options, o =>
+        {
+            if (externalDataFolder is not null) o.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", externalDataFolder);
+            return new InferenceSession(model, o);
+        }, displayName, null);
 
     /// <summary>
     /// Opens a model tree whose tensors are those of <paramref name="source"/> (or built in memory) to run it as
