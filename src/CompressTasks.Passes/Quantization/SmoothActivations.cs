@@ -24,7 +24,10 @@ namespace CompressTasks.Passes.Quantization;
 ///   Mul(n, γ) ─Add(β)─▶ X              ⇒   Mul(n, γ/s) ─Add(β/s)─▶ X'             (a decomposed LayerNorm's end)
 /// </code>
 /// The layers reading one activation X form a group; per input channel j, over all the group's weights,
-/// s_j = max|X_j|^α / max|W_j,:|^(1−α), and s_j = 1 where either maximum is 0 or not finite. (X/s)·(s·W) = X·W.
+/// s_j = max(max|X_j|^α / max|W_j,:|^(1−α), min-scale), and s_j = 1 where either maximum is 0 or not finite.
+/// (X/s)·(s·W) = X·W. α and min-scale: on all-MiniLM-L6-v2 under quantize-dynamic (one uint8 range per activation,
+/// per-column int8 weights) α = 0.5 loses accuracy, α = 0.7–0.8 gains, and min-scale 1 (no channel scaled up, so no
+/// quiet channel widens the activation's range) adds to it; measured in eng/benchmarks/README.md.
 /// max|X_j| is measured along X's last axis on the recipe's calibration data, running the model as it stands before
 /// this pass (as quantize-static does: earlier passes may have renamed values of the original). Gemm is handled with
 /// transA = 0 (transB = 1 reads W as [N, K]: its columns are scaled). Skips, with a reason: no calibration data;
@@ -40,7 +43,8 @@ public sealed class SmoothActivations : GraphPass
         "smooth-activations", PassKind.Quantization,
         "Moves activation outliers into the weights (SmoothQuant): scales each input channel of a MatMul/Gemm's activation down by s and the weight's row up by s, from calibration data; exact in float. Run it before quantize-dynamic or quantize-static on transformers whose activations carry a few outlier channels.",
         [
-            ParameterSpec.Float("alpha", 0.5, "Migration strength α in s = max|X|^α / max|W|^(1−α): 0 leaves activations as they are and flattens the weights' rows, 1 moves the whole activation range into the weights.", minimum: 0, maximum: 1),
+            ParameterSpec.Float("alpha", 0.5, "Migration strength α in s = max|X|^α / max|W|^(1−α): 0 flattens the weights' rows (s = 1/max|W|), 1 flattens the activation's channels (s = max|X|); transformers under quantize-dynamic did best at 0.7–0.8 (eng/benchmarks/README.md).", minimum: 0, maximum: 1),
+            ParameterSpec.Float("min-scale", 0, "Smallest s_j: 0 applies the formula as it is; 1 never scales an activation channel up (nor a weight row down), which keeps a quiet channel from widening the activation's one range.", minimum: 0, maximum: 1),
             .. WeightSelection.Parameters(Supported, 1024),
         ],
         "- smooth-activations: { alpha: 0.5 }");
@@ -53,6 +57,7 @@ public sealed class SmoothActivations : GraphPass
     public override void Run(Graph main, PassArguments arguments, PassResult result, PassContext context)
     {
         double alpha = arguments.GetDouble("alpha");
+        float minScale = (float)arguments.GetDouble("min-scale");
         var selection = WeightSelection.From(arguments, Supported, result);
         var groups = Groups(main, selection.SelectWeights(main, result, _ => 1), result);
         if (groups.Count == 0) return;
@@ -80,7 +85,7 @@ public sealed class SmoothActivations : GraphPass
                 result.Skip($"'{g.Activation}' has {ranges.Maxima[g.Activation].Length} channels on its last axis, its weights {g.Channels}");
             else
             {
-                var scales = Scales(ranges.Maxima[g.Activation], WeightMaxima(g), alpha);
+                var scales = Scales(ranges.Maxima[g.Activation], WeightMaxima(g), alpha, minScale);
                 string how = Rewrite(main, g, scales);
                 result.RecordRewrite();
                 result.Note(Describe(g, scales, ranges.Maxima[g.Activation], how));
@@ -94,8 +99,10 @@ public sealed class SmoothActivations : GraphPass
         }
     }
 
-    /// <summary>s_j = a_j^α / w_j^(1−α), or 1 where a_j or w_j is 0 or not finite (or s_j would not be a normal float).</summary>
-    private static float[] Scales(ReadOnlySpan<float> activationMaxima, ReadOnlySpan<float> weightMaxima, double alpha)
+    /// <summary>
+    /// s_j = max(a_j^α / w_j^(1−α), minimum), or 1 where a_j or w_j is 0 or not finite (or s_j would not be a normal float).
+    /// </summary>
+    private static float[] Scales(ReadOnlySpan<float> activationMaxima, ReadOnlySpan<float> weightMaxima, double alpha, float minimum)
     {
         var s = new float[activationMaxima.Length];
         for (int j = 0; j < s.Length; j++)
@@ -103,7 +110,7 @@ public sealed class SmoothActivations : GraphPass
             float a = activationMaxima[j], w = weightMaxima[j];
             double value = a > 0 && w > 0 && float.IsFinite(a) && float.IsFinite(w) ? Math.Pow(a, alpha) / Math.Pow(w, 1 - alpha) : 1;
             float f = (float)value;
-            s[j] = float.IsNormal(f) && float.IsNormal(1 / f) ? f : 1;
+            s[j] = float.IsNormal(f) && float.IsNormal(1 / f) ? MathF.Max(f, minimum) : 1;
         }
         return s;
     }
