@@ -47,7 +47,7 @@ public sealed class SmoothActivations : GraphPass
             ParameterSpec.Float("min-scale", 0, "Smallest s_j: 0 applies the formula as it is; 1 never scales an activation channel up (nor a weight row down), which keeps a quiet channel from widening the activation's one range.", minimum: 0, maximum: 1),
             .. WeightSelection.Parameters(Supported, 1024),
         ],
-        "- smooth-activations: { alpha: 0.5 }");
+        "- smooth-activations: { alpha: 0.8, min-scale: 1 }");
 
     /// <summary>The layers (reader, weight, layout) that read one activation.</summary>
     private sealed record Group(string Activation, int Channels, List<Node> Readers, List<Constant> Weights, List<bool> Transposed);
@@ -81,14 +81,14 @@ public sealed class SmoothActivations : GraphPass
         {
             result.RecordMatch();
             if (ranges.Problems.TryGetValue(g.Activation, out var problem)) result.Skip(problem);
-            else if (ranges.Maxima[g.Activation].Length != g.Channels)
-                result.Skip($"'{g.Activation}' has {ranges.Maxima[g.Activation].Length} channels on its last axis, its weights {g.Channels}");
+            else if (!ranges.Maxima.TryGetValue(g.Activation, out var maxima)) result.Skip($"'{g.Activation}' was not measured (no calibration batch reached it)");
+            else if (maxima.Length != g.Channels) result.Skip($"'{g.Activation}' has {maxima.Length} channels on its last axis, its weights {g.Channels}");
             else
             {
-                var scales = Scales(ranges.Maxima[g.Activation], WeightMaxima(g), alpha, minScale);
+                var scales = Scales(maxima, WeightMaxima(g), alpha, minScale);
                 string how = Rewrite(main, g, scales);
                 result.RecordRewrite();
-                result.Note(Describe(g, scales, ranges.Maxima[g.Activation], how));
+                result.Note(Describe(g, scales, maxima, how));
             }
         }
 
