@@ -215,7 +215,8 @@ public sealed class SmoothActivationsTests
         NpyFile.Write(path, [4f, 5f, 16f, 1f, 1f, 1f], 2, 3);
         using var model = m.Build();
 
-        PassHarness.Run(model, Pass, Args(), new PassContext(null, path));
+        // The paper's α = 0.5 without a floor, so that s < 1 (channel 2) shows too.
+        PassHarness.Run(model, Pass, Args(("alpha", 0.5), ("min-scale", 0.0)), new PassContext(null, path));
 
         var graph = model.Proto.Graph;
         var inverse = Floats(graph.Initializer.Single(t => t.Name == graph.Node.Single(n => n.OpType == "Mul").Input[1]));
