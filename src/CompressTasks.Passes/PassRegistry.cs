@@ -34,6 +34,7 @@ public static class PassRegistry
         new ConvertOpset(),
         new ConvertToFloat16(),
         new QuantizeWeightsInt4(),
+        new SmoothActivations(),
         new QuantizeDynamic(),
         new QuantizeStatic(),
         new QuantizeEmbeddings(),

@@ -45,8 +45,9 @@ namespace CompressTasks.Passes.Quantization;
 /// Transformers: x_scale is one per activation tensor, so a few outlier features set the step for all. In BERT-class
 /// encoders (all-MiniLM-L6-v2) the feed-forward inputs carry them at [CLS] (post-attention LayerNorm feature ≈ 30, GELU
 /// output ≈ 24, against rms 0.2–0.7): the uint8 step is 0.2–0.4 of the rms and those MatMuls lose 10–100× more than the
-/// attention ones. <c>exclude</c> them (or just the first layer's down-projection) where the budget is tight; the
-/// measured trade-off is in eng/benchmarks/README.md.
+/// attention ones. <c>exclude</c> them (or just the first layer's down-projection) where the budget is tight, or run
+/// smooth-activations before this pass to move the outliers into the weights; the measured trade-offs are in
+/// eng/benchmarks/README.md.
 /// </remarks>
 public sealed partial class QuantizeDynamic : GraphPass
 {
