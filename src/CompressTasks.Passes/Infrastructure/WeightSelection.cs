@@ -60,7 +60,7 @@ public sealed class WeightSelection
     /// The selection parameters without <c>op-types</c>, for a pass whose readers are fixed (quantize-embeddings reads
     /// only Gather tables): a list with one valid value would be a parameter nobody can use.
     /// </summary>
-    public static IReadOnlyList<ParameterSpec> ParametersWithoutOpTypes(int minElements) => [.. Parameters([], minElements).Skip(1)];
+    public static IReadOnlyList<ParameterSpec> ParametersWithoutOpTypes(int minElements) => [.. Parameters([], minElements).Where(p => p.Name != "op-types")];
 
     /// <summary>
     /// Reads the parameters declared by <see cref="Parameters"/>; op types outside <paramref name="supported"/> are noted
