@@ -298,7 +298,19 @@ public static class Compressor
     // Where a top-level key is written in the recipe, for diagnostics about settings (1-based; 0 when absent).
     private static void DeleteOutput(string path)
     {
-        File.Delete(path);
-        File.Delete(path + ".data");
+        try
+        {
+            File.Delete(path);
+            File.Delete(path + ".data");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Windows refuses to delete a file that is still mapped, and the report's models (disposed) keep their
+            // mappings until the collector finalizes them (see MappedFile).
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            File.Delete(path);
+            File.Delete(path + ".data");
+        }
     }
 }
