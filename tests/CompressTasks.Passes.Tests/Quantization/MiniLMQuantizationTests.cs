@@ -202,7 +202,7 @@ public sealed class MiniLMQuantizationTests
         QuantizationAssert.Checker(after);
     }
 
-    private static byte[] Optimized(out long originalSize)
+    internal static byte[] Optimized(out long originalSize)
     {
         originalSize = new FileInfo(TestPaths.MiniLM).Length;
         using var model = OnnxModel.Load(TestPaths.MiniLM);
@@ -210,7 +210,7 @@ public sealed class MiniLMQuantizationTests
         return PassHarness.Bytes(model);
     }
 
-    private static (byte[] Bytes, PassResult Result) Quantize(byte[] before, string pass, KeyValuePair<string, object>[] arguments, PassContext? context = null)
+    internal static (byte[] Bytes, PassResult Result) Quantize(byte[] before, string pass, KeyValuePair<string, object>[] arguments, PassContext? context = null)
     {
         using var model = OnnxModel.Parse(before);
         var step = PassRegistry.Get(pass);
@@ -230,7 +230,7 @@ public sealed class MiniLMQuantizationTests
 
     // Worst sentence over two seeded batches of 4 × 32 tokens (rows 2–4 padded) at both optimization levels: the cosine
     // of the mean-pooled embedding and of the pooled output.
-    private static (double Embedding, double Pooled) Agreement(byte[] before, byte[] after)
+    internal static (double Embedding, double Pooled) Agreement(byte[] before, byte[] after)
     {
         double embedding = 1, pooled = 1;
         foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
@@ -268,7 +268,7 @@ public sealed class MiniLMQuantizationTests
     }
 
     // 50 unpadded sentences of 32 tokens (seeds apart from the evaluation's), one int64 .npy per input.
-    private static Dictionary<string, string> WriteCalibration(string directory)
+    internal static Dictionary<string, string> WriteCalibration(string directory)
     {
         const int Rows = 50, Sequence = 32;
         var files = new Dictionary<string, string>();

@@ -278,91 +278,23 @@ public sealed class SmoothActivationsTests
     [TestMethod]
     public void WhenMiniLMIsSmoothedBeforeDynamicInt8_WorstSentenceEmbeddingIsCloserThanWithoutIt()
     {
-        var fp32 = MiniLMOptimized();
+        var fp32 = MiniLMQuantizationTests.Optimized(out _);
         using var temp = new TempFolder();
-        var context = new PassContext(null, DataSource.PerInput(MiniLMCalibration(temp.Path)));
-        var plain = MiniLMApply(fp32, "quantize-dynamic", [], null).Bytes;
-        double plainCosine = MiniLMEmbeddingCosine(fp32, plain);
+        var context = new PassContext(null, DataSource.PerInput(MiniLMQuantizationTests.WriteCalibration(temp.Path)));
+        var plain = MiniLMQuantizationTests.Quantize(fp32, "quantize-dynamic", [], null).Bytes;
+        double plainCosine = MiniLMQuantizationTests.Agreement(fp32, plain).Embedding;
         TestContext.WriteLine($"MiniLM quantize-dynamic alone: worst-sentence embedding cosine {plainCosine:F5}");
         foreach (var (alpha, minScale) in new[] { (0.5, 0.0), (0.5, 1.0), (0.8, 0.0), (0.8, 1.0) })
         {
-            var (smoothed, result) = MiniLMApply(fp32, "smooth-activations", [new("alpha", alpha), new("min-scale", minScale)], context);
-            double smoothedCosine = MiniLMEmbeddingCosine(fp32, smoothed);
-            double cosine = MiniLMEmbeddingCosine(fp32, MiniLMApply(smoothed, "quantize-dynamic", [], null).Bytes);
+            var (smoothed, result) = MiniLMQuantizationTests.Quantize(fp32, "smooth-activations", [new("alpha", alpha), new("min-scale", minScale)], context);
+            double smoothedCosine = MiniLMQuantizationTests.Agreement(fp32, smoothed).Embedding;
+            double cosine = MiniLMQuantizationTests.Agreement(fp32, MiniLMQuantizationTests.Quantize(smoothed, "quantize-dynamic", [], null).Bytes).Embedding;
             TestContext.WriteLine($"alpha {alpha}, min-scale {minScale}: {result.Rewritten} group(s) smoothed; smoothed alone {smoothedCosine:F6}; then quantize-dynamic {cosine:F5}");
             if (alpha == 0.8 && minScale == 1) foreach (var note in result.Notes) TestContext.WriteLine("  " + note);
             Assert.AreEqual(25, result.Rewritten, "every activation read by a MatMul/Gemm weight: Q/K/V, attention output, up, down × 6 layers, the pooler");
             Assert.IsTrue(smoothedCosine >= 0.9999, $"smoothing alone must be exact in float: {smoothedCosine:F6}");
             if (alpha == 0.8) Assert.IsTrue(cosine > plainCosine, $"alpha {alpha}, min-scale {minScale}: smoothed {cosine:F5} should beat plain {plainCosine:F5}");
         }
-    }
-
-    private static readonly string[] MiniLMOptimize = ["lift-constants", "fold-constants", "eliminate-identity", "eliminate-dead", "fuse-conv-bn", "fuse-matmul-add", "dedupe-initializers"];
-
-    private static byte[] MiniLMOptimized()
-    {
-        using var model = OnnxModel.Load(TestPaths.MiniLM);
-        PassManager.Run(model, [.. MiniLMOptimize.Select(n => new PassStep(PassRegistry.Get(n), new PassArguments(PassRegistry.Get(n).Descriptor)))], rounds: 4);
-        return PassHarness.Bytes(model);
-    }
-
-    private static (byte[] Bytes, PassResult Result) MiniLMApply(byte[] before, string pass, KeyValuePair<string, object>[] arguments, PassContext? context)
-    {
-        using var model = OnnxModel.Parse(before);
-        var step = PassRegistry.Get(pass);
-        var result = PassHarness.Run(model, step, new PassArguments(step.Descriptor, arguments), context);
-        return (PassHarness.Bytes(model), result);
-    }
-
-    // 50 unpadded sentences of 32 tokens, seeds 100–149 (the evaluation uses 0 and 1), one int64 .npy per input.
-    private static Dictionary<string, string> MiniLMCalibration(string directory)
-    {
-        const int Rows = 50, Sequence = 32;
-        var files = new Dictionary<string, string>();
-        foreach (var name in new[] { "input_ids", "attention_mask", "token_type_ids" })
-        {
-            var values = new long[Rows * Sequence];
-            for (int r = 0; r < Rows; r++)
-                MemoryMarshal.Cast<byte, long>(MiniLMModel.Inputs(1, Sequence, seed: 100 + r)[name].Data.AsSpan()).CopyTo(values.AsSpan(r * Sequence, Sequence));
-            files[name] = Path.Combine(directory, name + ".npy");
-            NpyFile.Write(files[name], values, Rows, Sequence);
-        }
-        return files;
-    }
-
-    // Worst sentence over two seeded batches of 4 × 32 tokens (rows 2–4 padded) at both optimization levels: the cosine
-    // of the mean-pooled last_hidden_state (unpadded tokens), as sentence-transformers forms the embedding.
-    private static double MiniLMEmbeddingCosine(byte[] before, byte[] after)
-    {
-        const int Batch = 4, Sequence = 32;
-        double worst = 1;
-        foreach (var level in new[] { OptimizationLevel.Disabled, OptimizationLevel.All })
-        {
-            var options = new RuntimeOptions { Optimization = level, IntraOpThreads = 1 };
-            using var original = ModelSession.Open(before, "original", options);
-            using var rewritten = ModelSession.Open(after, "rewritten", options);
-            for (int seed = 0; seed < 2; seed++)
-            {
-                var feeds = MiniLMModel.Inputs(Batch, Sequence, seed);
-                var (e, a) = (original.Run(feeds)[0].ToFloats(), rewritten.Run(feeds)[0].ToFloats());
-                var mask = MemoryMarshal.Cast<byte, long>(feeds["attention_mask"].Data.AsSpan());
-                int hidden = e.Length / (Batch * Sequence);
-                var (eMean, aMean) = (new float[hidden], new float[hidden]);
-                for (int b = 0; b < Batch; b++)
-                {
-                    Array.Clear(eMean);
-                    Array.Clear(aMean);
-                    for (int t = 0; t < Sequence; t++)
-                    {
-                        if (mask[b * Sequence + t] == 0) continue;
-                        TensorPrimitives.Add(eMean, e.AsSpan((b * Sequence + t) * hidden, hidden), eMean);
-                        TensorPrimitives.Add(aMean, a.AsSpan((b * Sequence + t) * hidden, hidden), aMean);
-                    }
-                    worst = Math.Min(worst, TensorPrimitives.CosineSimilarity(eMean, aMean));
-                }
-            }
-        }
-        return worst;
     }
 
     private static float[] Floats(TensorProto t) => MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
