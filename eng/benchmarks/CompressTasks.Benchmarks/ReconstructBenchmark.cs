@@ -64,9 +64,9 @@ internal static class ReconstructBenchmark
             for (int i = 0; i < x.Length; i++) x[i] = random.NextSingle();
             var w = new float[k * n];
             for (int i = 0; i < w.Length; i++) w[i] = random.NextSingle() - 0.5f;
-            var h = new double[k * k];
+            using var h = new SymmetricMatrix(k);
             var clock = Stopwatch.StartNew();
-            SecondMoment.Accumulate(x, k, h, new double[k]);
+            FloatShim.Accumulate(x, k, h, new double[k]);
             double hMs = clock.Elapsed.TotalMilliseconds;
             clock.Restart();
             Gptq.Quantize((float[])w.Clone(), h, new LinearWeightQuantizer(k, n, 8, true), new GptqOptions());
@@ -75,7 +75,7 @@ internal static class ReconstructBenchmark
             Gptq.Quantize((float[])w.Clone(), h, new LinearWeightQuantizer(k, n, 4, true, 32), new GptqOptions());
             double int4Ms = clock.Elapsed.TotalMilliseconds;
             double mb = k * n * 4 / 1e6;
-            Console.WriteLine($"{k,6} {mb,11:F2} {hMs,8:F0} {int8Ms,13:F0} {int4Ms,16:F0} {h.Length * 8 / 1e6,6:F0} {(hMs + int8Ms) / mb,10:F0}");
+            Console.WriteLine($"{k,6} {mb,11:F2} {hMs,8:F0} {int8Ms,13:F0} {int4Ms,16:F0} {h.Bytes / 1e6,6:F0} {(hMs + int8Ms) / mb,10:F0}");
         }
         return 0;
     }

@@ -28,31 +28,31 @@ public readonly record struct ReconstructionInfo(double DampUsed, int DeadInputs
 /// to nearest on their own (the paper zeroes them, which breaks inputs that fire on held-out data). With
 /// act-order, groups are fitted from the original weights before any row is quantized (they stay in the original
 /// row order, so the output layout is that of round to nearest); without it each group is fitted when its first
-/// row is reached, from the already corrected rows. Memory: the weights, one K × K double matrix besides H (none
-/// with <see cref="QuantizeInPlace"/>) and one block of errors.
+/// row is reached, from the already corrected rows. Memory: the weights, U in H's place (a copy of H's triangle
+/// with <see cref="Quantize"/>, none with <see cref="QuantizeInPlace"/>) and one block of errors.
 /// </remarks>
 public static class Gptq
 {
     /// <summary>
     /// Quantizes <paramref name="weights"/> [K, N] in place with <paramref name="quantizer"/> (K = quantizer.Rows):
     /// on return the weights are the dequantized values and the quantizer holds the codes, scales and zero points.
+    /// <paramref name="hessian"/> is left as it was (the factor goes into a copy).
     /// </summary>
-    public static ReconstructionInfo Quantize(Span<float> weights, ReadOnlySpan<double> hessian, WeightQuantizer quantizer, GptqOptions options)
-    {
-        int k = quantizer.Rows, n = quantizer.Columns;
-        if (hessian.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
-        return Run(weights, hessian, quantizer, options, new Workspace(k, n, Math.Max(1, options.BlockSize)));
-    }
+    public static ReconstructionInfo Quantize(Span<float> weights, SymmetricMatrix hessian, WeightQuantizer quantizer, GptqOptions options) =>
+        QuantizeInPlace(weights, Checked(hessian, quantizer).Clone(), quantizer, options);
 
     /// <summary>
-    /// As <see cref="Quantize"/>, with <paramref name="hessian"/> overwritten by the factor instead of copied: for
-    /// statistics released right after, where a copy would double the memory of the widest layers (2 × 170 MB at
-    /// K = 4608). The result is the same bits as <see cref="Quantize"/>'s.
+    /// As <see cref="Quantize"/>, consuming <paramref name="hessian"/>: it is overwritten by the factor and disposed,
+    /// for statistics released right after, where a copy would double the memory of the widest layers. The result is
+    /// the same bits as <see cref="Quantize"/>'s.
     /// </summary>
-    public static ReconstructionInfo QuantizeInPlace(Span<float> weights, double[] hessian, WeightQuantizer quantizer, GptqOptions options) =>
-        Run(weights, hessian, quantizer, options, Workspace.Consuming(quantizer.Rows, quantizer.Columns, Math.Max(1, options.BlockSize), hessian));
+    public static ReconstructionInfo QuantizeInPlace(Span<float> weights, SymmetricMatrix hessian, WeightQuantizer quantizer, GptqOptions options) =>
+        Run(weights, quantizer, options, new Workspace(quantizer.Rows, quantizer.Columns, Math.Max(1, options.BlockSize), Checked(hessian, quantizer)));
 
-    private static ReconstructionInfo Run(Span<float> weights, ReadOnlySpan<double> hessian, WeightQuantizer quantizer, GptqOptions options, Workspace work)
+    private static SymmetricMatrix Checked(SymmetricMatrix hessian, WeightQuantizer quantizer) =>
+        hessian.Order == quantizer.Rows ? hessian : throw new ArgumentException($"H must be [{quantizer.Rows}, {quantizer.Rows}]", nameof(hessian));
+
+    private static ReconstructionInfo Run(Span<float> weights, WeightQuantizer quantizer, GptqOptions options, Workspace work)
     {
         int k = quantizer.Rows, n = quantizer.Columns;
         int block = Math.Max(1, options.BlockSize);
@@ -60,7 +60,7 @@ public static class Gptq
         try
         {
             if (weights.Length != (long)k * n) throw new ArgumentException($"weights must be [{k}, {n}]", nameof(weights));
-            int dead = work.Prepare(weights, hessian, options.ActOrder, options.Damp, order, out double damp);
+            int dead = work.Prepare(weights, options.ActOrder, options.Damp, order, out double damp);
             var w = work.Weights;
             if (options.ActOrder)
             {

@@ -27,19 +27,26 @@ public sealed record SparseGptOptions(double Sparsity = 0.5, int PruneN = 0, int
 /// </remarks>
 public static class SparseGpt
 {
-    /// <summary>Prunes <paramref name="weights"/> [<paramref name="rows"/>, <paramref name="columns"/>] in place.</summary>
-    public static ReconstructionInfo Prune(Span<float> weights, int rows, int columns, ReadOnlySpan<double> hessian, SparseGptOptions options)
+    /// <summary>
+    /// Prunes <paramref name="weights"/> [<paramref name="rows"/>, <paramref name="columns"/>] in place;
+    /// <paramref name="hessian"/> is left as it was (the factor goes into a copy).
+    /// </summary>
+    public static ReconstructionInfo Prune(Span<float> weights, int rows, int columns, SymmetricMatrix hessian, SparseGptOptions options) =>
+        PruneInPlace(weights, rows, columns, hessian.Order == rows ? hessian.Clone() : throw new ArgumentException($"H must be [{rows}, {rows}]", nameof(hessian)), options);
+
+    /// <summary>As <see cref="Prune"/>, consuming <paramref name="hessian"/> (overwritten by the factor and disposed).</summary>
+    public static ReconstructionInfo PruneInPlace(Span<float> weights, int rows, int columns, SymmetricMatrix hessian, SparseGptOptions options)
     {
         int k = rows, n = columns;
+        if (hessian.Order != k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
         if (weights.Length != (long)k * n) throw new ArgumentException($"weights must be [{k}, {n}]", nameof(weights));
-        if (hessian.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
         bool structured = options.PruneN > 0;
         if (structured && (options.GroupM < 1 || options.PruneN > options.GroupM)) throw new ArgumentException($"bad N:M pattern {options.PruneN}:{options.GroupM}");
         int block = Math.Max(1, options.BlockSize);
         if (structured) block = (block + options.GroupM - 1) / options.GroupM * options.GroupM;
+        using var work = new Workspace(k, n, block, hessian);
         var order = new int[k];
-        using var work = new Workspace(k, n, block);
-        int dead = work.Prepare(weights, hessian, actOrder: false, options.Damp, order, out double damp);
+        int dead = work.Prepare(weights, actOrder: false, options.Damp, order, out double damp);
         var w = work.Weights;
         var mask = new bool[block * n];
         var scores = new float[block];
@@ -49,7 +56,7 @@ public static class SparseGpt
         {
             int b1 = Math.Min(k, b0 + block);
             // Cumulative rounding: each column loses ⌊sparsity · K⌋ weights in all, spread over the blocks.
-            if (!structured) SelectLowest(w, work.Factor, k, n, b0, b1, (int)(options.Sparsity * b1) - (int)(options.Sparsity * b0), mask, scores, index);
+            if (!structured) SelectLowest(w, work, n, b0, b1, (int)(options.Sparsity * b1) - (int)(options.Sparsity * b0), mask, scores, index);
             for (int i = b0; i < b1; i++)
             {
                 if (structured && (i - b0) % options.GroupM == 0)
@@ -57,7 +64,7 @@ public static class SparseGpt
                     int end = Math.Min(b1, i + options.GroupM);
                     // A short tail group keeps the same ratio, rounded down.
                     int count = options.PruneN * (end - i) / options.GroupM;
-                    SelectLowest(w, work.Factor, k, n, i, end, count, mask.AsSpan((i - b0) * n), scores, index);
+                    SelectLowest(w, work, n, i, end, count, mask.AsSpan((i - b0) * n), scores, index);
                 }
                 var row = w.AsSpan(i * n, n);
                 var rowMask = mask.AsSpan((i - b0) * n, n);
@@ -72,7 +79,7 @@ public static class SparseGpt
     }
 
     // mask[(r − start) · n + c] = true for the `count` rows r in [start, end) with the lowest w[r, c]² / U[r, r]², per column c.
-    private static void SelectLowest(float[] w, ReadOnlySpan<double> u, int k, int n, int start, int end, int count,
+    private static void SelectLowest(float[] w, Workspace work, int n, int start, int end, int count,
         Span<bool> mask, float[] scores, int[] index)
     {
         int length = end - start;
@@ -85,7 +92,7 @@ public static class SparseGpt
             for (int r = 0; r < length; r++)
             {
                 float v = w[(start + r) * n + c];
-                double d = u[(start + r) * k + start + r];
+                double d = work.U(start + r, start + r);
                 s[r] = (float)(v * (double)v / (d * d));
                 ix[r] = r;
             }

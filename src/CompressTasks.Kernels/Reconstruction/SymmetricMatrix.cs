@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
 namespace CompressTasks.Kernels.Reconstruction;
@@ -100,6 +101,28 @@ public sealed unsafe class SymmetricMatrix : IDisposable
             for (int j = i; j < n; j++) m.Pointer[m.Offset(i, j)] = (float)full[i * n + j];
         return m;
     }
+
+    /// <summary>A copy (of the kept triangle only).</summary>
+    public SymmetricMatrix Clone()
+    {
+        var copy = new SymmetricMatrix(Order);
+        for (int a = 0; a < Order; a++) KeptRow(a).CopyTo(copy.KeptRow(a));
+        return copy;
+    }
+
+    /// <summary>Adds <paramref name="other"/> (same order) to this matrix.</summary>
+    public void Add(SymmetricMatrix other)
+    {
+        if (other.Order != Order) throw new ArgumentException($"orders differ: {other.Order} and {Order}", nameof(other));
+        for (int a = 0; a < Order; a++)
+        {
+            var row = KeptRow(a);
+            TensorPrimitives.Add(row, other.KeptRow(a), row);
+        }
+    }
+
+    /// <summary>Row <paramref name="a"/> of R's lower triangle: R[a, 0 … a] = H[n − 1 − a, n − 1 … n − 1 − a].</summary>
+    internal Span<float> KeptRow(int a) => Storage.Slice(a * Order, a + 1);
 
     /// <summary>
     /// A new matrix P with P[a, b] = H[order[a], order[b]] (<paramref name="order"/> a permutation of 0 … n − 1, or a

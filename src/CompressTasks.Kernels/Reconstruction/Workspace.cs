@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 
 namespace CompressTasks.Kernels.Reconstruction;
 
@@ -9,57 +7,35 @@ namespace CompressTasks.Kernels.Reconstruction;
 /// factor U of the damped inverse second moment, and the block of scaled errors waiting for the lazy update.
 /// </summary>
 /// <remarks>
-/// U is the one K × K matrix here (170 MB at K = 4608). It shares its matrix with H: U fills the upper triangle and
-/// the diagonal, and H (in processing order) keeps the strict lower triangle, with its diagonal saved aside, so the
-/// output error of the result can be taken from the same matrix (<see cref="Error"/>). The matrix is either the
-/// caller's H itself, consumed (<see cref="Consuming"/>: no second K × K matrix at all), or a copy in native memory
-/// freed on <see cref="Dispose"/> (as a managed array it stayed on the large-object heap as garbage until the next
-/// gen-2 collection, one per layer).
+/// U takes the place of the H it is given (<see cref="SymmetricMatrix"/>, one float triangle: 43 MB at K = 4608),
+/// which the workspace owns from then on and frees on <see cref="Dispose"/>; callers that keep H pass a copy. H is
+/// not needed afterwards: the output error of the result comes from the scaled errors themselves (<see cref="Error"/>).
 /// </remarks>
 internal sealed unsafe class Workspace : IDisposable
 {
     private readonly int _k, _n, _block;
-    private double* _factor;
-    private GCHandle _pinned;
-    private readonly double[] _diagonal;
+    private SymmetricMatrix _factor;
+    private float* _u;
+    private readonly bool[] _dead;
+    private double _lambda, _scaledErrors;
 
-    public Workspace(int k, int n, int block)
-        : this(k, n, block, null)
+    /// <summary>A workspace that consumes <paramref name="hessian"/> ([K, K]).</summary>
+    public Workspace(int k, int n, int block, SymmetricMatrix hessian)
     {
-    }
-
-    private Workspace(int k, int n, int block, double[]? hessian)
-    {
+        if (hessian.Order != k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
         _k = k;
         _n = n;
         _block = block;
+        _factor = hessian;
+        _u = hessian.Pointer;
+        _dead = new bool[k];
         Weights = LargeBuffers.Rent<float>(k * n);
-        if (hessian is null) _factor = (double*)NativeMemory.Alloc((nuint)k * (nuint)k, sizeof(double));
-        else
-        {
-            _pinned = GCHandle.Alloc(hessian, GCHandleType.Pinned);
-            _factor = (double*)_pinned.AddrOfPinnedObject();
-        }
-        _diagonal = new double[k];
         Errors = LargeBuffers.Rent<float>(block * n);
         Row = new float[n];
     }
 
-    /// <summary>A workspace whose U overwrites <paramref name="hessian"/> ([K, K]) instead of a copy of it.</summary>
-    public static Workspace Consuming(int k, int n, int block, double[] hessian)
-    {
-        if (hessian.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
-        return new Workspace(k, n, block, hessian);
-    }
-
-    /// <summary>True when U overwrites the caller's H.</summary>
-    public bool ConsumesHessian => _pinned.IsAllocated;
-
     /// <summary>Working weights [K, N], rows in processing order.</summary>
     public float[] Weights { get; }
-
-    /// <summary>U [K, K], upper: H⁻¹ = Uᵀ U in processing order.</summary>
-    public Span<double> Factor => new(_factor, _k * _k);
 
     /// <summary>Scaled errors (w − q) / U[i, i] of the current block's rows.</summary>
     public float[] Errors { get; }
@@ -67,77 +43,74 @@ internal sealed unsafe class Workspace : IDisposable
     /// <summary>One row of scratch.</summary>
     public float[] Row { get; }
 
+    /// <summary>U[i, j], i ≤ j, in processing order (H⁻¹ = Uᵀ U).</summary>
+    public float U(int i, int j) => _u[(_k - 1 - i) * _k + (_k - 1 - j)];
+
     /// <summary>
     /// Copies the weights (rows permuted by decreasing H[k, k] when <paramref name="actOrder"/>), decouples dead inputs,
     /// damps H and turns it into U. Fills <paramref name="order"/> (processing position → original row). Returns the
     /// number of dead inputs (rows kept).
     /// </summary>
-    public int Prepare(ReadOnlySpan<float> weights, ReadOnlySpan<double> hessian, bool actOrder, double damp, int[] order, out double dampUsed)
+    public int Prepare(ReadOnlySpan<float> weights, bool actOrder, double damp, int[] order, out double dampUsed)
     {
         int k = _k, n = _n, dead = 0;
         for (int i = 0; i < k; i++) order[i] = i;
         if (actOrder)
         {
             // Decreasing diagonal, ties by index: a total order, so the permutation is deterministic.
-            var keys = new double[k];
-            for (int i = 0; i < k; i++) keys[i] = hessian[i * k + i];
+            var keys = new float[k];
+            for (int i = 0; i < k; i++) keys[i] = _factor[i, i];
             Array.Sort(order, (a, b) => keys[b] != keys[a] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
+            // A permuted copy, then the original goes: act-order briefly holds two triangles.
+            var permuted = _factor.Permuted(order);
+            _factor.Dispose();
+            _factor = permuted;
+            _u = permuted.Pointer;
         }
-        var h = Factor;
-        if (ConsumesHessian)
-        {
-            if (actOrder) SymmetricPermutation.Apply(h, k, order);
-            for (int i = 0; i < k; i++) weights.Slice(order[i] * n, n).CopyTo(Weights.AsSpan(i * n, n));
-        }
-        else
-        {
-            for (int i = 0; i < k; i++)
-            {
-                int oi = order[i];
-                weights.Slice(oi * n, n).CopyTo(Weights.AsSpan(i * n, n));
-                for (int j = 0; j < k; j++) h[i * k + j] = hessian[oi * k + order[j]];
-            }
-        }
-        for (int i = 0; i < k; i++) _diagonal[i] = h[i * k + i];
+        for (int i = 0; i < k; i++) weights.Slice(order[i] * n, n).CopyTo(Weights.AsSpan(i * n, n));
         // An input never seen non-zero gets H[i, i] = 1, which decouples it: its row is rounded on its own, with no
         // error pushed to or from it. The row is kept, not zeroed as in the paper: the input may fire on other data.
+        double mean = 0;
         for (int i = 0; i < k; i++)
         {
-            if (h[i * k + i] != 0) continue;
-            h[i * k + i] = 1;
-            dead++;
+            if (_factor[i, i] == 0)
+            {
+                _factor[i, i] = 1;
+                _dead[i] = true;
+                dead++;
+            }
+            mean += _factor[i, i];
         }
-        dampUsed = Cholesky.InverseUpperFactor(h, k, damp, keepLower: true);
+        mean /= k;
+        dampUsed = FloatShim.InverseUpperFactor(_factor, damp);
+        // The λ the factorization added (its own rule), for the error of the result on the undamped H.
+        _lambda = dampUsed * (mean > 0 && double.IsFinite(mean) ? mean : 1);
         return dead;
     }
 
     /// <summary>
     /// tr(Δᵀ H Δ) of the rows as they are now against <paramref name="original"/> (original order), on H as given
-    /// (undamped, dead inputs included): the output error on the calibration data, from the strict lower triangle
-    /// and the saved diagonal that <see cref="Prepare"/> left.
+    /// (undamped, dead inputs included): the output error on the calibration data.
     /// </summary>
+    /// <remarks>
+    /// Each row's final value is its original minus the updates pushed onto it: Δ = Uᵀ E, E the scaled errors. With
+    /// H' = H + D the damped matrix the factor came from (D = λ I, plus 1 at dead inputs), U H' Uᵀ = I, so
+    /// tr(Δᵀ H' Δ) = ‖E‖², summed as the rows went; tr(Δᵀ H Δ) = ‖E‖² − Σ_i D_i ‖Δ_i‖². No copy of H is needed.
+    /// </remarks>
     public double Error(ReadOnlySpan<float> original, int[] order)
     {
-        int k = _k, n = _n;
-        var delta = LargeBuffers.Rent<double>(k * n);
+        int n = _n;
+        var delta = new double[n];
         var row = new double[n];
-        try
+        double damped = 0;
+        for (int i = 0; i < _k; i++)
         {
-            var d = delta.AsSpan(0, k * n);
-            for (int i = 0; i < k; i++)
-            {
-                // In double: a float difference would round where the weights are far apart.
-                var target = d.Slice(i * n, n);
-                TensorPrimitives.ConvertTruncating<float, double>(original.Slice(order[i] * n, n), target);
-                TensorPrimitives.ConvertTruncating<float, double>(Weights.AsSpan(i * n, n), row);
-                TensorPrimitives.Subtract<double>(target, row, target);
-            }
-            return LayerError.QuadraticFromLower(Factor, _diagonal, d, k, n);
+            TensorPrimitives.ConvertTruncating<float, double>(original.Slice(order[i] * n, n), delta);
+            TensorPrimitives.ConvertTruncating<float, double>(Weights.AsSpan(i * n, n), row);
+            TensorPrimitives.Subtract<double>(delta, row, delta);
+            damped += (_lambda + (_dead[i] ? 1 : 0)) * TensorPrimitives.SumOfSquares<double>(delta);
         }
-        finally
-        {
-            LargeBuffers.Return(delta);
-        }
+        return _scaledErrors - damped;
     }
 
     /// <summary>
@@ -146,17 +119,17 @@ internal sealed unsafe class Workspace : IDisposable
     /// </summary>
     public void Propagate(int i, int blockEnd, ReadOnlySpan<float> replacement)
     {
-        int k = _k, n = _n;
+        int n = _n;
         var row = Weights.AsSpan(i * n, n);
         var error = Errors.AsSpan((i % _block) * n, n);
         TensorPrimitives.Subtract(row, replacement, error);
-        var u = Factor.Slice(i * k, k);
-        TensorPrimitives.Divide(error, (float)u[i], error);
+        TensorPrimitives.Divide(error, U(i, i), error);
+        _scaledErrors += TensorPrimitives.SumOfSquares(error);
         replacement.CopyTo(row);
         for (int j = i + 1; j < blockEnd; j++)
         {
             var target = Weights.AsSpan(j * n, n);
-            TensorPrimitives.MultiplyAdd(error, (float)-u[j], target, target);
+            TensorPrimitives.MultiplyAdd(error, -U(i, j), target, target);
         }
     }
 
@@ -166,14 +139,14 @@ internal sealed unsafe class Workspace : IDisposable
         int k = _k, n = _n;
         if (b1 >= k) return;
         var weights = Weights;
-        var factor = _factor;
+        var u = _u;
         var errors = Errors;
         int block = _block;
         void Update(int j)
         {
             var target = weights.AsSpan(j * n, n);
             for (int i = b0; i < b1; i++)
-                TensorPrimitives.MultiplyAdd(errors.AsSpan((i % block) * n, n), (float)-factor[i * k + j], target, target);
+                TensorPrimitives.MultiplyAdd(errors.AsSpan((i % block) * n, n), -u[(k - 1 - i) * k + (k - 1 - j)], target, target);
         }
         if ((long)(k - b1) * (b1 - b0) * n < 1 << 16)
             for (int j = b1; j < k; j++) Update(j);
@@ -189,9 +162,8 @@ internal sealed unsafe class Workspace : IDisposable
     public void Dispose()
     {
         LargeBuffers.Return(Weights);
-        if (_pinned.IsAllocated) _pinned.Free();
-        else NativeMemory.Free(_factor);
-        _factor = null;
         LargeBuffers.Return(Errors);
+        _factor.Dispose();
+        _u = null;
     }
 }

@@ -61,33 +61,22 @@ public sealed class KernelPositionOrder
         return result;
     }
 
-    /// <summary>H [K, K] in patch order → [Rows, Rows] reordered (padding rows and columns zero).</summary>
-    public double[] Gather(ReadOnlySpan<double> h)
+    /// <summary>H [K, K] in patch order → a new [Rows, Rows] matrix reordered (padding rows and columns zero).</summary>
+    public SymmetricMatrix Gather(SymmetricMatrix h)
     {
-        int k = Channels * Positions, rows = Rows;
-        var result = new double[rows * rows];
-        for (int p = 0; p < rows; p++)
-        {
-            if (_source[p] < 0) continue;
-            var from = h.Slice(_source[p] * k, k);
-            var to = result.AsSpan(p * rows, rows);
-            for (int q = 0; q < rows; q++)
-                if (_source[q] >= 0) to[q] = from[_source[q]];
-        }
-        return result;
+        if (h.Order != Channels * Positions) throw new ArgumentException($"H must be [{Channels * Positions}, {Channels * Positions}]", nameof(h));
+        return h.Permuted(_source);
     }
 
     /// <summary>
-    /// <paramref name="h"/> [K, K] reordered for a caller that gives it up (GPTQ factors H in place): permuted in
-    /// place when no channel is padded, so the widest layers still hold one K × K matrix; otherwise <see cref="Gather(ReadOnlySpan{double})"/>.
+    /// <paramref name="h"/> reordered for a caller that gives it up (GPTQ factors H in place): the reordered copy is
+    /// returned and <paramref name="h"/> disposed, so the two triangles are held together only while copying.
     /// </summary>
-    public double[] Reorder(double[] h)
+    public SymmetricMatrix Reorder(SymmetricMatrix h)
     {
-        int k = Channels * Positions;
-        if (Rows != k) return Gather(h);
-        if (h.Length != k * k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(h));
-        SymmetricPermutation.Apply(h, k, _source);
-        return h;
+        var reordered = Gather(h);
+        h.Dispose();
+        return reordered;
     }
 
     /// <summary>Reordered rows [Rows, n] → <paramref name="rows"/> [K, n] in patch order (padding dropped).</summary>

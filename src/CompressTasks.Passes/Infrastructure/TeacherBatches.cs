@@ -1,4 +1,5 @@
 using CompressTasks.Graphs;
+using CompressTasks.Kernels.Reconstruction;
 using CompressTasks.Runtime.Calibration;
 
 namespace CompressTasks.Passes.Infrastructure;
@@ -33,12 +34,12 @@ internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<Li
 
     /// <summary>Bytes of the statistics of <paramref name="layer"/> (H and sums of every distinct reader input).</summary>
     public static long Bytes(LinearWeight layer) =>
-        layer.Readers.Select(r => r.Request).Distinct().Count() * (long)layer.Groups * ((long)layer.Rows * layer.Rows + layer.Rows) * sizeof(double);
+        layer.Readers.Select(r => r.Request).Distinct().Count() * (long)layer.Groups * ((long)layer.Rows * (layer.Rows + 1) / 2 * sizeof(float) + layer.Rows * sizeof(double));
 
     private Constant? _current;
 
     /// <summary>Statistics of <paramref name="layer"/> (group <paramref name="group"/>), collecting its batch first when needed.</summary>
-    public (double[] SecondMoment, double[] Mean)? Statistics(LinearWeight layer, out string? reason, int group = 0)
+    public (SymmetricMatrix SecondMoment, double[] Mean)? Statistics(LinearWeight layer, out string? reason, int group = 0)
     {
         if (sequential)
         {

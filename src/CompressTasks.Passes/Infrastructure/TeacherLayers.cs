@@ -143,26 +143,29 @@ public static class TeacherLayers
 
     /// <summary>
     /// H [K, K] summed over the readers, and the mean input (of the last reader; bias correction wants a single
-    /// one), of <paramref name="group"/> for a grouped Conv; or null with a <paramref name="reason"/>. H may be the
-    /// collected statistics' own matrix: a pass may overwrite it only as its last use before releasing the layer
-    /// (GPTQ factors it in place), since another weight reading the same input then collects it afresh.
+    /// one), of <paramref name="group"/> for a grouped Conv; or null with a <paramref name="reason"/>. With one
+    /// reader, H is the collected statistics' own matrix: a pass may consume it (GPTQ factors it in place) only as its
+    /// last use before releasing the layer, since another weight reading the same input then collects it afresh.
+    /// With several readers it is a new matrix, which the caller disposes.
     /// </summary>
-    public static (double[] SecondMoment, double[] Mean)? Statistics(TeacherStatistics teacher, LinearWeight weight, out string? reason, int group = 0)
+    public static (SymmetricMatrix SecondMoment, double[] Mean)? Statistics(TeacherStatistics teacher, LinearWeight weight, out string? reason, int group = 0)
     {
         reason = null;
         int k = weight.Rows;
         var collected = teacher.Collect(weight.Readers.Select(r => r.Request).ToList());
-        double[]? h = null, mean = null;
+        SymmetricMatrix? h = null;
+        double[]? mean = null;
         foreach (var reader in weight.Readers)
         {
             if (!collected.TryGetValue(reader.Request, out var s) || s.Features != k || s.Groups != weight.Groups)
             {
                 reason = teacher.Problems.TryGetValue(reader.Request, out var p) ? p : $"no statistics with {k} features for '{reader.Request.Value}'";
+                if (weight.Readers.Count > 1) h?.Dispose();
                 return null;
             }
-            var part = s.Groups == 1 ? s.SecondMoment.AsSpan() : s.SecondMoment.AsSpan(group * k * k, k * k);
-            if (h is null) h = weight.Readers.Count == 1 && s.Groups == 1 ? s.SecondMoment : part.ToArray();
-            else TensorPrimitives.Add(h, part, h);
+            var part = s.SecondMoment(group);
+            if (h is null) h = weight.Readers.Count == 1 ? part : part.Clone();
+            else h.Add(part);
             mean = s.Groups == 1 ? s.Mean() : s.Mean().AsSpan(group * k, k).ToArray();
         }
         return (h!, mean!);

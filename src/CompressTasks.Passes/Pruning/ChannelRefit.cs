@@ -87,11 +87,14 @@ internal sealed class ChannelRefit
                 layer = null;
             }
             var statistics = layer is null ? null : TeacherLayers.Statistics(_teacher, layer, out reason);
-            if (layer is null || statistics is not var (h, _))
+            if (layer is null || statistics is not var (symmetric, _))
             {
                 result.Note($"{s.Node}: not refitted ({reason})");
                 continue;
             }
+            // The solver wants both triangles in double; a sum over several readers was a new matrix.
+            var h = symmetric.ToDouble();
+            if (layer.Readers.Count > 1) symmetric.Dispose();
             int k = layer.Rows, n = layer.Columns, factor = k / channels;
             var kept = new int[keep.Length * factor];
             for (int i = 0; i < keep.Length; i++)

@@ -108,18 +108,23 @@ internal sealed class SparseReconstruction
             int k = layer.Rows, n = layer.GroupColumns;
             var original = layer.ReadGroup(stored, g);
             var w = layer.ReadGroup(pruned, g);
-            var (error, total) = LayerError.Terms(h, original, w, k, n);
-            magnitude += error;
-            reference += total;
-            if (_sparseGpt is { } options)
+            // This group's H is done with after SparseGPT (the layer's statistics are released next): it is
+            // factored in place, and freed here either way.
+            using (h)
             {
-                original.CopyTo(w, 0);
-                double sparsity = (double)WeightPruning.CountZeros(pruned) / pruned.Length;
-                var info = keepN > 0
-                    ? PruneNofM(layer, w, h, options with { PruneN = groupM - keepN, GroupM = groupM })
-                    : SparseGpt.Prune(w, k, n, h, options with { Sparsity = sparsity });
-                sparse += info.Error;
-                if (info.DampUsed > options.Damp) dampUsed = Math.Max(dampUsed, info.DampUsed);
+                var (error, total) = FloatShim.Terms(h, original, w, k, n);
+                magnitude += error;
+                reference += total;
+                if (_sparseGpt is { } options)
+                {
+                    original.CopyTo(w, 0);
+                    double sparsity = (double)WeightPruning.CountZeros(pruned) / pruned.Length;
+                    var info = keepN > 0
+                        ? PruneNofM(layer, w, h, options with { PruneN = groupM - keepN, GroupM = groupM })
+                        : SparseGpt.PruneInPlace(w, k, n, h, options with { Sparsity = sparsity });
+                    sparse += info.Error;
+                    if (info.DampUsed > options.Damp) dampUsed = Math.Max(dampUsed, info.DampUsed);
+                }
             }
             if (_biasCorrection) bias = TeacherLayers.CorrectBias(layer, original, w, mean, g);
             layer.WriteGroup<float>(updated, g, w);
@@ -136,13 +141,13 @@ internal sealed class SparseReconstruction
 
     // N:M runs along the input channels, as magnitude pruning's (Conv [M, C/g, kH, kW]: groups of M channels at one
     // kernel position), so a Conv's rows and H are regrouped by kernel position for SparseGPT and back.
-    private static ReconstructionInfo PruneNofM(LinearWeight layer, float[] w, double[] h, SparseGptOptions options)
+    private static ReconstructionInfo PruneNofM(LinearWeight layer, float[] w, SymmetricMatrix h, SparseGptOptions options)
     {
         int n = layer.GroupColumns;
         var order = layer.IsConv ? KernelPositionOrder.Of(layer) : null;
-        if (order is null || order.Positions == 1) return SparseGpt.Prune(w, layer.Rows, n, h, options);
+        if (order is null || order.Positions == 1) return SparseGpt.PruneInPlace(w, layer.Rows, n, h, options);
         var pw = order.Gather(w, n);
-        var info = SparseGpt.Prune(pw, order.Rows, n, order.Gather(h), options);
+        var info = SparseGpt.PruneInPlace(pw, order.Rows, n, order.Gather(h), options);
         order.Scatter(pw, w, n);
         return info;
     }

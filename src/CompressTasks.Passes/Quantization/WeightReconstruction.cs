@@ -203,38 +203,45 @@ internal sealed class WeightReconstruction
         KernelPositionOrder? order = null)
     {
         if (_batches!.Statistics(layer, out reason, group) is not var (h, mean)) return null;
-        int k = layer.Rows, n = layer.GroupColumns;
-        var w = layer.ReadGroup(stored, group);
-        var fitted = w;
-        if (order is not null)
+        try
         {
-            // Padding rows are zero in W and H, so the output-error terms below are those of the stored weight. H is
-            // given up here as below, so it is permuted in place unless channels are padded (a new, larger matrix).
-            (fitted, h, k) = (order.Gather(w, n), order.Reorder(h), order.Rows);
+            int k = layer.Rows, n = layer.GroupColumns;
+            var w = layer.ReadGroup(stored, group);
+            var fitted = w;
+            if (order is not null)
+            {
+                // Padding rows are zero in W and H, so the output-error terms below are those of the stored weight.
+                (fitted, h, k) = (order.Gather(w, n), order.Reorder(h), order.Rows);
+            }
+            var quantizer = create(k, n);
+            var dequantized = new float[fitted.Length];
+            quantizer.QuantizeNearest(fitted, dequantized);
+            var (nearest, reference) = FloatShim.Terms(h, fitted, dequantized, k, n);
+            notes.Nearest += nearest;
+            notes.Reference += reference;
+            if (_gptq is { } options)
+            {
+                fitted.CopyTo(dequantized, 0);
+                quantizer = create(k, n);
+                // H is not needed after this (mean is apart, and the layer's statistics are released next), so GPTQ
+                // factors it in place rather than beside a copy: the widest layers' peak is one triangle, not two.
+                var info = Gptq.QuantizeInPlace(dequantized, h, quantizer, options);
+                notes.Gptq += info.Error;
+                notes.HasGptq = true;
+                if (info.DampUsed > options.Damp) notes.DampUsed = Math.Max(notes.DampUsed, info.DampUsed);
+            }
+            if (order is not null && _biasCorrection)
+            {
+                var reordered = dequantized;
+                order.Scatter(reordered, dequantized = new float[w.Length], n);
+            }
+            if (_biasCorrection) notes.Bias = TeacherLayers.CorrectBias(layer, w, dequantized, mean, group);
+            return quantizer;
         }
-        var quantizer = create(k, n);
-        var dequantized = new float[fitted.Length];
-        quantizer.QuantizeNearest(fitted, dequantized);
-        var (nearest, reference) = LayerError.Terms(h, fitted, dequantized, k, n);
-        notes.Nearest += nearest;
-        notes.Reference += reference;
-        if (_gptq is { } options)
+        finally
         {
-            fitted.CopyTo(dequantized, 0);
-            quantizer = create(k, n);
-            // H is not needed after this (mean is apart, and the layer's statistics are released next), so GPTQ
-            // factors it in place rather than beside a copy: the widest layers' peak is one K × K matrix, not two.
-            var info = Gptq.QuantizeInPlace(dequantized, h, quantizer, options);
-            notes.Gptq += info.Error;
-            notes.HasGptq = true;
-            if (info.DampUsed > options.Damp) notes.DampUsed = Math.Max(notes.DampUsed, info.DampUsed);
+            // Consumed by GPTQ or not, this group's H is done with (the layer's statistics are released next).
+            h.Dispose();
         }
-        if (order is not null && _biasCorrection)
-        {
-            var reordered = dequantized;
-            order.Scatter(reordered, dequantized = new float[w.Length], n);
-        }
-        if (_biasCorrection) notes.Bias = TeacherLayers.CorrectBias(layer, w, dequantized, mean, group);
-        return quantizer;
     }
 }

@@ -15,12 +15,15 @@ namespace CompressTasks.Runtime.Calibration;
 public sealed record StatisticsRequest(string Value, bool Transposed = false, ConvGeometry? Conv = null);
 
 /// <summary>
-/// The teacher's input statistics of one layer over the calibration data: H = Σ x xᵀ [K, K] and Σ x [K], both in
-/// double, with the sample count. Memory is K² + K doubles however many samples went in. A grouped Conv keeps
-/// one of each per group: [groups, K, K] and [groups, K], every group seeing the same number of patches.
+/// The teacher's input statistics of one layer over the calibration data: H = Σ x xᵀ [K, K] (float32, one triangle
+/// kept: <see cref="SymmetricMatrix"/>) and Σ x [K] in double, with the sample count. Memory is K(K + 1)/2 floats
+/// and K doubles however many samples went in. A grouped Conv keeps one of each per group, every group seeing the
+/// same number of patches. H lives in native memory: <see cref="Dispose"/> frees it.
 /// </summary>
-public sealed class LayerStatistics
+public sealed class LayerStatistics : IDisposable
 {
+    private readonly SymmetricMatrix[] _secondMoments;
+
     /// <summary>Empty statistics over <paramref name="features"/> inputs (per group, with <paramref name="groups"/> groups).</summary>
     public LayerStatistics(int features, int groups = 1)
     {
@@ -28,7 +31,8 @@ public sealed class LayerStatistics
         ArgumentOutOfRangeException.ThrowIfLessThan(groups, 1);
         Features = features;
         Groups = groups;
-        SecondMoment = new double[(long)groups * features * features];
+        _secondMoments = new SymmetricMatrix[groups];
+        for (int g = 0; g < groups; g++) _secondMoments[g] = new SymmetricMatrix(features);
         Sum = new double[(long)groups * features];
     }
 
@@ -41,14 +45,14 @@ public sealed class LayerStatistics
     /// <summary>Number of samples (rows x, or patches of one group) accumulated.</summary>
     public long Samples { get; private set; }
 
-    /// <summary>H = Σ x xᵀ, row-major [K, K] per group ([groups, K, K]), symmetric.</summary>
-    public double[] SecondMoment { get; }
+    /// <summary>H = Σ x xᵀ of group <paramref name="group"/>.</summary>
+    public SymmetricMatrix SecondMoment(int group = 0) => _secondMoments[group];
 
     /// <summary>Σ x [K] per group ([groups, K]).</summary>
     public double[] Sum { get; }
 
     /// <summary>Bytes held by the accumulators.</summary>
-    public long Bytes => (SecondMoment.LongLength + Sum.Length) * sizeof(double);
+    public long Bytes => Groups * _secondMoments[0].Bytes + Sum.Length * sizeof(double);
 
     /// <summary>The mean input Σ x / samples (zeros before any sample).</summary>
     public double[] Mean()
@@ -68,20 +72,26 @@ public sealed class LayerStatistics
         int height = shape.Length == 4 ? (int)shape[2] : 1, width = (int)shape[^1];
         if (geometry.Group != Groups || geometry.Features((int)shape[1]) != Features)
             throw new ArgumentException($"patches of {geometry.Features((int)shape[1])} features in {geometry.Group} groups do not fit {Features} in {Groups}");
-        Samples += ConvPatches.Accumulate(input, (int)shape[0], (int)shape[1], height, width, geometry, SecondMoment, Sum);
+        Samples += FloatShim.AccumulatePatches(input, (int)shape[0], (int)shape[1], height, width, geometry, _secondMoments, Sum);
     }
 
     /// <summary>Adds samples [m, K], one per row.</summary>
     public void Add(ReadOnlySpan<float> rows)
     {
-        Kernels.Reconstruction.SecondMoment.Accumulate(rows, Features, SecondMoment, Sum);
+        FloatShim.Accumulate(rows, Features, _secondMoments[0], Sum);
         Samples += rows.Length / Features;
     }
 
     /// <summary>Adds samples [K, m], one per column.</summary>
     public void AddTransposed(ReadOnlySpan<float> columns)
     {
-        Kernels.Reconstruction.SecondMoment.AccumulateTransposed(columns, Features, SecondMoment, Sum);
+        FloatShim.AccumulateTransposed(columns, Features, _secondMoments[0], Sum);
         Samples += columns.Length / Features;
+    }
+
+    /// <summary>Frees the H matrices (a consumer that factored one in place has already given it up).</summary>
+    public void Dispose()
+    {
+        foreach (var h in _secondMoments) h.Dispose();
     }
 }

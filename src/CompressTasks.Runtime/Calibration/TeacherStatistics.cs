@@ -10,9 +10,11 @@ namespace CompressTasks.Runtime.Calibration;
 /// <summary>
 /// Layer input statistics of the teacher (the original model) on calibration data: the model runs in ONNX Runtime,
 /// with optimizations disabled so every value keeps its name, the requested values exposed as extra graph outputs,
-/// one batch at a time; each batch's activations are folded into <see cref="LayerStatistics"/> straight from ONNX
-/// Runtime's buffers, so memory is bounded by the H matrices, never by the number of samples. The weights reach
-/// ONNX Runtime in place (<see cref="ModelSession.OpenAsWritten"/>), external data included.
+/// one batch at a time. The exposed activations are kept (up to <see cref="PendingBytes"/>) and folded into
+/// <see cref="LayerStatistics"/> once the session is closed and the model's pages released, so the H matrices and
+/// the model are not in memory at once; past the budget, batches are folded as they come. Memory is bounded by the
+/// H matrices plus that budget, never by the number of samples. The weights reach ONNX Runtime in place
+/// (<see cref="ModelSession.OpenAsWritten"/>), external data included.
 /// </summary>
 /// <remarks>
 /// Created once per model and calibration source; nothing runs until <see cref="Collect"/> is called, and values
@@ -75,7 +77,8 @@ public sealed class TeacherStatistics
     /// </summary>
     public void Release(IEnumerable<StatisticsRequest> requests)
     {
-        foreach (var r in requests) _collected.Remove(r);
+        foreach (var r in requests)
+            if (_collected.Remove(r, out var s)) s.Dispose();
     }
 
     /// <summary>
@@ -92,9 +95,46 @@ public sealed class TeacherStatistics
         return result;
     }
 
+    /// <summary>
+    /// Bytes of exposed activations a sweep keeps while ONNX Runtime runs, to be folded into the statistics after the
+    /// session and the model's pages are released: the H matrices and the model are then never in memory together.
+    /// Past this, the rest is folded as it comes (the result is the same bits, batches go in the same order).
+    /// </summary>
+    public const long PendingBytes = 32L << 20;
+
+    private delegate void Sink(StatisticsRequest request, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data);
+
     private void Sweep(List<StatisticsRequest> requests)
     {
         var start = Stopwatch.GetTimestamp();
+        var accumulators = new Dictionary<StatisticsRequest, LayerStatistics>();
+        void Fold(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
+        {
+            if (_problems.ContainsKey(r)) return;
+            if (Add(r, elementType, shape, data, accumulators) is { } problem)
+            {
+                _problems[r] = problem;
+                if (accumulators.Remove(r, out var dropped)) dropped.Dispose();
+            }
+        }
+        using (var pending = new PendingBatches(PendingBytes))
+        {
+            RunTeacher(requests, (r, type, shape, data) =>
+            {
+                if (pending.TryKeep(r, type, shape, data)) return;
+                pending.Drain(Fold);
+                Fold(r, type, shape, data);
+            });
+            pending.Drain(Fold);
+        }
+        foreach (var (r, s) in accumulators) _collected[r] = s;
+        Elapsed += Stopwatch.GetElapsedTime(start);
+    }
+
+    // Runs the teacher over the calibration data with the requested values exposed, handing every batch's value of
+    // each request to the sink. The session and the model loaded for it are gone when this returns.
+    private void RunTeacher(List<StatisticsRequest> requests, Sink sink)
+    {
         using var loaded = _model is null ? OnnxModel.Load(_modelPath!) : null;
         var model = _model ?? loaded!;
         var graph = model.Proto.Graph;
@@ -118,31 +158,62 @@ public sealed class TeacherStatistics
         var runtime = new RuntimeOptions { Optimization = OptimizationLevel.Disabled, ReleaseActivations = true };
         using var session = ModelSession.OpenAsWritten(copy, model, $"{(_modelPath is null ? "model in memory" : Path.GetFileName(_modelPath))} (teacher statistics)", runtime);
         var names = served.Select(r => r.Value).Where(v => !inputs.Contains(v)).Distinct().ToArray();
-        var accumulators = new Dictionary<StatisticsRequest, LayerStatistics>();
-        void Fold(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
-        {
-            if (_problems.ContainsKey(r)) return;
-            if (Add(r, elementType, shape, data, accumulators) is { } problem)
-            {
-                _problems[r] = problem;
-                accumulators.Remove(r);
-            }
-        }
         foreach (var feed in FeedLoader.Load(_calibration, session.Inputs, _maxRows))
         {
             Batches++;
             foreach (var r in served)
-                if (inputs.Contains(r.Value)) Fold(r, feed[r.Value].ElementType, feed[r.Value].Shape, feed[r.Value].Data);
-            // Outputs are folded in place, in ONNX Runtime's buffers: nothing per batch is kept or copied.
+                if (inputs.Contains(r.Value)) sink(r, feed[r.Value].ElementType, feed[r.Value].Shape, feed[r.Value].Data);
+            // Outputs are read in place, in ONNX Runtime's buffers.
             if (names.Length > 0)
                 session.Run(feed, names, (i, type, shape, data) =>
                 {
                     foreach (var r in served)
-                        if (r.Value == names[i]) Fold(r, type, shape, data);
+                        if (r.Value == names[i]) sink(r, type, shape, data);
                 });
         }
-        foreach (var (r, s) in accumulators) _collected[r] = s;
-        Elapsed += Stopwatch.GetElapsedTime(start);
+    }
+
+    // Copies of exposed values in native memory (freed as soon as folded, not left to the collector), up to a budget.
+    private sealed unsafe class PendingBatches(long budget) : IDisposable
+    {
+        private readonly List<(StatisticsRequest Request, int ElementType, long[] Shape, nint Data, int Length)> _batches = [];
+        private long _bytes;
+        private bool _overflowed;
+
+        // False once the budget is exceeded: from then on everything is folded as it comes, in order.
+        public bool TryKeep(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
+        {
+            if (_overflowed || _bytes + data.Length > budget)
+            {
+                _overflowed = true;
+                return false;
+            }
+            var copy = (nint)NativeMemory.Alloc((nuint)Math.Max(1, data.Length));
+            data.CopyTo(new Span<byte>((void*)copy, data.Length));
+            _batches.Add((r, elementType, shape.ToArray(), copy, data.Length));
+            _bytes += data.Length;
+            return true;
+        }
+
+        public void Drain(Sink sink)
+        {
+            for (int i = 0; i < _batches.Count; i++)
+            {
+                var (r, type, shape, data, length) = _batches[i];
+                sink(r, type, shape, new ReadOnlySpan<byte>((void*)data, length));
+                NativeMemory.Free((void*)data);
+                _batches[i] = default;
+            }
+            _batches.Clear();
+            _bytes = 0;
+        }
+
+        public void Dispose()
+        {
+            foreach (var b in _batches)
+                if (b.Data != 0) NativeMemory.Free((void*)b.Data);
+            _batches.Clear();
+        }
     }
 
     private static string? Add(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data, Dictionary<StatisticsRequest, LayerStatistics> accumulators)

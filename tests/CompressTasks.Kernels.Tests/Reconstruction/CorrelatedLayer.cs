@@ -51,6 +51,9 @@ internal sealed class CorrelatedLayer
     /// <summary>Σ x xᵀ.</summary>
     public double[] H { get; }
 
+    /// <summary>H as the passes hold it: float, one triangle (a new matrix each call, for the caller to dispose).</summary>
+    public SymmetricMatrix Symmetric() => SymmetricMatrix.FromDouble(H, K);
+
     /// <summary>Σ x.</summary>
     public double[] Sum { get; }
 

@@ -24,7 +24,8 @@ public sealed class GptqTests
 
         var gptq = (float[])layer.W.Clone();
         var quantizer = new LinearWeightQuantizer(layer.K, layer.N, bits, symmetric, group);
-        var info = Gptq.Quantize(gptq, layer.H, quantizer, new GptqOptions(BlockSize: 32, Damp: 0.01, ActOrder: actOrder));
+        using var h = layer.Symmetric();
+        var info = Gptq.Quantize(gptq, h, quantizer, new GptqOptions(BlockSize: 32, Damp: 0.01, ActOrder: actOrder));
 
         // The weights handed back are exactly what the stored codes, scales and zero points dequantize to.
         var check = new float[layer.W.Length];
@@ -50,10 +51,11 @@ public sealed class GptqTests
         // on a rounding boundary, by one step, and the output error stays the same.
         var layer = new CorrelatedLayer(150, 24, 400, seed: 5);
         var reference = (float[])layer.W.Clone();
-        Gptq.Quantize(reference, layer.H, new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0), new GptqOptions(BlockSize: 1));
+        using var h = layer.Symmetric();
+        Gptq.Quantize(reference, h, new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0), new GptqOptions(BlockSize: 1));
         var blocked = (float[])layer.W.Clone();
         var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0);
-        Gptq.Quantize(blocked, layer.H, quantizer, new GptqOptions(BlockSize: block));
+        Gptq.Quantize(blocked, h, quantizer, new GptqOptions(BlockSize: block));
         int differing = 0;
         for (int i = 0; i < blocked.Length; i++)
             if (blocked[i] != reference[i])
@@ -103,7 +105,8 @@ public sealed class GptqTests
         Array.Clear(layer.Sum);
         SecondMoment.Accumulate(layer.X, layer.K, layer.H, layer.Sum);
         var gptq = (float[])layer.W.Clone();
-        var info = Gptq.Quantize(gptq, layer.H, new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16), new GptqOptions(16));
+        using var h = layer.Symmetric();
+        var info = Gptq.Quantize(gptq, h, new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16), new GptqOptions(16));
         var rtn = new float[layer.W.Length];
         new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16).QuantizeNearest(layer.W, rtn);
         TestContext.WriteLine($"dead inputs {info.DeadInputs}; error RTN {layer.OutputError(rtn):E3}, GPTQ {layer.OutputError(gptq):E3}");
@@ -131,20 +134,23 @@ public sealed class GptqTests
         var options = new GptqOptions(BlockSize: 32, ActOrder: actOrder);
         var copied = (float[])layer.W.Clone();
         var copiedQuantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 32);
-        var copiedInfo = Gptq.Quantize(copied, layer.H, copiedQuantizer, options);
+        using var kept = layer.Symmetric();
+        var copiedInfo = Gptq.Quantize(copied, kept, copiedQuantizer, options);
         var consumed = (float[])layer.W.Clone();
         var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 32);
-        var h = (double[])layer.H.Clone();
+        var h = layer.Symmetric();
         var info = Gptq.QuantizeInPlace(consumed, h, quantizer, options);
 
         CollectionAssert.AreEqual(copied, consumed, "same weights");
         CollectionAssert.AreEqual(copiedQuantizer.Codes, quantizer.Codes, "same codes");
         Assert.AreEqual(copiedInfo, info);
         Assert.AreEqual(deadInput ? 1 : 0, info.DeadInputs);
-        // The error GPTQ reports (from H's lower triangle kept beside U) is the one the full H gives.
+        Assert.ThrowsExactly<ObjectDisposedException>(() => h[0, 0], "a consumed H is freed");
+        // The error GPTQ reports (from its scaled errors, without H) is the one the full double H gives; float
+        // storage and factor leave it within 1e-5 (measured: 1e-6).
         double direct = LayerError.Error(layer.H, layer.W, consumed, layer.K, layer.N);
         TestContext.WriteLine($"act-order {actOrder}, dead input {deadInput}: tr(ΔᵀHΔ) reported {info.Error:E6}, from H {direct:E6}");
-        Assert.AreEqual(direct, info.Error, direct * 1e-9);
+        Assert.AreEqual(direct, info.Error, direct * 1e-5);
     }
 
     internal static void Dequantize(LinearWeightQuantizer q, float[] result)

@@ -1,3 +1,4 @@
+using CompressTasks.Kernels.Reconstruction;
 using CompressTasks.Passes.Infrastructure;
 
 namespace CompressTasks.Passes.Tests.Infrastructure;
@@ -27,19 +28,35 @@ public sealed class KernelPositionOrderTests
         CollectionAssert.AreEqual(w, back);
     }
 
-    // H reordered in place (no padding) is exactly the gathered copy; with padding it is the larger copy.
+    // H gathered is the rows' gather applied to rows and columns alike (padding zero); reordering gives H up.
     [TestMethod]
     [DataRow(6, 9, 1)]
     [DataRow(8, 9, 4)]
     [DataRow(5, 4, 4)]
-    public void WhenHIsReordered_ItEqualsTheGatheredCopy(int channels, int positions, int align)
+    public void WhenHIsReordered_ItIsTheRowGatherAppliedOnBothSides(int channels, int positions, int align)
     {
         var order = new KernelPositionOrder(channels, positions, align);
-        int k = channels * positions;
-        var h = Enumerable.Range(0, k * k).Select(i => (double)(i % k * 1000 + i / k)).ToArray();
-        var expected = order.Gather(h);
-        var reordered = order.Reorder(h);
-        CollectionAssert.AreEqual(expected, reordered);
-        Assert.AreEqual(order.Rows == k, ReferenceEquals(h, reordered), "in place exactly when nothing is padded");
+        int k = channels * positions, rows = order.Rows;
+        // Symmetric, and every unordered pair (i, j) has its own value.
+        var full = new double[k * k];
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) full[i * k + j] = Math.Min(i, j) * 1000 + Math.Max(i, j) + 1;
+        var byRows = order.Gather(Array.ConvertAll(full, v => (float)v), k);
+        var transposed = new float[k * rows];
+        for (int a = 0; a < rows; a++)
+            for (int j = 0; j < k; j++) transposed[j * rows + a] = byRows[a * k + j];
+        var expected = order.Gather(transposed, rows);
+        using var h = SymmetricMatrix.FromDouble(full, k);
+        using var gathered = order.Gather(h);
+        var given = h.Clone();
+        using var reordered = order.Reorder(given);
+        Assert.AreEqual(rows, gathered.Order);
+        for (int a = 0; a < rows; a++)
+            for (int b = 0; b < rows; b++)
+            {
+                Assert.AreEqual(expected[b * rows + a], gathered[a, b], $"[{a}, {b}]");
+                Assert.AreEqual(gathered[a, b], reordered[a, b]);
+            }
+        Assert.ThrowsExactly<ObjectDisposedException>(() => given[0, 0], "Reorder gives up the H it was handed");
     }
 }

@@ -20,7 +20,7 @@ public sealed class TeacherLayersMnistTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private delegate void Compress(float[] w, int k, int n, double[] h, bool reconstruct);
+    private delegate void Compress(float[] w, int k, int n, SymmetricMatrix h, bool reconstruct);
 
     [TestMethod]
     public void WhenMnistMlpIsCompressed_TheReconstructedVariantIsNeverLessAccurateThanThePlainOne()
@@ -113,7 +113,7 @@ public sealed class TeacherLayersMnistTests
             {
                 var (h, _) = TeacherLayers.Statistics(context.Teacher!, consumer, out _)!.Value;
                 var fitted = new float[kept.Length * m];
-                LeastSquaresRefit.Solve(h, w, consumer.Rows, m, kept, 1e-3, fitted);
+                LeastSquaresRefit.Solve(h.ToDouble(), w, consumer.Rows, m, kept, 1e-3, fitted);
                 for (int i = 0; i < kept.Length; i++) fitted.AsSpan(i * m, m).CopyTo(w.AsSpan(kept[i] * m, m));
             }
             foreach (int r in removed) w.AsSpan(r * m, m).Clear();

@@ -42,7 +42,7 @@ public sealed class TeacherStatisticsTests
         Assert.AreEqual((784, rows), (stats[input].Features, (int)stats[input].Samples));
         Assert.AreEqual((512, rows), (stats[hidden].Features, (int)stats[hidden].Samples));
         double worst = 0;
-        var h = stats[hidden].SecondMoment;
+        var h = stats[hidden].SecondMoment().ToDouble();
         for (int i = 0; i < 512; i += 7)
             for (int j = 0; j < 512; j += 5)
             {
@@ -54,7 +54,7 @@ public sealed class TeacherStatisticsTests
         {
             double expected = 0;
             for (int r = 0; r < rows; r++) expected += (double)x[r * 784 + i] * x[r * 784 + i];
-            Assert.AreEqual(expected, stats[input].SecondMoment[i * 784 + i], 1e-4 * (1 + expected));
+            Assert.AreEqual(expected, stats[input].SecondMoment()[i, i], 1e-4 * (1 + expected));
         }
         TestContext.WriteLine($"relu1: worst relative difference of H against the recomputed activations {worst:E2}");
         Assert.IsTrue(worst < 1e-4, $"{worst}");
@@ -82,8 +82,9 @@ public sealed class TeacherStatisticsTests
             Assert.AreEqual(0, teacher.Problems.Count, string.Join("; ", teacher.Problems.Values));
             var fromExternal = stats[hidden];
             Assert.AreEqual(inline.Samples, fromExternal.Samples);
-            double worst = 0, scale = inline.SecondMoment.Max(Math.Abs);
-            for (int i = 0; i < inline.SecondMoment.Length; i++) worst = Math.Max(worst, Math.Abs(inline.SecondMoment[i] - fromExternal.SecondMoment[i]));
+            var (a, b) = (inline.SecondMoment().ToDouble(), fromExternal.SecondMoment().ToDouble());
+            double worst = 0, scale = a.Max(Math.Abs);
+            for (int i = 0; i < a.Length; i++) worst = Math.Max(worst, Math.Abs(a[i] - b[i]));
             TestContext.WriteLine($"H of relu2 over {inline.Samples} rows: worst difference {worst:E2} of max |H| {scale:E2}");
             Assert.IsTrue(worst <= 1e-6 * scale, $"{worst} vs {scale}");
         }
@@ -134,14 +135,17 @@ public sealed class TeacherStatisticsTests
             var stats = teacher.Collect([whole, grouped]);
             Assert.AreEqual((147, 1, 2L * 112 * 112), (stats[whole].Features, stats[whole].Groups, stats[whole].Samples));
             Assert.AreEqual((49, 3), (stats[grouped].Features, stats[grouped].Groups));
-            Assert.AreEqual(3L * (49 * 49 + 49) * sizeof(double), stats[grouped].Bytes, "memory is the H matrices, not the samples");
+            Assert.AreEqual(3L * (49 * 50 / 2 * sizeof(float) + 49 * sizeof(double)), stats[grouped].Bytes, "memory is the H triangles, not the samples");
             foreach (var (request, groups, k) in new[] { (whole, 1, 147), (grouped, 3, 49) })
             {
-                var h = new double[groups * k * k];
+                var h = Enumerable.Range(0, groups).Select(_ => new Kernels.Reconstruction.SymmetricMatrix(k)).ToArray();
                 var sum = new double[groups * k];
                 for (int image = 0; image < images; image++)
-                    Kernels.Reconstruction.ConvPatches.Accumulate(x.AsSpan(image * plane, plane), 1, 3, 224, 224, request.Conv!, h, sum);
-                for (int i = 0; i < h.Length; i++) Assert.AreEqual(h[i], stats[request].SecondMoment[i], 1e-6 * (1 + Math.Abs(h[i])), $"groups {groups}: H entry {i}");
+                    Kernels.Reconstruction.FloatShim.AccumulatePatches(x.AsSpan(image * plane, plane), 1, 3, 224, 224, request.Conv!, h, sum);
+                // The same accumulation, image by image in both: the same bits.
+                for (int g = 0; g < groups; g++)
+                    for (int i = 0; i < k; i++)
+                        for (int j = i; j < k; j++) Assert.AreEqual(h[g][i, j], stats[request].SecondMoment(g)[i, j], $"groups {groups}: H[{g}][{i}, {j}]");
             }
         }
         finally
