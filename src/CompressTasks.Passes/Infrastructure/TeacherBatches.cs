@@ -74,12 +74,11 @@ internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<Li
     public const long CollectBytes = 32L << 20;
 
     /// <summary>
-    /// Frees <paramref name="layer"/>'s statistics. A large H (170 MB for a Conv 512·3·3) is on the large-object heap,
-    /// which is only swept by gen-2 collections: left to the collector's own schedule, several dead H matrices of
-    /// consecutive layers were alive at once and set the peak. A blocking gen-2 collection here costs little next to
-    /// the layer's O(K³) work and frees it before the next layer's matrices are allocated. It is an aggressive one:
-    /// a plain collection kept the freed regions committed for reuse (reconstruct-resnet18's peak 466–486 MB), an
-    /// aggressive one gives them back to the system (394–395 MB).
+    /// Frees <paramref name="layer"/>'s statistics (H is native memory, freed at once). A wide layer (Conv 512·3·3)
+    /// also leaves tens of MB of working arrays (the weight in two layouts, the dequantized result) on the large-object
+    /// heap, which only gen-2 collections sweep: left to the collector's own schedule, those of consecutive layers
+    /// were alive at once. A blocking gen-2 collection here costs little next to the layer's O(K³) work; an aggressive
+    /// one, because a plain collection keeps the freed regions committed for reuse.
     /// </summary>
     public void Release(LinearWeight layer)
     {

@@ -134,7 +134,8 @@ internal sealed class WeightReconstruction
         KernelPositionOrder? order = null)
     {
         if (Layer(constant, result) is not { } layer) return false;
-        var stored = constant.AsFloat().ToArray();
+        // Read in place (a view of the payload, which is replaced only after every group is done).
+        var stored = constant.AsFloat();
         var notes = new Notes();
         for (int g = 0; g < layer.Groups; g++)
         {
@@ -162,7 +163,7 @@ internal sealed class WeightReconstruction
         if (Layer(constant, result) is not { } layer) return null;
         var notes = new Notes();
         string? reason = null;
-        var quantizer = layer.Groups == 1 ? Fit(layer, constant.AsFloat().ToArray(), 0, create, notes, out reason) : null;
+        var quantizer = layer.Groups == 1 ? Fit(layer, constant.AsFloat(), 0, create, notes, out reason) : null;
         _batches!.Release(layer);
         if (quantizer is null)
         {
@@ -199,7 +200,7 @@ internal sealed class WeightReconstruction
     }
 
     // One group's [K, N/groups] weight (the whole weight when ungrouped): RTN, then GPTQ and bias correction as asked.
-    private LinearWeightQuantizer? Fit(LinearWeight layer, float[] stored, int group, Func<int, int, LinearWeightQuantizer> create, Notes notes, out string? reason,
+    private LinearWeightQuantizer? Fit(LinearWeight layer, ReadOnlySpan<float> stored, int group, Func<int, int, LinearWeightQuantizer> create, Notes notes, out string? reason,
         KernelPositionOrder? order = null)
     {
         if (_batches!.Statistics(layer, out reason, group) is not var (h, mean)) return null;

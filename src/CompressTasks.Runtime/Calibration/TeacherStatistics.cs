@@ -100,7 +100,7 @@ public sealed class TeacherStatistics
     /// session and the model's pages are released: the H matrices and the model are then never in memory together.
     /// Past this, the rest is folded as it comes (the result is the same bits, batches go in the same order).
     /// </summary>
-    public const long PendingBytes = 32L << 20;
+    public long PendingBytes { get; init; } = 32L << 20;
 
     private delegate void Sink(StatisticsRequest request, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data);
 

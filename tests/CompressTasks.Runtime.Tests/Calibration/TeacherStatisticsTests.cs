@@ -10,6 +10,32 @@ public sealed class TeacherStatisticsTests
 {
     public TestContext TestContext { get; set; } = null!;
 
+    // Activations are kept while ONNX Runtime runs and folded afterwards, up to a budget, past which the rest is folded
+    // as it comes: every budget gives the same bits (the batches go in in the same order).
+    [TestMethod]
+    public void WhenTheActivationBudgetIsExceeded_TheStatisticsAreTheSameBits()
+    {
+        var model = TestPaths.SharedModel("mnist-mlp/mnist-mlp.onnx");
+        var calibration = Path.Combine(Path.GetDirectoryName(model)!, "data", "calib_images.npy");
+        StatisticsRequest[] requests = [new("input"), new("relu1")];
+        // 200 rows in batches of 50: 157 KB of input and 102 KB of relu1 each; 300 KB overflows in the second batch.
+        var results = new[] { 0L, 300_000, 32L << 20 }.Select(budget =>
+        {
+            var teacher = new TeacherStatistics(model, calibration) { PendingBytes = budget };
+            var stats = teacher.Collect(requests);
+            Assert.AreEqual(4, teacher.Batches);
+            return requests.Select(r => (stats[r].Samples, stats[r].Sum, stats[r].SecondMoment().ToDouble())).ToArray();
+        }).ToArray();
+        foreach (var other in results.Skip(1))
+            for (int r = 0; r < requests.Length; r++)
+            {
+                Assert.AreEqual(results[0][r].Samples, other[r].Samples);
+                CollectionAssert.AreEqual(results[0][r].Sum, other[r].Sum, $"{requests[r].Value}: Σx");
+                CollectionAssert.AreEqual(results[0][r].Item3, other[r].Item3, $"{requests[r].Value}: H");
+            }
+        Assert.AreEqual(200L, results[0][1].Samples);
+    }
+
     [TestMethod]
     public void WhenMnistMlpRunsOnCalibrationData_TheStatisticsAreThoseOfTheActivations()
     {
