@@ -54,10 +54,11 @@ public sealed record ConvGeometry(
 /// </summary>
 /// <remarks>
 /// Patches are gathered feature-major ([K, positions], each feature a strided walk of the input) in chunks of at
-/// most <see cref="ChunkFloats"/> floats, features shared out over threads, and handed to
-/// <see cref="SecondMoment.AccumulateTransposed"/>; memory is the accumulators plus one pooled chunk, whatever the
-/// number of images, and nothing is allocated per call (the input is read in place, often ONNX Runtime's own
-/// output buffer). Chunks run over images too, so small late layers (7 × 7 outputs) still fill long blocks.
+/// most <see cref="ChunkFloats"/> floats, features shared out over threads, and handed to <see cref="SecondMoment"/>
+/// (double [K, K] accumulators, or float <see cref="SymmetricMatrix"/> ones); memory is the accumulators plus one
+/// pooled chunk, whatever the number of images, and nothing is allocated per call (the input is read in place, often
+/// ONNX Runtime's own output buffer). Chunks run over images too, so small late layers (7 × 7 outputs) still fill
+/// long blocks.
 /// </remarks>
 public static class ConvPatches
 {
@@ -69,14 +70,60 @@ public static class ConvPatches
     /// <paramref name="h"/> [group, K, K] and <paramref name="sum"/> [group, K]; returns the patches added per group
     /// (N · outH · outW).
     /// </summary>
-    public static unsafe long Accumulate(ReadOnlySpan<float> input, int images, int channels, int height, int width,
+    public static long Accumulate(ReadOnlySpan<float> input, int images, int channels, int height, int width,
         ConvGeometry geometry, Memory<double> h, Span<double> sum)
     {
+        int k = Features(channels, geometry);
+        if (h.Length != (long)geometry.Group * k * k) throw new ArgumentException($"accumulators must be [{geometry.Group}, {k}, {k}] and [{geometry.Group}, {k}]");
+        return Run(input, images, channels, height, width, geometry, new FullGroups(h), sum);
+    }
+
+    /// <summary>
+    /// Adds the patches of <paramref name="input"/> [N, C, H, W] to <paramref name="h"/> (one float matrix of order K
+    /// per group, only its kept triangle touched) and <paramref name="sum"/> [group, K]; returns the patches added per
+    /// group.
+    /// </summary>
+    public static long Accumulate(ReadOnlySpan<float> input, int images, int channels, int height, int width,
+        ConvGeometry geometry, SymmetricMatrix[] h, Span<double> sum)
+    {
+        ArgumentNullException.ThrowIfNull(h);
+        int k = Features(channels, geometry);
+        if (h.Length != geometry.Group || Array.Exists(h, m => m is null || m.Order != k))
+            throw new ArgumentException($"accumulators must be {geometry.Group} matrices of order {k} and [{geometry.Group}, {k}]");
+        return Run(input, images, channels, height, width, geometry, new SymmetricGroups(h), sum);
+    }
+
+    private static int Features(int channels, ConvGeometry geometry)
+    {
+        if (geometry.Group < 1 || channels % geometry.Group != 0) throw new ArgumentException($"{channels} channels do not split into {geometry.Group} groups");
+        return geometry.Features(channels);
+    }
+
+    // Where a chunk of one group's patches ([K, count], feature-major) goes.
+    private interface IGroups
+    {
+        void Add(int group, ReadOnlySpan<float> columns, int k, Span<double> sum);
+    }
+
+    private readonly struct FullGroups(Memory<double> h) : IGroups
+    {
+        public void Add(int group, ReadOnlySpan<float> columns, int k, Span<double> sum) =>
+            SecondMoment.AccumulateTransposed(columns, k, h.Slice(group * k * k, k * k), sum);
+    }
+
+    private readonly struct SymmetricGroups(SymmetricMatrix[] h) : IGroups
+    {
+        public void Add(int group, ReadOnlySpan<float> columns, int k, Span<double> sum) =>
+            SecondMoment.AccumulateTransposed(columns, k, h[group], sum);
+    }
+
+    private static unsafe long Run<T>(ReadOnlySpan<float> input, int images, int channels, int height, int width,
+        ConvGeometry geometry, T target, Span<double> sum) where T : struct, IGroups
+    {
         int groups = geometry.Group;
-        if (groups < 1 || channels % groups != 0) throw new ArgumentException($"{channels} channels do not split into {groups} groups");
         if (input.Length != (long)images * channels * height * width) throw new ArgumentException($"input must be [{images}, {channels}, {height}, {width}]", nameof(input));
         int k = geometry.Features(channels);
-        if (h.Length != (long)groups * k * k || sum.Length != groups * k) throw new ArgumentException($"accumulators must be [{groups}, {k}, {k}] and [{groups}, {k}]");
+        if (sum.Length != groups * k) throw new ArgumentException($"the sum must be [{groups}, {k}]", nameof(sum));
         var (top, left, outH, outW) = geometry.Resolve(height, width);
         int positions = outH * outW;
         if (positions == 0 || images == 0) return 0;
@@ -97,7 +144,7 @@ public static class ConvPatches
                     {
                         int count = (int)Math.Min(chunk, total - start);
                         Gather(shared, parallel, channels, g, layout, start, count, buffer, k);
-                        SecondMoment.AccumulateTransposed(buffer.AsSpan(0, k * count), k, h.Slice(g * k * k, k * k), sum.Slice(g * k, k));
+                        target.Add(g, buffer.AsSpan(0, k * count), k, sum.Slice(g * k, k));
                     }
                 }
             }

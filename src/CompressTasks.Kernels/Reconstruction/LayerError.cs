@@ -30,6 +30,30 @@ public static class LayerError
     public static double Error(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns) =>
         Compute(hessian, original, compressed, rows, columns, withReference: false).Error;
 
+    /// <summary>
+    /// <see cref="Terms(ReadOnlySpan{double}, ReadOnlySpan{float}, ReadOnlySpan{float}, int, int)"/> with H a float
+    /// <see cref="SymmetricMatrix"/>: only its kept triangle is read, and scratch is a few row blocks, not [K, N].
+    /// </summary>
+    public static (double Error, double Reference) Terms(SymmetricMatrix h, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns)
+    {
+        Check(h, original, compressed, rows, columns);
+        return (Quadratic(h, original, compressed, rows, columns), Quadratic(h, original, default, rows, columns));
+    }
+
+    /// <summary>tr(Δᵀ H Δ) alone, H a float <see cref="SymmetricMatrix"/>.</summary>
+    public static double Error(SymmetricMatrix h, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns)
+    {
+        Check(h, original, compressed, rows, columns);
+        return Quadratic(h, original, compressed, rows, columns);
+    }
+
+    private static void Check(SymmetricMatrix h, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns)
+    {
+        ArgumentNullException.ThrowIfNull(h);
+        if (original.Length != (long)rows * columns || compressed.Length != original.Length || h.Order != rows)
+            throw new ArgumentException($"weights must be [{rows}, {columns}] and H of order {rows}");
+    }
+
     private static (double Error, double Reference) Compute(ReadOnlySpan<double> hessian, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int rows, int columns, bool withReference)
     {
         int n = columns;
@@ -67,6 +91,9 @@ public static class LayerError
         return Quadratic(lower, diagonal, m, rows, n);
     }
 
+    // Rows of M per block (one thread's), and rows of H's depth per product step (in cache).
+    private const int Rows = 32, Depth = 256;
+
     // tr(Mᵀ H M) = Σ_i ⟨M[i, ·], (H M)[i, ·]⟩, rows of M contiguous. H is symmetric, so by blocks of rows b:
     //   tr = Σ_b 2 ⟨M_b, H[b, before b] M_before⟩ + ⟨M_b, H[b, b] M_b⟩
     // (half the products of the full H M). Each block is done by one thread (in parallel for large layers) with the
@@ -75,16 +102,13 @@ public static class LayerError
     // diagonal blocks H[b, b] are rebuilt symmetric from it.
     private static unsafe double Quadratic(ReadOnlySpan<double> h, ReadOnlySpan<double> diagonal, ReadOnlySpan<double> m, int rows, int n)
     {
-        const int Rows = 32, Depth = 256;
-        int blocks = (rows + Rows - 1) / Rows;
-        var partial = new double[blocks];
         fixed (double* hp = h, mp = m, dp = diagonal)
         {
             var hs = new PinnedSpan<double>(hp, h.Length);
             var ms = new PinnedSpan<double>(mp, m.Length);
             var ds = new PinnedSpan<double>(dp, diagonal.Length);
             bool full = diagonal.IsEmpty;
-            void Block(int b)
+            double Block(int b)
             {
                 int i0 = b * Rows, count = Math.Min(Rows, rows - i0);
                 var product = ArrayPool<double>.Shared.Rent(count * n);
@@ -100,11 +124,7 @@ public static class LayerError
                         return -TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
                     }
                     double below = i0 > 0 ? 2 * Product(0, i0) : 0;
-                    if (full)
-                    {
-                        partial[b] = below + Product(i0, i0 + count);
-                        return;
-                    }
+                    if (full) return below + Product(i0, i0 + count);
                     var block = ArrayPool<double>.Shared.Rent(count * count);
                     try
                     {
@@ -117,7 +137,7 @@ public static class LayerError
                         var p = product.AsSpan(0, count * n);
                         p.Clear();
                         BlockedProduct.MultiplySubtract(p, n, block, count, ms.Span.Slice(i0 * n), n, count, n, count);
-                        partial[b] = below - TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
+                        return below - TensorPrimitives.Dot<double>(ms.Span.Slice(i0 * n, count * n), p);
                     }
                     finally
                     {
@@ -129,9 +149,90 @@ public static class LayerError
                     ArrayPool<double>.Shared.Return(product);
                 }
             }
-            if ((long)rows * rows * n < 1 << 22) for (int b = 0; b < blocks; b++) Block(b);
-            else Parallel.For(0, blocks, Block);
+            return SumOfBlocks(rows, n, Block);
         }
+    }
+
+    // tr(Mᵀ H M), M = W − Ŵ (or W when compressed is empty), from the kept triangle of a float H. By blocks of rows b:
+    //   tr = Σ_b ⟨M_b, H[b, b] M_b⟩ + 2 ⟨M_b, H[b, after b] M_after⟩
+    // H[b, after b] is the kept triangle itself (row i of H from column i on is row K − 1 − i of R, reversed), read a
+    // depth block at a time into double with M's rows of that depth block formed in reversed order to match; the
+    // diagonal block is rebuilt symmetric. Scratch per thread is the block's rows of M and of the product, one depth
+    // block of M and of H: O((Rows + Depth) · N) whatever K.
+    private static unsafe double Quadratic(SymmetricMatrix h, ReadOnlySpan<float> original, ReadOnlySpan<float> compressed, int k, int n)
+    {
+        fixed (float* op = original, cp = compressed)
+        {
+            var ws = new PinnedSpan<float>(op, original.Length);
+            var cs = new PinnedSpan<float>(cp, compressed.Length);
+            var rs = new PinnedSpan<float>(h.Pointer, k * k);
+            bool difference = !compressed.IsEmpty;
+            // target = W[row] − Ŵ[row] (or W[row]) in double, as the double path forms Δ (scratch: n doubles).
+            void Form(int row, Span<double> target, Span<double> scratch)
+            {
+                TensorPrimitives.ConvertTruncating<float, double>(ws.Span.Slice(row * n, n), target);
+                if (!difference) return;
+                TensorPrimitives.ConvertTruncating<float, double>(cs.Span.Slice(row * n, n), scratch);
+                TensorPrimitives.Subtract<double>(target, scratch, target);
+            }
+            double Block(int b)
+            {
+                int i0 = b * Rows, count = Math.Min(Rows, k - i0), i1 = i0 + count;
+                var mb = ArrayPool<double>.Shared.Rent(count * n);
+                var product = ArrayPool<double>.Shared.Rent(count * n);
+                var md = ArrayPool<double>.Shared.Rent(Math.Min(Depth, Math.Max(1, k - i1)) * n);
+                var hb = ArrayPool<double>.Shared.Rent(count * Math.Max(count, Depth));
+                var row = ArrayPool<double>.Shared.Rent(n);
+                try
+                {
+                    var r = rs.Span;
+                    var scratch = row.AsSpan(0, n);
+                    var m = mb.AsSpan(0, count * n);
+                    var p = product.AsSpan(0, count * n);
+                    for (int q = 0; q < count; q++) Form(i0 + q, m.Slice(q * n, n), scratch);
+                    // H[b, b]: H[i0 + a, i0 + c] = R[k − 1 − i0 − a, k − 1 − i0 − c] for a ≤ c.
+                    for (int c = 0; c < count; c++)
+                        for (int a = 0; a <= c; a++) hb[a * count + c] = hb[c * count + a] = r[(k - 1 - i0 - a) * k + k - 1 - i0 - c];
+                    p.Clear();
+                    BlockedProduct.MultiplySubtract(p, n, hb, count, m, n, count, n, count);
+                    double diagonal = -TensorPrimitives.Dot<double>(m, p);
+                    if (i1 == k) return diagonal;
+                    p.Clear();
+                    for (int j0 = i1; j0 < k; j0 += Depth)
+                    {
+                        int depth = Math.Min(Depth, k - j0), j1 = j0 + depth;
+                        // Column q of the depth block is H's column j1 − 1 − q: R's rows run that way.
+                        for (int q = 0; q < depth; q++) Form(j1 - 1 - q, md.AsSpan(q * n, n), scratch);
+                        for (int a = 0; a < count; a++)
+                            TensorPrimitives.ConvertTruncating<float, double>(r.Slice((k - 1 - i0 - a) * k + k - j1, depth), hb.AsSpan(a * depth, depth));
+                        BlockedProduct.MultiplySubtract(p, n, hb, depth, md, n, count, n, depth);
+                    }
+                    return diagonal - 2 * TensorPrimitives.Dot<double>(m, p);
+                }
+                finally
+                {
+                    ArrayPool<double>.Shared.Return(row);
+                    ArrayPool<double>.Shared.Return(hb);
+                    ArrayPool<double>.Shared.Return(md);
+                    ArrayPool<double>.Shared.Return(product);
+                    ArrayPool<double>.Shared.Return(mb);
+                }
+            }
+            double total = SumOfBlocks(k, n, Block);
+            GC.KeepAlive(h); // its finalizer frees the memory read through the pointer
+            return total;
+        }
+    }
+
+    // Σ_b block(b) over the row blocks, in parallel for large layers; the block sums are added in block order, so the
+    // result does not depend on the threads.
+    private static double SumOfBlocks(int rows, int n, Func<int, double> block)
+    {
+        int blocks = (rows + Rows - 1) / Rows;
+        var partial = new double[blocks];
+        if ((long)rows * rows * n < 1 << 22)
+            for (int b = 0; b < blocks; b++) partial[b] = block(b);
+        else Parallel.For(0, blocks, b => partial[b] = block(b));
         double total = 0;
         foreach (var v in partial) total += v;
         return total;

@@ -112,6 +112,39 @@ public sealed class ConvPatchesTests
         for (int i = 0; i < whole.Length; i++) Assert.AreEqual(perImage[i], whole[i], 1e-6 * Math.Abs(whole[i]) + 1e-6, $"H entry {i}");
     }
 
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(2)]
+    public void WhenPatchesAreAccumulatedInFloat_EachGroupAgreesWithTheDoublePath(int groups)
+    {
+        // 2 × 8 × 9 × 9, 3 × 3 padded: 162 patches per group (three blocks), K = 36 or 72; the untouched triangle poisoned.
+        var g = new ConvGeometry(3, 3, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1, Group: groups);
+        const int n = 2, c = 8, size = 9;
+        var random = new Random(groups);
+        var x = new float[n * c * size * size];
+        for (int i = 0; i < x.Length; i++) x[i] = random.NextSingle() * 2 - 1;
+        int k = g.Features(c);
+        var h = new double[groups * k * k];
+        var sum = new double[groups * k];
+        long patches = ConvPatches.Accumulate(x, n, c, size, size, g, h, sum);
+        var matrices = new SymmetricMatrix[groups];
+        for (int group = 0; group < groups; group++) matrices[group] = SecondMomentTests.Poisoned(k);
+        try
+        {
+            var floatSum = new double[groups * k];
+            Assert.AreEqual(patches, ConvPatches.Accumulate(x, n, c, size, size, g, matrices, floatSum));
+            int blocks = (int)((patches + SecondMoment.BlockRows - 1) / SecondMoment.BlockRows);
+            for (int group = 0; group < groups; group++)
+                SecondMomentTests.AssertAgrees(h.AsSpan(group * k * k, k * k), matrices[group], blocks);
+            // The same chunks summed in the same order: the sums are the double path's to the bit.
+            CollectionAssert.AreEqual(sum, floatSum);
+        }
+        finally
+        {
+            foreach (var m in matrices) m.Dispose();
+        }
+    }
+
     private static (double[] H, double[] Sum, long Count) Naive(float[] x, int n, int c, int height, int width, ConvGeometry g)
     {
         int k = g.Features(c), cg = c / g.Group;

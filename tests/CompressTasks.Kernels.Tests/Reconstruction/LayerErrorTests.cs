@@ -62,4 +62,31 @@ public sealed class LayerErrorTests
         double fromLower = LayerError.QuadraticFromLower(lower, diagonal, Array.ConvertAll(w, v => (double)v), k, n);
         Assert.AreEqual(full, fromLower, Math.Abs(full) * 1e-12);
     }
+
+    [TestMethod]
+    [DataRow(5, 3)]
+    [DataRow(70, 17)]
+    [DataRow(300, 64)]
+    public void WhenHIsASymmetricMatrix_TheTermsAreTheDoubleOnesOnTheSameH(int k, int n)
+    {
+        // 70 and 300 are not multiples of the 32-row blocks; 300 × 64 takes the parallel blocks and two depth blocks
+        // after the first row block. The double overloads get the same (float) H in full: only the order of the
+        // double sums differs, so they agree to 1e-10 relative. The triangle not kept is poisoned and must stay so.
+        var layer = new CorrelatedLayer(k, n, 2 * k + 3, seed: k + 2 * n);
+        using var h = SecondMomentTests.Poisoned(k);
+        SecondMoment.Accumulate(layer.X, k, h, new double[k]);
+        var full = h.ToDouble();
+        var random = new Random(k * n + 1);
+        var compressed = new float[layer.W.Length];
+        for (int i = 0; i < compressed.Length; i++) compressed[i] = layer.W[i] + (float)(0.01 * (random.NextDouble() - 0.5));
+
+        var (error, reference) = LayerError.Terms(h, layer.W, compressed, k, n);
+        var (expectedError, expectedReference) = LayerError.Terms(full, layer.W, compressed, k, n);
+        Assert.IsTrue(expectedError > 0 && expectedReference > 0);
+        Assert.AreEqual(expectedError, error, 1e-10 * expectedError);
+        Assert.AreEqual(expectedReference, reference, 1e-10 * expectedReference);
+        Assert.AreEqual(error, LayerError.Error(h, layer.W, compressed, k, n), "Error alone is the same sum as Terms' error");
+        Assert.AreEqual(reference, LayerError.Terms(h, layer.W, compressed, k, n).Reference, "the same bits again");
+        SecondMomentTests.AssertUntouched(h);
+    }
 }
