@@ -66,7 +66,7 @@ internal static class ReconstructBenchmark
             for (int i = 0; i < w.Length; i++) w[i] = random.NextSingle() - 0.5f;
             using var h = new SymmetricMatrix(k);
             var clock = Stopwatch.StartNew();
-            FloatShim.Accumulate(x, k, h, new double[k]);
+            SecondMoment.Accumulate(x, k, h, new double[k]);
             double hMs = clock.Elapsed.TotalMilliseconds;
             clock.Restart();
             Gptq.Quantize((float[])w.Clone(), h, new LinearWeightQuantizer(k, n, 8, true), new GptqOptions());

@@ -112,7 +112,7 @@ internal sealed class SparseReconstruction
             // factored in place, and freed here either way.
             using (h)
             {
-                var (error, total) = FloatShim.Terms(h, original, w, k, n);
+                var (error, total) = LayerError.Terms(h, original, w, k, n);
                 magnitude += error;
                 reference += total;
                 if (_sparseGpt is { } options)

@@ -217,7 +217,7 @@ internal sealed class WeightReconstruction
             var quantizer = create(k, n);
             var dequantized = new float[fitted.Length];
             quantizer.QuantizeNearest(fitted, dequantized);
-            var (nearest, reference) = FloatShim.Terms(h, fitted, dequantized, k, n);
+            var (nearest, reference) = LayerError.Terms(h, fitted, dequantized, k, n);
             notes.Nearest += nearest;
             notes.Reference += reference;
             if (_gptq is { } options)

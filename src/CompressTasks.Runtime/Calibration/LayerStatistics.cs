@@ -72,20 +72,20 @@ public sealed class LayerStatistics : IDisposable
         int height = shape.Length == 4 ? (int)shape[2] : 1, width = (int)shape[^1];
         if (geometry.Group != Groups || geometry.Features((int)shape[1]) != Features)
             throw new ArgumentException($"patches of {geometry.Features((int)shape[1])} features in {geometry.Group} groups do not fit {Features} in {Groups}");
-        Samples += FloatShim.AccumulatePatches(input, (int)shape[0], (int)shape[1], height, width, geometry, _secondMoments, Sum);
+        Samples += ConvPatches.Accumulate(input, (int)shape[0], (int)shape[1], height, width, geometry, _secondMoments, Sum);
     }
 
     /// <summary>Adds samples [m, K], one per row.</summary>
     public void Add(ReadOnlySpan<float> rows)
     {
-        FloatShim.Accumulate(rows, Features, _secondMoments[0], Sum);
+        Kernels.Reconstruction.SecondMoment.Accumulate(rows, Features, _secondMoments[0], Sum);
         Samples += rows.Length / Features;
     }
 
     /// <summary>Adds samples [K, m], one per column.</summary>
     public void AddTransposed(ReadOnlySpan<float> columns)
     {
-        FloatShim.AccumulateTransposed(columns, Features, _secondMoments[0], Sum);
+        Kernels.Reconstruction.SecondMoment.AccumulateTransposed(columns, Features, _secondMoments[0], Sum);
         Samples += columns.Length / Features;
     }
 

@@ -167,7 +167,7 @@ public sealed class TeacherStatisticsTests
                 var h = Enumerable.Range(0, groups).Select(_ => new Kernels.Reconstruction.SymmetricMatrix(k)).ToArray();
                 var sum = new double[groups * k];
                 for (int image = 0; image < images; image++)
-                    Kernels.Reconstruction.FloatShim.AccumulatePatches(x.AsSpan(image * plane, plane), 1, 3, 224, 224, request.Conv!, h, sum);
+                    Kernels.Reconstruction.ConvPatches.Accumulate(x.AsSpan(image * plane, plane), 1, 3, 224, 224, request.Conv!, h, sum);
                 // The same accumulation, image by image in both: the same bits.
                 for (int g = 0; g < groups; g++)
                     for (int i = 0; i < k; i++)
