@@ -219,12 +219,12 @@ public static partial class Cholesky
                     for (int r = 0; r < w; r++) y.AsSpan(r * i0, i0).CopyTo(t.Slice((i0 + r) * n, i0));
                 }
                 // X[I, I] = L[I, I]⁻¹, in double on a copy.
-                var s2 = matrix.Span;
+                var storage = matrix.Span;
                 var diagonalBlock = block.AsSpan(0, w * w);
-                CopyDiagonalBlock(s2, n, i0, w, diagonalBlock);
+                CopyDiagonalBlock(storage, n, i0, w, diagonalBlock);
                 InvertDiagonalBlock(diagonalBlock, w, 0, w);
                 for (int r = 0; r < w; r++)
-                    for (int c = 0; c <= r; c++) s2[(i0 + r) * n + i0 + c] = (float)diagonalBlock[r * w + c];
+                    for (int c = 0; c <= r; c++) storage[(i0 + r) * n + i0 + c] = (float)diagonalBlock[r * w + c];
             }
         }
         finally
