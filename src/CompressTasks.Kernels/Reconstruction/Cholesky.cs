@@ -22,7 +22,7 @@ namespace CompressTasks.Kernels.Reconstruction;
 /// triangle until they succeed, so a failed factorization can be restarted from the untouched upper triangle
 /// without a copy of the matrix.
 /// </remarks>
-public static class Cholesky
+public static partial class Cholesky
 {
     /// <summary>Columns per block of the blocked factorization and inverse.</summary>
     internal const int Block = 64;
