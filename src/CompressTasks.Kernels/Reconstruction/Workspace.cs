@@ -82,7 +82,7 @@ internal sealed unsafe class Workspace : IDisposable
             mean += _factor[i, i];
         }
         mean /= k;
-        dampUsed = FloatShim.InverseUpperFactor(_factor, damp);
+        dampUsed = Cholesky.InverseUpperFactor(_factor, damp);
         // The λ the factorization added (its own rule), for the error of the result on the undamped H.
         _lambda = dampUsed * (mean > 0 && double.IsFinite(mean) ? mean : 1);
         return dead;
