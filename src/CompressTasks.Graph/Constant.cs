@@ -68,6 +68,12 @@ public sealed class Constant
     /// <summary>The dense little-endian payload, wherever it is stored.</summary>
     public ReadOnlyMemory<byte> GetBytes() => TensorData.GetBytes(Tensor, Graph.Model.ExternalData);
 
+    /// <summary>
+    /// Drops the resident pages of the payload when it is read from a mapped file (<see cref="TensorData.ReleasePages"/>):
+    /// for a weight a pass has copied out and will replace, so its pages are not held through the pass's own work.
+    /// </summary>
+    public void ReleasePages() => TensorData.ReleasePages(GetBytes());
+
     /// <summary>The payload as float32.</summary>
     public ReadOnlySpan<float> AsFloat() => Cast<float>(TensorProto.Types.DataType.Float);
 

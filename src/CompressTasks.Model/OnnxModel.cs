@@ -122,8 +122,14 @@ public sealed class OnnxModel : IDisposable
     public void Save(string path, SaveOptions? options = null) => ModelWriter.Save(this, path, options ?? new SaveOptions());
 
     /// <summary>
+    /// Drops the resident pages of the model file's mapping (<see cref="MappedFile.ReleasePages()"/>): the payloads
+    /// stay readable, from the page cache, and only what is read next becomes resident again.
+    /// </summary>
+    public void ReleasePages() => _mapped?.ReleasePages();
+
+    /// <summary>
     /// Closes external data and drops the resident pages of the model's mapped files; payloads still referenced stay
-    /// readable (see <see cref="MappedFile.ReleasePages"/>).
+    /// readable (see <see cref="MappedFile.ReleasePages()"/>).
     /// </summary>
     public void Dispose()
     {

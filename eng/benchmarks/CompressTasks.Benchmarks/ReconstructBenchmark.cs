@@ -69,10 +69,10 @@ internal static class ReconstructBenchmark
             SecondMoment.Accumulate(x, k, h, new double[k]);
             double hMs = clock.Elapsed.TotalMilliseconds;
             clock.Restart();
-            Gptq.Quantize((float[])w.Clone(), h, new LinearWeightQuantizer(k, n, 8, true), new GptqOptions());
+            Gptq.Quantize(w, new float[w.Length], h, new LinearWeightQuantizer(k, n, 8, true), new GptqOptions());
             double int8Ms = clock.Elapsed.TotalMilliseconds;
             clock.Restart();
-            Gptq.Quantize((float[])w.Clone(), h, new LinearWeightQuantizer(k, n, 4, true, 32), new GptqOptions());
+            Gptq.Quantize(w, new float[w.Length], h, new LinearWeightQuantizer(k, n, 4, true, 32), new GptqOptions());
             double int4Ms = clock.Elapsed.TotalMilliseconds;
             double mb = k * n * 4 / 1e6;
             Console.WriteLine($"{k,6} {mb,11:F2} {hMs,8:F0} {int8Ms,13:F0} {int4Ms,16:F0} {h.Bytes / 1e6,6:F0} {(hMs + int8Ms) / mb,10:F0}");

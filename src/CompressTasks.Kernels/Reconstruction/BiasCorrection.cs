@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace CompressTasks.Kernels.Reconstruction;
@@ -22,7 +21,7 @@ public static class BiasCorrection
         int n = columns;
         if (original.Length != (long)rows * n || compressed.Length != original.Length) throw new ArgumentException($"weights must be [{rows}, {n}]");
         if (meanInput.Length != rows || shift.Length != n) throw new ArgumentException($"mean input must have {rows} values and shift {n}");
-        var buffer = ArrayPool<double>.Shared.Rent(2 * n);
+        var buffer = ScratchBuffers.Rent<double>(2 * n);
         try
         {
             var total = buffer.AsSpan(0, n);
@@ -41,7 +40,7 @@ public static class BiasCorrection
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(buffer);
+            ScratchBuffers.Return(buffer);
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace CompressTasks.Kernels.Reconstruction;
@@ -36,7 +35,7 @@ public static partial class Cholesky
         int n = h.Order;
         var matrix = new PinnedSpan<float>(h.Pointer, n * n);
         var s = matrix.Span;
-        var diagonal = ArrayPool<double>.Shared.Rent(n);
+        var diagonal = ScratchBuffers.Rent<double>(n);
         try
         {
             double mean = 0;
@@ -62,7 +61,7 @@ public static partial class Cholesky
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(diagonal);
+            ScratchBuffers.Return(diagonal);
         }
     }
 
@@ -71,8 +70,8 @@ public static partial class Cholesky
     // and the rest holding A minus the updates of the panels before it, which Restore undoes.
     private static int TryFactor(PinnedSpan<float> matrix, int n)
     {
-        var panel = ArrayPool<float>.Shared.Rent(Block * n);
-        var block = ArrayPool<double>.Shared.Rent(Block * Block);
+        var panel = ScratchBuffers.Rent<float>(Block * n);
+        var block = ScratchBuffers.Rent<double>(Block * Block);
         try
         {
             for (int j0 = 0; j0 < n; j0 += Block)
@@ -93,8 +92,8 @@ public static partial class Cholesky
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(panel);
-            ArrayPool<double>.Shared.Return(block);
+            ScratchBuffers.Return(panel);
+            ScratchBuffers.Return(block);
         }
     }
 
@@ -172,8 +171,8 @@ public static partial class Cholesky
     private static void InvertLower(PinnedSpan<float> matrix, int n)
     {
         const int Chunk = 64, Depth = 256;
-        var y = ArrayPool<float>.Shared.Rent(Block * n);
-        var block = ArrayPool<double>.Shared.Rent(Block * Block);
+        var y = ScratchBuffers.Rent<float>(Block * n);
+        var block = ScratchBuffers.Rent<double>(Block * Block);
         try
         {
             for (int i0 = 0; i0 < n; i0 += Block)
@@ -189,7 +188,7 @@ public static partial class Cholesky
                         int x0 = c * Chunk, x1 = Math.Min(i0, x0 + Chunk), cols = x1 - x0, depth = i0 - x0;
                         // X[x0..i0, x0..x1) copied contiguous, with zeros above X's diagonal (R's unbacked triangle): the
                         // product then reads it as one dense block, from the cache instead of n-strided pages.
-                        var packed = ArrayPool<float>.Shared.Rent(depth * cols);
+                        var packed = ScratchBuffers.Rent<float>(depth * cols);
                         try
                         {
                             for (int q = 0; q < depth; q++)
@@ -205,7 +204,7 @@ public static partial class Cholesky
                         }
                         finally
                         {
-                            ArrayPool<float>.Shared.Return(packed);
+                            ScratchBuffers.Return(packed);
                         }
                         for (int r = 0; r < w; r++)
                         {
@@ -229,8 +228,8 @@ public static partial class Cholesky
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(y);
-            ArrayPool<double>.Shared.Return(block);
+            ScratchBuffers.Return(y);
+            ScratchBuffers.Return(block);
         }
     }
 }

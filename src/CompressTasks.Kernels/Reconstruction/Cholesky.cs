@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace CompressTasks.Kernels.Reconstruction;
@@ -38,7 +37,7 @@ public static partial class Cholesky
     public static bool TryFactor(Span<double> a, int n, bool keepUpper = false)
     {
         Check(a.Length, n);
-        var panel = ArrayPool<double>.Shared.Rent(Block * n);
+        var panel = ScratchBuffers.Rent<double>(Block * n);
         try
         {
             for (int j0 = 0; j0 < n; j0 += Block)
@@ -56,7 +55,7 @@ public static partial class Cholesky
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(panel);
+            ScratchBuffers.Return(panel);
         }
         if (!keepUpper)
             for (int i = 0; i < n; i++) a.Slice(i * n + i + 1, n - i - 1).Clear();
@@ -129,7 +128,7 @@ public static partial class Cholesky
     private static double FactorDamped(Span<double> a, int n, double damp, bool keepUpper)
     {
         Check(a.Length, n);
-        var diagonal = ArrayPool<double>.Shared.Rent(n);
+        var diagonal = ScratchBuffers.Rent<double>(n);
         try
         {
             double mean = 0;
@@ -149,7 +148,7 @@ public static partial class Cholesky
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(diagonal);
+            ScratchBuffers.Return(diagonal);
         }
     }
 
@@ -234,7 +233,7 @@ public static partial class Cholesky
     {
         Check(l.Length, n);
         const int Chunk = 64, Depth = 256;
-        var buffer = ArrayPool<double>.Shared.Rent(Block * n);
+        var buffer = ScratchBuffers.Rent<double>(Block * n);
         try
         {
             fixed (double* p = l)
@@ -288,7 +287,7 @@ public static partial class Cholesky
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(buffer);
+            ScratchBuffers.Return(buffer);
         }
     }
 

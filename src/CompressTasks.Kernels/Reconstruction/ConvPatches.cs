@@ -1,4 +1,3 @@
-using System.Buffers;
 
 namespace CompressTasks.Kernels.Reconstruction;
 
@@ -129,7 +128,7 @@ public static class ConvPatches
         if (positions == 0 || images == 0) return 0;
         long total = (long)images * positions;
         int chunk = (int)Math.Min(total, Math.Max(64, ChunkFloats / k));
-        var buffer = ArrayPool<float>.Shared.Rent(k * chunk);
+        var buffer = ScratchBuffers.Rent<float>(k * chunk);
         var layout = new Layout(geometry, channels / groups, height, width, top, left, outW, positions);
         try
         {
@@ -151,7 +150,7 @@ public static class ConvPatches
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(buffer);
+            ScratchBuffers.Return(buffer);
         }
         return total;
     }

@@ -34,67 +34,73 @@ public readonly record struct ReconstructionInfo(double DampUsed, int DeadInputs
 public static class Gptq
 {
     /// <summary>
-    /// Quantizes <paramref name="weights"/> [K, N] in place with <paramref name="quantizer"/> (K = quantizer.Rows):
-    /// on return the weights are the dequantized values and the quantizer holds the codes, scales and zero points.
-    /// <paramref name="hessian"/> is left as it was (the factor goes into a copy).
+    /// Quantizes <paramref name="weights"/> [K, N] with <paramref name="quantizer"/> (K = quantizer.Rows) into
+    /// <paramref name="result"/> ([K, N], not overlapping the weights): on return it holds the dequantized values and
+    /// the quantizer the codes, scales and zero points. <paramref name="hessian"/> is left as it was (the factor goes
+    /// into a copy).
     /// </summary>
-    public static ReconstructionInfo Quantize(Span<float> weights, SymmetricMatrix hessian, WeightQuantizer quantizer, GptqOptions options) =>
-        QuantizeInPlace(weights, Checked(hessian, quantizer).Clone(), quantizer, options);
+    public static ReconstructionInfo Quantize(ReadOnlySpan<float> weights, Span<float> result, SymmetricMatrix hessian, WeightQuantizer quantizer, GptqOptions options) =>
+        QuantizeInPlace(weights, result, Checked(hessian, quantizer).Clone(), quantizer, options);
 
     /// <summary>
-    /// As <see cref="Quantize"/>, consuming <paramref name="hessian"/>: it is overwritten by the factor and disposed,
-    /// for statistics released right after, where a copy would double the memory of the widest layers. The result is
-    /// the same bits as <see cref="Quantize"/>'s.
+    /// As <see cref="Quantize"/>, with <paramref name="hessian"/> factored in place and disposed: for statistics
+    /// released right after, where a copy would double the memory of the widest layers. The result is the same bits
+    /// as <see cref="Quantize"/>'s.
     /// </summary>
-    public static ReconstructionInfo QuantizeInPlace(Span<float> weights, SymmetricMatrix hessian, WeightQuantizer quantizer, GptqOptions options) =>
-        Run(weights, quantizer, options, new Workspace(quantizer.Rows, quantizer.Columns, Math.Max(1, options.BlockSize), Checked(hessian, quantizer)));
+    public static unsafe ReconstructionInfo QuantizeInPlace(ReadOnlySpan<float> weights, Span<float> result, SymmetricMatrix hessian, WeightQuantizer quantizer, GptqOptions options)
+    {
+        int k = quantizer.Rows, n = quantizer.Columns;
+        try
+        {
+            Checked(hessian, quantizer);
+            if (weights.Length != (long)k * n || result.Length != weights.Length) throw new ArgumentException($"weights and result must be [{k}, {n}]");
+            if (weights.Overlaps(result)) throw new ArgumentException("the result must not overlap the weights", nameof(result));
+        }
+        catch
+        {
+            hessian.Dispose();
+            throw;
+        }
+        fixed (float* pinned = result)
+        {
+            using var work = new Workspace(k, n, Math.Max(1, options.BlockSize), hessian, pinned);
+            return Run(weights, quantizer, options, work);
+        }
+    }
 
     private static SymmetricMatrix Checked(SymmetricMatrix hessian, WeightQuantizer quantizer) =>
         hessian.Order == quantizer.Rows ? hessian : throw new ArgumentException($"H must be [{quantizer.Rows}, {quantizer.Rows}]", nameof(hessian));
 
-    private static ReconstructionInfo Run(Span<float> weights, WeightQuantizer quantizer, GptqOptions options, Workspace work)
+    private static ReconstructionInfo Run(ReadOnlySpan<float> weights, WeightQuantizer quantizer, GptqOptions options, Workspace work)
     {
         int k = quantizer.Rows, n = quantizer.Columns;
         int block = Math.Max(1, options.BlockSize);
         var order = new int[k];
-        try
+        int dead = work.Prepare(weights, options.ActOrder, options.Damp, order, out double damp);
+        if (options.ActOrder)
         {
-            if (weights.Length != (long)k * n) throw new ArgumentException($"weights must be [{k}, {n}]", nameof(weights));
-            int dead = work.Prepare(weights, options.ActOrder, options.Damp, order, out double damp);
-            var w = work.Weights;
-            if (options.ActOrder)
+            for (int g = 0; g < quantizer.Groups; g++)
             {
-                for (int g = 0; g < quantizer.Groups; g++)
-                {
-                    int start = g * quantizer.GroupSize, count = Math.Min(quantizer.GroupSize, k - start);
-                    quantizer.Fit(g, weights.Slice(start * n, count * n));
-                }
+                int start = g * quantizer.GroupSize, count = Math.Min(quantizer.GroupSize, k - start);
+                quantizer.Fit(g, weights.Slice(start * n, count * n));
             }
-            var dequantized = work.Row;
-            for (int b0 = 0; b0 < k; b0 += block)
-            {
-                int b1 = Math.Min(k, b0 + block);
-                for (int i = b0; i < b1; i++)
-                {
-                    var row = w.AsSpan(i * n, n);
-                    int original = order[i];
-                    if (!options.ActOrder && original % quantizer.GroupSize == 0)
-                    {
-                        int count = Math.Min(quantizer.GroupSize, k - i);
-                        quantizer.Fit(quantizer.GroupOf(original), w.AsSpan(i * n, count * n));
-                    }
-                    quantizer.QuantizeRow(original, row, dequantized);
-                    work.Propagate(i, b1, dequantized);
-                }
-                work.LazyUpdate(b0, b1);
-            }
-            double error = work.Error(weights, order);
-            work.Restore(weights, order);
-            return new ReconstructionInfo(damp, dead, error);
         }
-        finally
+        var dequantized = work.Row;
+        for (int b0 = 0; b0 < k; b0 += block)
         {
-            work.Dispose();
+            int b1 = Math.Min(k, b0 + block);
+            for (int i = b0; i < b1; i++)
+            {
+                int original = order[i];
+                if (!options.ActOrder && original % quantizer.GroupSize == 0)
+                    quantizer.Fit(quantizer.GroupOf(original), work.WeightRows(i, Math.Min(quantizer.GroupSize, k - i)));
+                quantizer.QuantizeRow(original, work.WeightRow(i), dequantized);
+                work.Propagate(i, b1, dequantized);
+            }
+            work.LazyUpdate(b0, b1);
         }
+        double error = work.Error(weights, order);
+        work.Restore(order);
+        return new ReconstructionInfo(damp, dead, error);
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace CompressTasks.Kernels.Reconstruction;
@@ -60,7 +59,7 @@ public static class LayerError
         if (original.Length != (long)rows * n || compressed.Length != original.Length || hessian.Length != rows * rows)
             throw new ArgumentException($"weights must be [{rows}, {n}] and H [{rows}, {rows}]");
         // One [K, N] double buffer: W first (for the reference), then W − Ŵ in its place, a row at a time.
-        var buffer = LargeBuffers.Rent<double>(rows * n);
+        var buffer = ScratchBuffers.Rent<double>(rows * n);
         var row = new double[n];
         try
         {
@@ -76,7 +75,7 @@ public static class LayerError
         }
         finally
         {
-            LargeBuffers.Return(buffer);
+            ScratchBuffers.Return(buffer);
         }
     }
 
@@ -111,7 +110,7 @@ public static class LayerError
             double Block(int b)
             {
                 int i0 = b * Rows, count = Math.Min(Rows, rows - i0);
-                var product = ArrayPool<double>.Shared.Rent(count * n);
+                var product = ScratchBuffers.Rent<double>(count * n);
                 try
                 {
                     // p = −H[b, from..end) M[from..end): the rows before the block, then the block itself.
@@ -125,7 +124,7 @@ public static class LayerError
                     }
                     double below = i0 > 0 ? 2 * Product(0, i0) : 0;
                     if (full) return below + Product(i0, i0 + count);
-                    var block = ArrayPool<double>.Shared.Rent(count * count);
+                    var block = ScratchBuffers.Rent<double>(count * count);
                     try
                     {
                         var hb = hs.Span;
@@ -141,12 +140,12 @@ public static class LayerError
                     }
                     finally
                     {
-                        ArrayPool<double>.Shared.Return(block);
+                        ScratchBuffers.Return(block);
                     }
                 }
                 finally
                 {
-                    ArrayPool<double>.Shared.Return(product);
+                    ScratchBuffers.Return(product);
                 }
             }
             return SumOfBlocks(rows, n, Block);
@@ -178,11 +177,11 @@ public static class LayerError
             double Block(int b)
             {
                 int i0 = b * Rows, count = Math.Min(Rows, k - i0), i1 = i0 + count;
-                var mb = ArrayPool<double>.Shared.Rent(count * n);
-                var product = ArrayPool<double>.Shared.Rent(count * n);
-                var md = ArrayPool<double>.Shared.Rent(Math.Min(Depth, Math.Max(1, k - i1)) * n);
-                var hb = ArrayPool<double>.Shared.Rent(count * Math.Max(count, Depth));
-                var row = ArrayPool<double>.Shared.Rent(n);
+                var mb = ScratchBuffers.Rent<double>(count * n);
+                var product = ScratchBuffers.Rent<double>(count * n);
+                var md = ScratchBuffers.Rent<double>(Math.Min(Depth, Math.Max(1, k - i1)) * n);
+                var hb = ScratchBuffers.Rent<double>(count * Math.Max(count, Depth));
+                var row = ScratchBuffers.Rent<double>(n);
                 try
                 {
                     var r = rs.Span;
@@ -211,11 +210,11 @@ public static class LayerError
                 }
                 finally
                 {
-                    ArrayPool<double>.Shared.Return(row);
-                    ArrayPool<double>.Shared.Return(hb);
-                    ArrayPool<double>.Shared.Return(md);
-                    ArrayPool<double>.Shared.Return(product);
-                    ArrayPool<double>.Shared.Return(mb);
+                    ScratchBuffers.Return(row);
+                    ScratchBuffers.Return(hb);
+                    ScratchBuffers.Return(md);
+                    ScratchBuffers.Return(product);
+                    ScratchBuffers.Return(mb);
                 }
             }
             double total = SumOfBlocks(k, n, Block);

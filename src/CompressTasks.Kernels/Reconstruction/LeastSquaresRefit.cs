@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace CompressTasks.Kernels.Reconstruction;
@@ -28,8 +27,8 @@ public static class LeastSquaresRefit
         int k = rows, n = columns, s = kept.Length;
         if (hessian.Length != k * k || weights.Length != (long)k * n) throw new ArgumentException($"H must be [{k}, {k}] and W [{k}, {n}]");
         if (s < 1 || refit.Length != (long)s * n) throw new ArgumentException($"refit must be [{s}, {n}] with at least one kept input", nameof(refit));
-        var a = LargeBuffers.Rent<double>(s * s);
-        var b = LargeBuffers.Rent<double>(s * n + n);
+        var a = ScratchBuffers.Rent<double>(s * s);
+        var b = ScratchBuffers.Rent<double>(s * n + n);
         try
         {
             var system = a.AsSpan(0, s * s);
@@ -59,8 +58,8 @@ public static class LeastSquaresRefit
         }
         finally
         {
-            LargeBuffers.Return(a);
-            LargeBuffers.Return(b);
+            ScratchBuffers.Return(a);
+            ScratchBuffers.Return(b);
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -122,7 +121,7 @@ public static class SecondMoment
     {
         if (data.Length % k != 0) throw new ArgumentException($"{data.Length} values are not whole samples of {k} features", nameof(data));
         int m = data.Length / k;
-        var block = ArrayPool<float>.Shared.Rent(k * BlockRows);
+        var block = ScratchBuffers.Rent<float>(k * BlockRows);
         try
         {
             for (int start = 0; start < m; start += BlockRows)
@@ -143,7 +142,7 @@ public static class SecondMoment
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(block);
+            ScratchBuffers.Return(block);
         }
     }
 
@@ -153,7 +152,7 @@ public static class SecondMoment
     // corner of a quad that reaches the diagonal takes one dot product per entry. Nothing above the diagonal is touched.
     private static void AddBlock<T>(float[] block, int count, int k, T target) where T : struct, ITarget
     {
-        var samples = ArrayPool<float>.Shared.Rent(k * count);
+        var samples = ScratchBuffers.Rent<float>(k * count);
         try
         {
             for (int f = 0; f < k; f++)
@@ -168,7 +167,7 @@ public static class SecondMoment
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(samples);
+            ScratchBuffers.Return(samples);
         }
     }
 

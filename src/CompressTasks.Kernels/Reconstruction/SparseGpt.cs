@@ -28,58 +28,70 @@ public sealed record SparseGptOptions(double Sparsity = 0.5, int PruneN = 0, int
 public static class SparseGpt
 {
     /// <summary>
-    /// Prunes <paramref name="weights"/> [<paramref name="rows"/>, <paramref name="columns"/>] in place;
-    /// <paramref name="hessian"/> is left as it was (the factor goes into a copy).
+    /// Prunes <paramref name="weights"/> [<paramref name="rows"/>, <paramref name="columns"/>] into
+    /// <paramref name="result"/> (same shape, not overlapping); <paramref name="hessian"/> is left as it was (the
+    /// factor goes into a copy).
     /// </summary>
-    public static ReconstructionInfo Prune(Span<float> weights, int rows, int columns, SymmetricMatrix hessian, SparseGptOptions options) =>
-        PruneInPlace(weights, rows, columns, hessian.Order == rows ? hessian.Clone() : throw new ArgumentException($"H must be [{rows}, {rows}]", nameof(hessian)), options);
+    public static ReconstructionInfo Prune(ReadOnlySpan<float> weights, Span<float> result, int rows, int columns, SymmetricMatrix hessian, SparseGptOptions options) =>
+        PruneInPlace(weights, result, rows, columns, hessian.Order == rows ? hessian.Clone() : throw new ArgumentException($"H must be [{rows}, {rows}]", nameof(hessian)), options);
 
-    /// <summary>As <see cref="Prune"/>, consuming <paramref name="hessian"/> (overwritten by the factor and disposed).</summary>
-    public static ReconstructionInfo PruneInPlace(Span<float> weights, int rows, int columns, SymmetricMatrix hessian, SparseGptOptions options)
+    /// <summary>As <see cref="Prune"/>, with <paramref name="hessian"/> factored in place and disposed.</summary>
+    public static unsafe ReconstructionInfo PruneInPlace(ReadOnlySpan<float> weights, Span<float> result, int rows, int columns, SymmetricMatrix hessian, SparseGptOptions options)
     {
         int k = rows, n = columns;
-        if (hessian.Order != k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
-        if (weights.Length != (long)k * n) throw new ArgumentException($"weights must be [{k}, {n}]", nameof(weights));
         bool structured = options.PruneN > 0;
-        if (structured && (options.GroupM < 1 || options.PruneN > options.GroupM)) throw new ArgumentException($"bad N:M pattern {options.PruneN}:{options.GroupM}");
+        try
+        {
+            if (hessian.Order != k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
+            if (weights.Length != (long)k * n || result.Length != weights.Length) throw new ArgumentException($"weights and result must be [{k}, {n}]");
+            if (weights.Overlaps(result)) throw new ArgumentException("the result must not overlap the weights", nameof(result));
+            if (structured && (options.GroupM < 1 || options.PruneN > options.GroupM)) throw new ArgumentException($"bad N:M pattern {options.PruneN}:{options.GroupM}");
+        }
+        catch
+        {
+            hessian.Dispose();
+            throw;
+        }
         int block = Math.Max(1, options.BlockSize);
         if (structured) block = (block + options.GroupM - 1) / options.GroupM * options.GroupM;
-        using var work = new Workspace(k, n, block, hessian);
-        var order = new int[k];
-        int dead = work.Prepare(weights, actOrder: false, options.Damp, order, out double damp);
-        var w = work.Weights;
-        var mask = new bool[block * n];
-        var scores = new float[block];
-        var index = new int[block];
-        var pruned = work.Row;
-        for (int b0 = 0; b0 < k; b0 += block)
+        fixed (float* pinned = result)
         {
-            int b1 = Math.Min(k, b0 + block);
-            // Cumulative rounding: each column loses ⌊sparsity · K⌋ weights in all, spread over the blocks.
-            if (!structured) SelectLowest(w, work, n, b0, b1, (int)(options.Sparsity * b1) - (int)(options.Sparsity * b0), mask, scores, index);
-            for (int i = b0; i < b1; i++)
+            using var work = new Workspace(k, n, block, hessian, pinned);
+            var order = new int[k];
+            int dead = work.Prepare(weights, actOrder: false, options.Damp, order, out double damp);
+            var mask = new bool[block * n];
+            var scores = new float[block];
+            var index = new int[block];
+            var pruned = work.Row;
+            for (int b0 = 0; b0 < k; b0 += block)
             {
-                if (structured && (i - b0) % options.GroupM == 0)
+                int b1 = Math.Min(k, b0 + block);
+                // Cumulative rounding: each column loses ⌊sparsity · K⌋ weights in all, spread over the blocks.
+                if (!structured) SelectLowest(work, n, b0, b1, (int)(options.Sparsity * b1) - (int)(options.Sparsity * b0), mask, scores, index);
+                for (int i = b0; i < b1; i++)
                 {
-                    int end = Math.Min(b1, i + options.GroupM);
-                    // A short tail group keeps the same ratio, rounded down.
-                    int count = options.PruneN * (end - i) / options.GroupM;
-                    SelectLowest(w, work, n, i, end, count, mask.AsSpan((i - b0) * n), scores, index);
+                    if (structured && (i - b0) % options.GroupM == 0)
+                    {
+                        int end = Math.Min(b1, i + options.GroupM);
+                        // A short tail group keeps the same ratio, rounded down.
+                        int count = options.PruneN * (end - i) / options.GroupM;
+                        SelectLowest(work, n, i, end, count, mask.AsSpan((i - b0) * n), scores, index);
+                    }
+                    var row = work.WeightRow(i);
+                    var rowMask = mask.AsSpan((i - b0) * n, n);
+                    for (int c = 0; c < n; c++) pruned[c] = rowMask[c] ? 0 : row[c];
+                    work.Propagate(i, b1, pruned);
                 }
-                var row = w.AsSpan(i * n, n);
-                var rowMask = mask.AsSpan((i - b0) * n, n);
-                for (int c = 0; c < n; c++) pruned[c] = rowMask[c] ? 0 : row[c];
-                work.Propagate(i, b1, pruned);
+                work.LazyUpdate(b0, b1);
             }
-            work.LazyUpdate(b0, b1);
+            double error = work.Error(weights, order);
+            work.Restore(order);
+            return new ReconstructionInfo(damp, dead, error);
         }
-        double error = work.Error(weights, order);
-        work.Restore(weights, order);
-        return new ReconstructionInfo(damp, dead, error);
     }
 
     // mask[(r − start) · n + c] = true for the `count` rows r in [start, end) with the lowest w[r, c]² / U[r, r]², per column c.
-    private static void SelectLowest(float[] w, Workspace work, int n, int start, int end, int count,
+    private static void SelectLowest(Workspace work, int n, int start, int end, int count,
         Span<bool> mask, float[] scores, int[] index)
     {
         int length = end - start;
@@ -91,7 +103,7 @@ public static class SparseGpt
             var ix = index.AsSpan(0, length);
             for (int r = 0; r < length; r++)
             {
-                float v = w[(start + r) * n + c];
+                float v = work.WeightRow(start + r)[c];
                 double d = work.U(start + r, start + r);
                 s[r] = (float)(v * (double)v / (d * d));
                 ix[r] = r;

@@ -3,13 +3,16 @@ using System.Numerics.Tensors;
 namespace CompressTasks.Kernels.Reconstruction;
 
 /// <summary>
-/// The state GPTQ and SparseGPT share: the (possibly permuted) working copy of the weight, the upper Cholesky
-/// factor U of the damped inverse second moment, and the block of scaled errors waiting for the lazy update.
+/// The state GPTQ and SparseGPT share: the working weights (the caller's result, rows in processing order until
+/// <see cref="Restore"/>), the upper Cholesky factor U of the damped inverse second moment, and the block of scaled
+/// errors waiting for the lazy update.
 /// </summary>
 /// <remarks>
 /// U takes the place of the H it is given (<see cref="SymmetricMatrix"/>, one float triangle: 43 MB at K = 4608),
 /// which the workspace owns from then on and frees on <see cref="Dispose"/>; callers that keep H pass a copy. H is
 /// not needed afterwards: the output error of the result comes from the scaled errors themselves (<see cref="Error"/>).
+/// The weights are worked on in the caller's result buffer, pinned for the call, so a layer's peak holds its weight
+/// twice (original and result), not three times.
 /// </remarks>
 internal sealed unsafe class Workspace : IDisposable
 {
@@ -17,10 +20,14 @@ internal sealed unsafe class Workspace : IDisposable
     private SymmetricMatrix _factor;
     private float* _u;
     private readonly bool[] _dead;
+    private readonly float* _w;
     private double _lambda, _scaledErrors;
 
-    /// <summary>A workspace that consumes <paramref name="hessian"/> ([K, K]).</summary>
-    public Workspace(int k, int n, int block, SymmetricMatrix hessian)
+    /// <summary>
+    /// A workspace that consumes <paramref name="hessian"/> ([K, K]) and works in <paramref name="result"/> ([K, N],
+    /// which must stay pinned until <see cref="Dispose"/>).
+    /// </summary>
+    public Workspace(int k, int n, int block, SymmetricMatrix hessian, float* result)
     {
         if (hessian.Order != k) throw new ArgumentException($"H must be [{k}, {k}]", nameof(hessian));
         _k = k;
@@ -29,13 +36,16 @@ internal sealed unsafe class Workspace : IDisposable
         _factor = hessian;
         _u = hessian.Pointer;
         _dead = new bool[k];
-        Weights = LargeBuffers.Rent<float>(k * n);
-        Errors = LargeBuffers.Rent<float>(block * n);
+        _w = result;
+        Errors = ScratchBuffers.Rent<float>(block * n);
         Row = new float[n];
     }
 
-    /// <summary>Working weights [K, N], rows in processing order.</summary>
-    public float[] Weights { get; }
+    /// <summary>Row <paramref name="i"/> of the working weights (processing order).</summary>
+    public Span<float> WeightRow(int i) => new(_w + (long)i * _n, _n);
+
+    /// <summary>Rows [<paramref name="i"/>, <paramref name="i"/> + <paramref name="count"/>) of the working weights.</summary>
+    public Span<float> WeightRows(int i, int count) => new(_w + (long)i * _n, count * _n);
 
     /// <summary>Scaled errors (w − q) / U[i, i] of the current block's rows.</summary>
     public float[] Errors { get; }
@@ -67,7 +77,7 @@ internal sealed unsafe class Workspace : IDisposable
             _factor = permuted;
             _u = permuted.Pointer;
         }
-        for (int i = 0; i < k; i++) weights.Slice(order[i] * n, n).CopyTo(Weights.AsSpan(i * n, n));
+        for (int i = 0; i < k; i++) weights.Slice(order[i] * n, n).CopyTo(WeightRow(i));
         // An input never seen non-zero gets H[i, i] = 1, which decouples it: its row is rounded on its own, with no
         // error pushed to or from it. The row is kept, not zeroed as in the paper: the input may fire on other data.
         double mean = 0;
@@ -106,7 +116,7 @@ internal sealed unsafe class Workspace : IDisposable
         for (int i = 0; i < _k; i++)
         {
             TensorPrimitives.ConvertTruncating<float, double>(original.Slice(order[i] * n, n), delta);
-            TensorPrimitives.ConvertTruncating<float, double>(Weights.AsSpan(i * n, n), row);
+            TensorPrimitives.ConvertTruncating<float, double>(WeightRow(i), row);
             TensorPrimitives.Subtract<double>(delta, row, delta);
             damped += (_lambda + (_dead[i] ? 1 : 0)) * TensorPrimitives.SumOfSquares<double>(delta);
         }
@@ -120,7 +130,7 @@ internal sealed unsafe class Workspace : IDisposable
     public void Propagate(int i, int blockEnd, ReadOnlySpan<float> replacement)
     {
         int n = _n;
-        var row = Weights.AsSpan(i * n, n);
+        var row = WeightRow(i);
         var error = Errors.AsSpan((i % _block) * n, n);
         TensorPrimitives.Subtract(row, replacement, error);
         TensorPrimitives.Divide(error, U(i, i), error);
@@ -128,7 +138,7 @@ internal sealed unsafe class Workspace : IDisposable
         replacement.CopyTo(row);
         for (int j = i + 1; j < blockEnd; j++)
         {
-            var target = Weights.AsSpan(j * n, n);
+            var target = WeightRow(j);
             TensorPrimitives.MultiplyAdd(error, -U(i, j), target, target);
         }
     }
@@ -138,13 +148,13 @@ internal sealed unsafe class Workspace : IDisposable
     {
         int k = _k, n = _n;
         if (b1 >= k) return;
-        var weights = Weights;
+        var weights = _w;
         var u = _u;
         var errors = Errors;
         int block = _block;
         void Update(int j)
         {
-            var target = weights.AsSpan(j * n, n);
+            var target = new Span<float>(weights + (long)j * n, n);
             for (int i = b0; i < b1; i++)
                 TensorPrimitives.MultiplyAdd(errors.AsSpan((i % block) * n, n), -u[(k - 1 - i) * k + (k - 1 - j)], target, target);
         }
@@ -153,16 +163,37 @@ internal sealed unsafe class Workspace : IDisposable
         else Parallel.For(b1, k, Update);
     }
 
-    /// <summary>Writes the working rows back in their original order.</summary>
-    public void Restore(Span<float> weights, int[] order)
+    /// <summary>Puts the working rows back in their original order, in place (by cycles, two rows of scratch).</summary>
+    public void Restore(int[] order)
     {
-        for (int i = 0; i < _k; i++) Weights.AsSpan(i * _n, _n).CopyTo(weights.Slice(order[i] * _n, _n));
+        var done = new bool[_k];
+        var carry = new float[_n];
+        var displaced = new float[_n];
+        // Position i holds original row order[i], which belongs at position order[i].
+        for (int start = 0; start < _k; start++)
+        {
+            if (done[start]) continue;
+            done[start] = true;
+            if (order[start] == start) continue;
+            WeightRow(start).CopyTo(carry);
+            for (int target = order[start]; ; target = order[target])
+            {
+                done[target] = true;
+                if (target == start)
+                {
+                    carry.CopyTo(WeightRow(start));
+                    break;
+                }
+                WeightRow(target).CopyTo(displaced);
+                carry.CopyTo(WeightRow(target));
+                (carry, displaced) = (displaced, carry);
+            }
+        }
     }
 
     public void Dispose()
     {
-        LargeBuffers.Return(Weights);
-        LargeBuffers.Return(Errors);
+        ScratchBuffers.Return(Errors);
         _factor.Dispose();
         _u = null;
     }

@@ -115,14 +115,32 @@ internal sealed unsafe partial class MappedFile : MemoryManager<byte>
     /// </summary>
     public void ReleasePages()
     {
-        if (_noAdvice) return;
-        const int DontNeed = 4;
         long page = Environment.SystemPageSize;
         // madvise wants a page-aligned start; the view itself starts on a page (PointerOffset is 0 for offset 0).
         long start = (long)_pointer & ~(page - 1);
+        Release(start, (long)_pointer + _length);
+    }
+
+    /// <summary>
+    /// As <see cref="ReleasePages()"/> for the whole pages within <paramref name="length"/> bytes at
+    /// <paramref name="offset"/>: one payload done with (a weight read before it is replaced), while its neighbours,
+    /// which may share its first and last page, stay.
+    /// </summary>
+    public void ReleasePages(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset + length > _length) throw new ArgumentOutOfRangeException(nameof(offset));
+        long page = Environment.SystemPageSize;
+        long from = ((long)_pointer + offset + page - 1) & ~(page - 1), to = ((long)_pointer + offset + length) & ~(page - 1);
+        if (to > from) Release(from, to);
+    }
+
+    private static void Release(long from, long to)
+    {
+        if (_noAdvice) return;
+        const int DontNeed = 4;
         try
         {
-            Advise((nint)start, (nuint)((long)_pointer + _length - start), DontNeed);
+            Advise((nint)from, (nuint)(to - from), DontNeed);
         }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {

@@ -61,6 +61,17 @@ public static class TensorData
         return bytes;
     }
 
+    /// <summary>
+    /// Drops this process's resident pages of <paramref name="payload"/> when it is a part of a mapped model or data
+    /// file (<see cref="MappedFile.ReleasePages(long, long)"/>; the bytes stay readable, from the page cache);
+    /// nothing for a payload in memory.
+    /// </summary>
+    public static void ReleasePages(ReadOnlyMemory<byte> payload)
+    {
+        if (MemoryMarshal.TryGetMemoryManager(payload, out MappedFile? file, out int start, out int length)) file.ReleasePages(start, length);
+        else if (MemoryMarshal.TryGetMemoryManager(payload, out MappedFile.Range? range, out start, out length)) range.File.ReleasePages(range.Offset + start, length);
+    }
+
     /// <summary>Replaces the payload by <paramref name="bytes"/> (raw_data layout), without copying; clears typed and external storage.</summary>
     public static void SetBytes(TensorProto tensor, ReadOnlyMemory<byte> bytes)
     {

@@ -20,11 +20,11 @@ namespace CompressTasks.Passes.Infrastructure;
 internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<LinearWeight> layers, bool sequential = false)
 {
     /// <summary>
-    /// Bytes of H matrices collected in one teacher run (at least one layer's). 64 MB, about the size of ResNet-18:
-    /// against 256 MB it took reconstruct-resnet18's peak from 1182 to 1001 MB for 10 teacher runs instead of 6
-    /// (35.0 → 36.5 s).
+    /// Bytes of H triangles collected in one teacher run (at least one layer's). 32 MB, half the size of ResNet-18:
+    /// with 64 MB its first run collected 54 MB of statistics for the 22 layers up to layer 3, which set
+    /// reconstruct-resnet18's peak; at 32 MB a run or two more cost about a second each.
     /// </summary>
-    public const long BudgetBytes = 64L << 20;
+    public const long BudgetBytes = 32L << 20;
 
     private readonly Dictionary<string, int> _index = layers.Select((l, i) => (l.Constant.Name, i)).DistinctBy(p => p.Name).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
     private int _collectedUpTo;
@@ -71,18 +71,21 @@ internal sealed class TeacherBatches(TeacherStatistics teacher, IReadOnlyList<Li
     public int Sweeps { get; private set; }
 
     /// <summary>Statistics from this size on are collected as soon as they are released.</summary>
-    public const long CollectBytes = 32L << 20;
+    public const long CollectBytes = 8L << 20;
 
     /// <summary>
     /// Frees <paramref name="layer"/>'s statistics (H is native memory, freed at once). A wide layer (Conv 512·3·3)
     /// also leaves tens of MB of working arrays (the weight in two layouts, the dequantized result) on the large-object
     /// heap, which only gen-2 collections sweep: left to the collector's own schedule, those of consecutive layers
-    /// were alive at once. A blocking gen-2 collection here costs little next to the layer's O(K³) work; an aggressive
-    /// one, because a plain collection keeps the freed regions committed for reuse.
+    /// were alive at once, as were the kernels' pooled scratch buffers (<see cref="ScratchBuffers"/>), dropped here. A
+    /// blocking gen-2 collection costs little next to the layer's O(K³) work; an aggressive one, because a plain
+    /// collection keeps the freed regions committed for reuse.
     /// </summary>
     public void Release(LinearWeight layer)
     {
         TeacherLayers.Release(teacher, layer);
-        if (Bytes(layer) >= CollectBytes) GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (Bytes(layer) < CollectBytes) return;
+        ScratchBuffers.Release();
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 }

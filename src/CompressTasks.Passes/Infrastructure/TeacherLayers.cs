@@ -38,9 +38,10 @@ public sealed record LinearWeight(Constant Constant, IReadOnlyList<WeightReader>
     /// <summary>Group <paramref name="group"/>'s weight as [K, N/groups] (the whole [K, N] view for one group).</summary>
     public float[] ReadGroup(ReadOnlySpan<float> stored, int group)
     {
-        if (Groups == 1) return Transposed ? TeacherLayers.Transpose(stored.ToArray(), Columns, Rows) : stored.ToArray();
+        // Transposed straight from the stored values (often a view of the mapped file), without a copy first.
+        if (Groups == 1) return Transposed ? TeacherLayers.Transpose(stored, Columns, Rows) : stored.ToArray();
         int n = GroupColumns;
-        return TeacherLayers.Transpose(stored.Slice(group * n * Rows, n * Rows).ToArray(), n, Rows);
+        return TeacherLayers.Transpose(stored.Slice(group * n * Rows, n * Rows), n, Rows);
     }
 
     /// <summary>Writes group <paramref name="group"/>'s [K, N/groups] values into <paramref name="stored"/> (the stored layout).</summary>
@@ -245,7 +246,7 @@ public static class TeacherLayers
         bias.Replace(1, bias.Dims.ToArray(), MemoryMarshal.AsBytes(corrected.AsSpan()).ToArray());
     }
 
-    internal static T[] Transpose<T>(T[] source, int rows, int columns)
+    internal static T[] Transpose<T>(ReadOnlySpan<T> source, int rows, int columns)
     {
         var result = new T[source.Length];
         for (int r = 0; r < rows; r++)

@@ -94,6 +94,7 @@ internal sealed class SparseReconstruction
             return;
         }
         var stored = weight.AsFloat().ToArray();
+        weight.ReleasePages();
         var updated = (float[])pruned.Clone();
         double magnitude = 0, sparse = 0, reference = 0, dampUsed = 0;
         string bias = "";
@@ -117,11 +118,10 @@ internal sealed class SparseReconstruction
                 reference += total;
                 if (_sparseGpt is { } options)
                 {
-                    original.CopyTo(w, 0);
                     double sparsity = (double)WeightPruning.CountZeros(pruned) / pruned.Length;
                     var info = keepN > 0
-                        ? PruneNofM(layer, w, h, options with { PruneN = groupM - keepN, GroupM = groupM })
-                        : SparseGpt.PruneInPlace(w, k, n, h, options with { Sparsity = sparsity });
+                        ? PruneNofM(layer, original, w, h, options with { PruneN = groupM - keepN, GroupM = groupM })
+                        : SparseGpt.PruneInPlace(original, w, k, n, h, options with { Sparsity = sparsity });
                     sparse += info.Error;
                     if (info.DampUsed > options.Damp) dampUsed = Math.Max(dampUsed, info.DampUsed);
                 }
@@ -141,13 +141,13 @@ internal sealed class SparseReconstruction
 
     // N:M runs along the input channels, as magnitude pruning's (Conv [M, C/g, kH, kW]: groups of M channels at one
     // kernel position), so a Conv's rows and H are regrouped by kernel position for SparseGPT and back.
-    private static ReconstructionInfo PruneNofM(LinearWeight layer, float[] w, SymmetricMatrix h, SparseGptOptions options)
+    private static ReconstructionInfo PruneNofM(LinearWeight layer, float[] original, float[] w, SymmetricMatrix h, SparseGptOptions options)
     {
         int n = layer.GroupColumns;
         var order = layer.IsConv ? KernelPositionOrder.Of(layer) : null;
-        if (order is null || order.Positions == 1) return SparseGpt.PruneInPlace(w, layer.Rows, n, h, options);
-        var pw = order.Gather(w, n);
-        var info = SparseGpt.PruneInPlace(pw, order.Rows, n, order.Gather(h), options);
+        if (order is null || order.Positions == 1) return SparseGpt.PruneInPlace(original, w, layer.Rows, n, h, options);
+        var pw = new float[order.Rows * n];
+        var info = SparseGpt.PruneInPlace(order.Gather(original, n), pw, order.Rows, n, order.Gather(h), options);
         order.Scatter(pw, w, n);
         return info;
     }

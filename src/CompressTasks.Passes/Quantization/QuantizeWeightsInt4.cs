@@ -97,13 +97,7 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             var nodes = readers[(constant.Graph, constant.Name)];
             if (nodes[0].Is("Conv"))
             {
-                // Conv [M, C/g, kH, kW]: one int4 scale per output channel (DequantizeLinear axis 0), or per block of
-                // input channels at each kernel position (axis 1).
-                var conv = convBlocks
-                    ? (reconstruction is not null ? Int4ConvBlocks.From(constant, blockSize, symmetric, reconstruction, result) : null) ?? Int4ConvBlocks.From(constant, blockSize, symmetric)
-                    : (reconstruction is not null ? Int4Weight.FromConv(constant, symmetric, reconstruction, result) : null) ?? Int4Weight.FromConv(constant, symmetric);
-                EmitDequantizeLinear(conv);
-                result.RecordRewrite();
+                RewriteConv(constant, convBlocks, blockSize, symmetric, reconstruction, result);
                 continue;
             }
             int kAxis = KAxis(nodes[0]);
@@ -114,6 +108,18 @@ public sealed class QuantizeWeightsInt4 : GraphPass
             else EmitDequantizeLinear(w);
             result.RecordRewrite();
         }
+    }
+
+    // Conv [M, C/g, kH, kW]: one int4 scale per output channel (DequantizeLinear axis 0), or per block of input
+    // channels at each kernel position (axis 1). A method of its own, so a layer's codes are not kept alive by the
+    // caller's loop while the next layer is quantized.
+    private static void RewriteConv(Constant constant, bool convBlocks, int blockSize, bool symmetric, WeightReconstruction? reconstruction, PassResult result)
+    {
+        var conv = convBlocks
+            ? (reconstruction is not null ? Int4ConvBlocks.From(constant, blockSize, symmetric, reconstruction, result) : null) ?? Int4ConvBlocks.From(constant, blockSize, symmetric)
+            : (reconstruction is not null ? Int4Weight.FromConv(constant, symmetric, reconstruction, result) : null) ?? Int4Weight.FromConv(constant, symmetric);
+        EmitDequantizeLinear(conv);
+        result.RecordRewrite();
     }
 
     // The axis of W that is summed over (K): MatMul and Gemm without transB read W as [K, N].

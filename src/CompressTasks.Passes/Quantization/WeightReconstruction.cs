@@ -208,6 +208,8 @@ internal sealed class WeightReconstruction
         {
             int k = layer.Rows, n = layer.GroupColumns;
             var w = layer.ReadGroup(stored, group);
+            // The stored weight is read for the last time (it will be replaced): its mapped pages need not stay.
+            if (group == layer.Groups - 1) layer.Constant.ReleasePages();
             var fitted = w;
             if (order is not null)
             {
@@ -222,11 +224,10 @@ internal sealed class WeightReconstruction
             notes.Reference += reference;
             if (_gptq is { } options)
             {
-                fitted.CopyTo(dequantized, 0);
-                quantizer = create(k, n);
+                // The round-to-nearest quantizer is reused: GPTQ refits every group and requantizes every row.
                 // H is not needed after this (mean is apart, and the layer's statistics are released next), so GPTQ
                 // factors it in place rather than beside a copy: the widest layers' peak is one triangle, not two.
-                var info = Gptq.QuantizeInPlace(dequantized, h, quantizer, options);
+                var info = Gptq.QuantizeInPlace(fitted, dequantized, h, quantizer, options);
                 notes.Gptq += info.Error;
                 notes.HasGptq = true;
                 if (info.DampUsed > options.Damp) notes.DampUsed = Math.Max(notes.DampUsed, info.DampUsed);

@@ -97,8 +97,10 @@ public sealed class TeacherStatistics
 
     /// <summary>
     /// Bytes of exposed activations a sweep keeps while ONNX Runtime runs, to be folded into the statistics after the
-    /// session and the model's pages are released: the H matrices and the model are then never in memory together.
-    /// Past this, the rest is folded as it comes (the result is the same bits, batches go in the same order).
+    /// session and the model's pages are released: the H matrices and the model are then not in memory together.
+    /// A request's values are kept only while they take less memory than its statistics (not an early, wide
+    /// activation of a narrow layer; not many samples of a layer with a small H), then folded as they come; past the
+    /// budget, everything is. Each request's batches go in in the same order either way: the same bits.
     /// </summary>
     public long PendingBytes { get; init; } = 32L << 20;
 
@@ -122,11 +124,16 @@ public sealed class TeacherStatistics
             RunTeacher(requests, (r, type, shape, data) =>
             {
                 if (pending.TryKeep(r, type, shape, data)) return;
-                pending.Drain(Fold);
+                pending.Drain(Fold, pending.Overflowed ? null : r);
                 Fold(r, type, shape, data);
             });
             pending.Drain(Fold);
         }
+        // What the sweep leaves (the runs' garbage, the folds' pooled gathers and blocks, copies freed into the C heap,
+        // where freed memory stays resident until trimmed) would otherwise sit beside the work on the statistics.
+        ScratchBuffers.Release();
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        NativeHeap.Trim();
         foreach (var (r, s) in accumulators) _collected[r] = s;
         Elapsed += Stopwatch.GetElapsedTime(start);
     }
@@ -155,9 +162,13 @@ public sealed class TeacherStatistics
             if (!inputs.Contains(r.Value) && outputs.Add(r.Value)) copy.Graph.Output.Add(new ValueInfoProto { Name = r.Value });
         }
         if (served.Count == 0) return;
-        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.Disabled, ReleaseActivations = true };
-        using var session = ModelSession.OpenAsWritten(copy, model, $"{(_modelPath is null ? "model in memory" : Path.GetFileName(_modelPath))} (teacher statistics)", runtime);
         var names = served.Select(r => r.Value).Where(v => !inputs.Contains(v)).Distinct().ToArray();
+        KeepAncestors(copy.Graph, names);
+        var runtime = new RuntimeOptions { Optimization = OptimizationLevel.Disabled, ReleaseActivations = true };
+        // Earlier reads (a pass's checks of every weight) may have left the whole model resident; from here only the
+        // weights the cut graph reads come back.
+        loaded?.ReleasePages();
+        using var session = ModelSession.OpenAsWritten(copy, model, $"{(_modelPath is null ? "model in memory" : Path.GetFileName(_modelPath))} (teacher statistics)", runtime);
         foreach (var feed in FeedLoader.Load(_calibration, session.Inputs, _maxRows))
         {
             Batches++;
@@ -173,46 +184,109 @@ public sealed class TeacherStatistics
         }
     }
 
+    // Cuts the graph down to what computes `names` (its only outputs now): the statistics of early layers then do not
+    // run, nor touch the weights of, the rest of the model (for ResNet-18's first sweep, 47 MB of layer 4 kernels).
+    // A graph with subgraphs is left whole, since their nodes may read any outer value.
+    private static void KeepAncestors(GraphProto graph, string[] names)
+    {
+        if (names.Length == 0 || graph.Node.Any(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0))) return;
+        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < graph.Node.Count; i++)
+            foreach (var output in graph.Node[i].Output) producer[output] = i;
+        var keep = new bool[graph.Node.Count];
+        var pending = new Stack<string>(names);
+        while (pending.TryPop(out var value))
+        {
+            if (!producer.TryGetValue(value, out int i) || keep[i]) continue;
+            keep[i] = true;
+            foreach (var input in graph.Node[i].Input) pending.Push(input);
+        }
+        var nodes = graph.Node.Where((_, i) => keep[i]).ToList();
+        var read = nodes.SelectMany(n => n.Input).ToHashSet(StringComparer.Ordinal);
+        var outputs = names.Select(n => graph.Output.FirstOrDefault(o => o.Name == n) ?? new ValueInfoProto { Name = n }).ToList();
+        var initializers = graph.Initializer.Where(t => read.Contains(t.Name)).ToList();
+        // Before IR 4 every initializer is also a graph input; one dropped must not become an input to feed.
+        var dropped = graph.Initializer.Where(t => !read.Contains(t.Name)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = graph.Input.Where(i => !dropped.Contains(i.Name)).ToList();
+        graph.Input.Clear();
+        graph.Input.AddRange(inputs);
+        graph.Node.Clear();
+        graph.Node.AddRange(nodes);
+        graph.Output.Clear();
+        graph.Output.AddRange(outputs);
+        graph.Initializer.Clear();
+        graph.Initializer.AddRange(initializers);
+    }
+
     // Copies of exposed values in native memory (freed as soon as folded, not left to the collector), up to a budget.
     private sealed unsafe class PendingBatches(long budget) : IDisposable
     {
         private readonly List<(StatisticsRequest Request, int ElementType, long[] Shape, nint Data, int Length)> _batches = [];
+        private readonly Dictionary<StatisticsRequest, long> _kept = [];
+        private readonly HashSet<StatisticsRequest> _folding = [];
         private long _bytes;
-        private bool _overflowed;
 
-        // False once the budget is exceeded: from then on everything is folded as it comes, in order.
+        // True once the budget was exceeded: from then on everything is folded as it comes, in order.
+        public bool Overflowed { get; private set; }
+
+        // False when the value is to be folded now: over budget, or the request's values kept so far would take more
+        // memory than the statistics they feed (from then on its values are all folded as they come).
         public bool TryKeep(StatisticsRequest r, int elementType, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
         {
-            if (_overflowed || _bytes + data.Length > budget)
+            if (Overflowed || _folding.Contains(r)) return false;
+            long kept = _kept.GetValueOrDefault(r) + data.Length;
+            if (kept > StatisticsBytes(r, shape))
             {
-                _overflowed = true;
+                _folding.Add(r);
+                return false;
+            }
+            if (_bytes + data.Length > budget)
+            {
+                Overflowed = true;
                 return false;
             }
             var copy = (nint)NativeMemory.Alloc((nuint)Math.Max(1, data.Length));
             data.CopyTo(new Span<byte>((void*)copy, data.Length));
             _batches.Add((r, elementType, shape.ToArray(), copy, data.Length));
             _bytes += data.Length;
+            _kept[r] = kept;
             return true;
         }
 
-        public void Drain(Sink sink)
+        // Folds the values kept (of one request, or all), in the order they came, and frees them.
+        public void Drain(Sink sink, StatisticsRequest? only = null)
         {
+            int kept = 0;
             for (int i = 0; i < _batches.Count; i++)
             {
-                var (r, type, shape, data, length) = _batches[i];
-                sink(r, type, shape, new ReadOnlySpan<byte>((void*)data, length));
-                NativeMemory.Free((void*)data);
-                _batches[i] = default;
+                var batch = _batches[i];
+                if (only is not null && !batch.Request.Equals(only))
+                {
+                    _batches[kept++] = batch;
+                    continue;
+                }
+                sink(batch.Request, batch.ElementType, batch.Shape, new ReadOnlySpan<byte>((void*)batch.Data, batch.Length));
+                NativeMemory.Free((void*)batch.Data);
+                _batches[i] = default; // freed: a throw from a later fold must not free it again in Dispose
+                _bytes -= batch.Length;
             }
-            _batches.Clear();
-            _bytes = 0;
+            _batches.RemoveRange(kept, _batches.Count - kept);
         }
 
         public void Dispose()
         {
-            foreach (var b in _batches)
-                if (b.Data != 0) NativeMemory.Free((void*)b.Data);
+            foreach (var b in _batches) NativeMemory.Free((void*)b.Data);
             _batches.Clear();
+        }
+
+        // Bytes of the H triangles a value feeds (an upper bound when the shape is not the layer input expected).
+        private static long StatisticsBytes(StatisticsRequest r, ReadOnlySpan<long> shape)
+        {
+            if (shape.Length == 0) return long.MaxValue;
+            long groups = r.Conv?.Group ?? 1, k = r.Conv is { } conv && shape.Length >= 2
+                ? shape[1] / Math.Max(1, conv.Group) * conv.KernelH * conv.KernelW
+                : r.Transposed ? shape[0] : shape[^1];
+            return k <= 0 ? long.MaxValue : groups * k * (k + 1) / 2 * sizeof(float);
         }
     }
 

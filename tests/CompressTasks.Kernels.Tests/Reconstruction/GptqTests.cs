@@ -25,7 +25,7 @@ public sealed class GptqTests
         var gptq = (float[])layer.W.Clone();
         var quantizer = new LinearWeightQuantizer(layer.K, layer.N, bits, symmetric, group);
         using var h = layer.Symmetric();
-        var info = Gptq.Quantize(gptq, h, quantizer, new GptqOptions(BlockSize: 32, Damp: 0.01, ActOrder: actOrder));
+        var info = Gptq.Quantize(layer.W, gptq, h, quantizer, new GptqOptions(BlockSize: 32, Damp: 0.01, ActOrder: actOrder));
 
         // The weights handed back are exactly what the stored codes, scales and zero points dequantize to.
         var check = new float[layer.W.Length];
@@ -52,10 +52,10 @@ public sealed class GptqTests
         var layer = new CorrelatedLayer(150, 24, 400, seed: 5);
         var reference = (float[])layer.W.Clone();
         using var h = layer.Symmetric();
-        Gptq.Quantize(reference, h, new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0), new GptqOptions(BlockSize: 1));
+        Gptq.Quantize(layer.W, reference, h, new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0), new GptqOptions(BlockSize: 1));
         var blocked = (float[])layer.W.Clone();
         var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0);
-        Gptq.Quantize(blocked, h, quantizer, new GptqOptions(BlockSize: block));
+        Gptq.Quantize(layer.W, blocked, h, quantizer, new GptqOptions(BlockSize: block));
         int differing = 0;
         for (int i = 0; i < blocked.Length; i++)
             if (blocked[i] != reference[i])
@@ -106,7 +106,7 @@ public sealed class GptqTests
         SecondMoment.Accumulate(layer.X, layer.K, layer.H, layer.Sum);
         var gptq = (float[])layer.W.Clone();
         using var h = layer.Symmetric();
-        var info = Gptq.Quantize(gptq, h, new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16), new GptqOptions(16));
+        var info = Gptq.Quantize(layer.W, gptq, h, new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16), new GptqOptions(16));
         var rtn = new float[layer.W.Length];
         new LinearWeightQuantizer(layer.K, layer.N, 4, true, 16).QuantizeNearest(layer.W, rtn);
         TestContext.WriteLine($"dead inputs {info.DeadInputs}; error RTN {layer.OutputError(rtn):E3}, GPTQ {layer.OutputError(gptq):E3}");
@@ -135,11 +135,11 @@ public sealed class GptqTests
         var copied = (float[])layer.W.Clone();
         var copiedQuantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 32);
         using var kept = layer.Symmetric();
-        var copiedInfo = Gptq.Quantize(copied, kept, copiedQuantizer, options);
+        var copiedInfo = Gptq.Quantize(layer.W, copied, kept, copiedQuantizer, options);
         var consumed = (float[])layer.W.Clone();
         var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 32);
         var h = layer.Symmetric();
-        var info = Gptq.QuantizeInPlace(consumed, h, quantizer, options);
+        var info = Gptq.QuantizeInPlace(layer.W, consumed, h, quantizer, options);
 
         CollectionAssert.AreEqual(copied, consumed, "same weights");
         CollectionAssert.AreEqual(copiedQuantizer.Codes, quantizer.Codes, "same codes");
@@ -151,6 +151,16 @@ public sealed class GptqTests
         double direct = LayerError.Error(layer.H, layer.W, consumed, layer.K, layer.N);
         TestContext.WriteLine($"act-order {actOrder}, dead input {deadInput}: tr(ΔᵀHΔ) reported {info.Error:E6}, from H {direct:E6}");
         Assert.AreEqual(direct, info.Error, direct * 1e-5);
+    }
+
+    [TestMethod]
+    public void WhenTheResultOverlapsTheWeights_ItIsRefusedAndAConsumedHIsFreed()
+    {
+        var layer = new CorrelatedLayer(16, 4, 64, seed: 2);
+        var h = layer.Symmetric();
+        var quantizer = new LinearWeightQuantizer(layer.K, layer.N, 4, false, 0);
+        Assert.ThrowsExactly<ArgumentException>(() => Gptq.QuantizeInPlace(layer.W, layer.W, h, quantizer, new GptqOptions()));
+        Assert.ThrowsExactly<ObjectDisposedException>(() => h[0, 0]);
     }
 
     internal static void Dequantize(LinearWeightQuantizer q, float[] result)

@@ -18,7 +18,7 @@ public sealed class SparseGptTests
         int zeroedByMagnitude = pruneN > 0 ? PruneMagnitudeNM(magnitude, layer.K, layer.N, pruneN, 4) : PruneMagnitude(magnitude, sparsity);
 
         var sparse = (float[])layer.W.Clone();
-        using (var h = layer.Symmetric()) SparseGpt.Prune(sparse, layer.K, layer.N, h, new SparseGptOptions(sparsity, pruneN, 4, BlockSize: 32));
+        using (var h = layer.Symmetric()) SparseGpt.Prune(layer.W, sparse, layer.K, layer.N, h, new SparseGptOptions(sparsity, pruneN, 4, BlockSize: 32));
 
         int zeros = sparse.Count(v => v == 0);
         double magnitudeError = layer.OutputError(magnitude), sparseError = layer.OutputError(sparse);

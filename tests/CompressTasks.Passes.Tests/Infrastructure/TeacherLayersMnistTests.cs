@@ -35,17 +35,17 @@ public sealed class TeacherLayersMnistTests
             ("int4 block 32 (symmetric)", "rtn", "gptq", (w, k, n, h, r) =>
             {
                 var q = new LinearWeightQuantizer(k, n, 4, symmetric: true, groupSize: 32);
-                if (r) Gptq.Quantize(w, h, q, new GptqOptions());
+                if (r) Gptq.Quantize(w.ToArray(), w, h, q, new GptqOptions());
                 else q.QuantizeNearest(w.ToArray(), w);
             }),
             ("70% unstructured", "magnitude", "sparsegpt", (w, k, n, h, r) =>
             {
-                if (r) SparseGpt.Prune(w, k, n, h, new SparseGptOptions(Sparsity: 0.7));
+                if (r) SparseGpt.Prune(w.ToArray(), w, k, n, h, new SparseGptOptions(Sparsity: 0.7));
                 else PruneMagnitude(w, k, n, 0.7);
             }),
             ("2:4", "magnitude", "sparsegpt", (w, k, n, h, r) =>
             {
-                if (r) SparseGpt.Prune(w, k, n, h, new SparseGptOptions(PruneN: 2, GroupM: 4));
+                if (r) SparseGpt.Prune(w.ToArray(), w, k, n, h, new SparseGptOptions(PruneN: 2, GroupM: 4));
                 else PruneMagnitude(w, k, n, 0.5, groupM: 4);
             }),
         };
