@@ -29,7 +29,10 @@ public static partial class Cholesky
     /// A failed try is undone from the factor it left (<see cref="Restore"/>): there is no other triangle to restart
     /// from. On <see cref="ArithmeticException"/> <paramref name="h"/> holds H again, up to float rounding.
     /// </remarks>
-    public static unsafe double InverseUpperFactor(SymmetricMatrix h, double damp)
+    public static double InverseUpperFactor(SymmetricMatrix h, double damp) => InverseUpperFactor(h, damp, out _);
+
+    /// <summary>As <see cref="InverseUpperFactor(SymmetricMatrix, double)"/>; <paramref name="lambda"/> is the λ added.</summary>
+    internal static unsafe double InverseUpperFactor(SymmetricMatrix h, double damp, out double lambda)
     {
         ArgumentNullException.ThrowIfNull(h);
         int n = h.Order;
@@ -40,8 +43,7 @@ public static partial class Cholesky
         {
             double mean = 0;
             for (int i = 0; i < n; i++) mean += diagonal[i] = s[i * n + i];
-            mean /= n;
-            double unit = mean > 0 && double.IsFinite(mean) ? mean : 1;
+            double unit = DampingUnit(mean / n);
             double fraction = damp;
             for (int attempt = 0; ; attempt++)
             {
@@ -57,6 +59,7 @@ public static partial class Cholesky
                 fraction = fraction > 0 ? fraction * 10 : 1e-8;
             }
             InvertLower(matrix, n);
+            lambda = fraction * unit;
             return fraction;
         }
         finally
@@ -206,13 +209,7 @@ public static partial class Cholesky
                         {
                             ScratchBuffers.Return(packed);
                         }
-                        for (int r = 0; r < w; r++)
-                        {
-                            var row = y.AsSpan(r * i0 + x0, cols);
-                            for (int q = 0; q < r; q++)
-                                TensorPrimitives.MultiplyAdd<float>(y.AsSpan(q * i0 + x0, cols), -s[(i0 + r) * n + i0 + q], row, row);
-                            TensorPrimitives.Divide<float>(row, s[(i0 + r) * n + i0 + r], row);
-                        }
+                        SolveBlockRows<float>(y.AsSpan(x0), i0, cols, s, n, i0, w);
                     });
                     var t = matrix.Span;
                     for (int r = 0; r < w; r++) y.AsSpan(r * i0, i0).CopyTo(t.Slice((i0 + r) * n, i0));

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace CompressTasks.Kernels.Reconstruction;
@@ -133,8 +134,7 @@ public static partial class Cholesky
         {
             double mean = 0;
             for (int i = 0; i < n; i++) mean += diagonal[i] = a[i * n + i];
-            mean /= n;
-            double unit = mean > 0 && double.IsFinite(mean) ? mean : 1;
+            double unit = DampingUnit(mean / n);
             double fraction = damp;
             for (int attempt = 0; ; attempt++)
             {
@@ -151,6 +151,9 @@ public static partial class Cholesky
             ScratchBuffers.Return(diagonal);
         }
     }
+
+    // What λ = damp · unit is measured in: the mean of H's diagonal, or 1 when that is not a positive number.
+    private static double DampingUnit(double mean) => mean > 0 && double.IsFinite(mean) ? mean : 1;
 
     /// <summary>Solves L X = B in place (forward substitution); B is [n, columns] row-major.</summary>
     public static void SolveLower(ReadOnlySpan<double> l, int n, Span<double> b, int columns)
@@ -270,13 +273,7 @@ public static partial class Cholesky
                                 int depth = Math.Min(Depth, i0 - d0);
                                 BlockedProduct.MultiplySubtract(y.AsSpan(x0), i0, s.Slice(i0 * n + d0), n, s.Slice(d0 * n + x0), n, w, cols, depth);
                             }
-                            for (int r = 0; r < w; r++)
-                            {
-                                var row = y.AsSpan(r * i0 + x0, cols);
-                                for (int q = 0; q < r; q++)
-                                    TensorPrimitives.MultiplyAdd<double>(y.AsSpan(q * i0 + x0, cols), -s[(i0 + r) * n + i0 + q], row, row);
-                                TensorPrimitives.Divide<double>(row, s[(i0 + r) * n + i0 + r], row);
-                            }
+                            SolveBlockRows<double>(y.AsSpan(x0), i0, cols, s, n, i0, w);
                         });
                         var t = matrix.Span;
                         for (int r = 0; r < w; r++) y.AsSpan(r * i0, i0).CopyTo(t.Slice((i0 + r) * n, i0));
@@ -288,6 +285,19 @@ public static partial class Cholesky
         finally
         {
             ScratchBuffers.Return(buffer);
+        }
+    }
+
+    // Y ← L[I, I]⁻¹ Y by forward substitution, I = [i0, i0 + w) the block's rows of L (row-major, stride n) and Y the
+    // block's w rows of `cols` columns (stride ldy): the step both triangular inverses take after their product.
+    private static void SolveBlockRows<T>(Span<T> y, int ldy, int cols, ReadOnlySpan<T> l, int n, int i0, int w) where T : unmanaged, INumberBase<T>
+    {
+        for (int r = 0; r < w; r++)
+        {
+            var row = y.Slice(r * ldy, cols);
+            for (int q = 0; q < r; q++)
+                TensorPrimitives.MultiplyAdd<T>(y.Slice(q * ldy, cols), -l[(i0 + r) * n + i0 + q], row, row);
+            TensorPrimitives.Divide<T>(row, l[(i0 + r) * n + i0 + r], row);
         }
     }
 

@@ -80,21 +80,15 @@ internal sealed unsafe class Workspace : IDisposable
         for (int i = 0; i < k; i++) weights.Slice(order[i] * n, n).CopyTo(WeightRow(i));
         // An input never seen non-zero gets H[i, i] = 1, which decouples it: its row is rounded on its own, with no
         // error pushed to or from it. The row is kept, not zeroed as in the paper: the input may fire on other data.
-        double mean = 0;
         for (int i = 0; i < k; i++)
         {
-            if (_factor[i, i] == 0)
-            {
-                _factor[i, i] = 1;
-                _dead[i] = true;
-                dead++;
-            }
-            mean += _factor[i, i];
+            if (_factor[i, i] != 0) continue;
+            _factor[i, i] = 1;
+            _dead[i] = true;
+            dead++;
         }
-        mean /= k;
-        dampUsed = Cholesky.InverseUpperFactor(_factor, damp);
-        // The λ the factorization added (its own rule), for the error of the result on the undamped H.
-        _lambda = dampUsed * (mean > 0 && double.IsFinite(mean) ? mean : 1);
+        // λ is kept for the error of the result on the undamped H.
+        dampUsed = Cholesky.InverseUpperFactor(_factor, damp, out _lambda);
         return dead;
     }
 
